@@ -1,0 +1,26 @@
+# Two commands for a newcomer: `make pipeline` and `make test`. Each installs dependencies
+# first when node_modules is missing or older than the lock file.
+
+NODE_MODULES_STAMP := node_modules/.installed
+PIPELINE ?= pipelines/demo.yaml
+
+.PHONY: pipeline test typecheck bench clean
+
+$(NODE_MODULES_STAMP): package-lock.json package.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+pipeline: $(NODE_MODULES_STAMP)
+	node bin/miro.js run $(PIPELINE)
+
+typecheck: $(NODE_MODULES_STAMP)
+	npx tsc --noEmit -p .
+
+test: $(NODE_MODULES_STAMP) typecheck
+	node --import tsx --test --test-concurrency=2 --test-reporter=spec 'test/**/*.test.ts'
+
+bench: $(NODE_MODULES_STAMP)
+	@for b in bench/*.ts; do echo "# $$b"; node --import tsx $$b || exit 1; done
+
+clean:
+	rm -rf data bench/out

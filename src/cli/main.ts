@@ -1,0 +1,42 @@
+// `miro <command>`: dispatches to one file per command. Errors print their message (which
+// names the file, line, key, node or shard) and exit non-zero; no stack traces for user errors.
+
+import { MiroError } from '../errors.js';
+
+const commands: Record<string, { summary: string; load: () => Promise<{ default: (argv: string[]) => Promise<number> }> }> = {
+  run: { summary: 'run PIPELINE [--only N] [--from N] [--force N] [--retry-failed N] [--dry-run] [--rank i --world n] [--jobs k]', load: () => import('./run.js') },
+  status: { summary: 'status PIPELINE            shards committed, rows ok/failed, stale or not and why', load: () => import('./status.js') },
+  sql: { summary: 'sql PIPELINE "QUERY" | -f FILE [--format table|csv|json]', load: () => import('./sql.js') },
+};
+
+export function usage(): string {
+  return `usage: miro <command> ...\n\n${Object.values(commands)
+    .map((c) => `  miro ${c.summary}`)
+    .join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`miro: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).default(rest);
+  } catch (err) {
+    if (err instanceof MiroError) {
+      process.stderr.write(`miro ${name}: ${err.name}: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`miro ${name}: ${err.message}\n${usage()}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+import { parseArgs } from 'node:util';
+import { loadPipeline } from '../dag/pipeline.js';
+import { runPipeline } from '../dag/runner.js';
+import { MiroError } from '../errors.js';
+
+export default async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      only: { type: 'string', multiple: true },
+      from: { type: 'string', multiple: true },
+      force: { type: 'string', multiple: true },
+      'retry-failed': { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      rank: { type: 'string', default: '0' },
+      world: { type: 'string', default: '1' },
+      jobs: { type: 'string', default: '2' },
+      'data-root': { type: 'string' },
+    },
+  });
+  const file = positionals[0];
+  if (!file) throw new MiroError('run needs a pipeline file, e.g. miro run pipelines/demo.yaml');
+  const pipeline = loadPipeline(file, { dataRoot: values['data-root'] });
+  for (const flag of ['only', 'from', 'force', 'retry-failed'] as const) {
+    for (const n of values[flag] ?? []) if (!pipeline.nodes.has(n)) throw new MiroError(`--${flag} ${n}: no such node in ${file} (nodes: ${pipeline.order.join(', ')})`);
+  }
+  const int = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new MiroError(`--${name} expects a non-negative integer, got ${v}`);
+    return n;
+  };
+  const { plans, outcomes } = await runPipeline(pipeline, {
+    only: values.only,
+    from: values.from,
+    force: values.force,
+    retryFailed: values['retry-failed'],
+    dryRun: values['dry-run'],
+    rank: int('rank', values.rank!),
+    world: Math.max(1, int('world', values.world!)),
+    jobs: Math.max(1, int('jobs', values.jobs!)),
+  });
+  if (values['dry-run']) {
+    const rank = int('rank', values.rank!);
+    const world = Math.max(1, int('world', values.world!));
+    for (const name of pipeline.order) {
+      const p = plans.get(name)!;
+      const spec = pipeline.nodes.get(name)!;
+      const mine = [...p.todo.keys()].filter((s) => s % world === rank);
+      const what = mine.length || p.retry.length ? `run ${mine.length + p.retry.length}/${spec.shards} shard(s)` : 'skip';
+      console.log(`${name.padEnd(18)} ${spec.stage.kind.padEnd(14)} ${what.padEnd(22)} ${p.reason}`);
+    }
+    return 0;
+  }
+  const ran = outcomes.filter((o) => o.status === 'ran');
+  console.error(`done: ${ran.length} node(s) ran, ${outcomes.length - ran.length} up to date. Data: ${pipeline.settings.dataRoot}/${pipeline.settings.name}`);
+  return 0;
+}

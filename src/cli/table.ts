@@ -1,0 +1,34 @@
+// Prints query results as an aligned table, CSV or JSON.
+
+import type { Value } from '../stages/types.js';
+
+function cell(v: Value): string {
+  if (v === null) return 'NULL';
+  if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+  if (Array.isArray(v)) return `[${v.map((x) => (Number.isInteger(x) ? x : x.toPrecision(4))).join(', ')}]`;
+  if (typeof v === 'number' && !Number.isInteger(v)) return Number(v.toPrecision(6)).toString();
+  return String(v);
+}
+
+export function formatTable(rows: Record<string, Value>[], columns?: string[]): string {
+  const cols = columns ?? Object.keys(rows[0] ?? {});
+  const cells = rows.map((r) => cols.map((c) => cell(r[c] ?? null)));
+  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(width[i]!)).join('  ').trimEnd();
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+export function formatMarkdown(rows: Record<string, Value>[], columns?: string[]): string {
+  const cols = columns ?? Object.keys(rows[0] ?? {});
+  return [`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${cols.map((c) => cell(r[c] ?? null)).join(' | ')} |`)].join('\n');
+}
+
+export function formatCsv(rows: Record<string, Value>[]): string {
+  const cols = Object.keys(rows[0] ?? {});
+  const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === null ? '' : esc(cell(r[c]!)))).join(','))].join('\n');
+}
+
+export function formatJson(rows: Record<string, Value>[]): string {
+  return JSON.stringify(rows, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v), 1);
+}

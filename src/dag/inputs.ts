@@ -1,0 +1,63 @@
+// Reads a node's inputs from the committed Parquet of its needs: one shard for map stages,
+// every shard for global ones. Inputs are joined by id, never by position; a row that failed or
+// is missing upstream arrives with `upstream_error` set.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Batch, InputReader, SelectOptions } from '../stages/types.js';
+import type { NodeSpec } from './pipeline.js';
+import { queryBatches, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { StageError } from '../errors.js';
+
+export class ParquetInputs implements InputReader {
+  constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly node: NodeSpec,
+    private readonly specs: ReadonlyMap<string, NodeSpec>,
+    private readonly filesOf: (need: string) => string[],
+    private readonly retryIds: readonly string[] | null,
+  ) {}
+
+  files(need: string): string[] {
+    if (!this.node.needs.includes(need)) throw new StageError(this.node.name, undefined, `reads ${need}, which is not in its needs`);
+    return this.filesOf(need);
+  }
+
+  select(opts: SelectOptions): AsyncIterable<Batch> {
+    const refs = Object.entries(opts.columns);
+    const nodes = [...new Set(refs.map(([, r]) => r.node))];
+    if (nodes.length === 0) nodes.push(this.node.needs[0]!);
+    const alias = new Map(nodes.map((n, i) => [n, `t${i}`]));
+    const from = nodes
+      .map((n, i) => {
+        const src = `read_parquet(${sqlFileList(this.files(n))})`;
+        return i === 0 ? `${src} t0` : `LEFT JOIN ${src} t${i} ON t${i}.id = t0.id`;
+      })
+      .join(' ');
+    const upstream = nodes.map((n, i) => {
+      const spec = this.nodeSpecOf(n);
+      const hasStatus = spec.columns.some((c) => c.name === 'status');
+      const missing = i === 0 ? '' : `WHEN t${i}.id IS NULL THEN ${sqlString(`${n}: no row`)} `;
+      const failed = hasStatus ? `WHEN t${i}.status <> 'ok' THEN ${sqlString(`${n}: `)} || t${i}.status ` : '';
+      return missing || failed ? `CASE ${missing}${failed}END` : 'NULL';
+    });
+    const cols = refs.map(([as, r]) => `${alias.get(r.node)}.${sqlIdent(r.column)} AS ${sqlIdent(as)}`);
+    const ids = opts.ids ?? this.retryIds;
+    const where = ids ? `WHERE t0.id IN (SELECT unnest(${sqlFileList(ids)}))` : '';
+    const sql = `SELECT t0.id AS id${cols.map((c) => `, ${c}`).join('')}, concat_ws('; ', ${upstream.join(', ')}) AS upstream_error FROM ${from} ${where} ORDER BY t0.id`;
+    return mapEmptyToNull(queryBatches(this.conn, sql, opts.batchRows ?? 256));
+  }
+
+  private nodeSpecOf(name: string): NodeSpec {
+    const spec = this.specs.get(name);
+    if (!spec) throw new StageError(this.node.name, undefined, `unknown input ${name}`);
+    return spec;
+  }
+}
+
+async function* mapEmptyToNull(batches: AsyncIterable<Batch>): AsyncIterable<Batch> {
+  for await (const b of batches) {
+    const col = b.columns.upstream_error as (string | null)[];
+    for (let i = 0; i < col.length; i++) if (col[i] === '') col[i] = null;
+    yield b;
+  }
+}

@@ -1,0 +1,180 @@
+// Loads a pipeline YAML into a fully resolved, typed plan. Every error names the file, the
+// line and the key path; code past this point never re-checks the configuration.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { parseShape, type Fail } from './params.js';
+import type { ColumnRef, PipelineSettings, StageKind, Column } from '../stages/types.js';
+import { stageKinds } from '../stages/registry.js';
+import { topoOrder } from './graph.js';
+
+export interface NodeSpec {
+  name: string;
+  stage: StageKind;
+  params: Record<string, unknown>;
+  needs: string[];
+  /** Number of output shards: the source's own, a map node's first need's, or 1 for global nodes. */
+  shards: number;
+  /** Output columns including id (and status, error where rows can fail). */
+  columns: Column[];
+}
+
+export interface Pipeline {
+  file: string;
+  text: string;
+  settings: PipelineSettings;
+  nodes: Map<string, NodeSpec>;
+  /** Node names in a topological order (stable: file order where free). */
+  order: string[];
+}
+
+const TOP_KEYS = ['name', 'description', 'settings', 'nodes'];
+const SETTING_KEYS = ['data_root', 'seed', 'shards', 'report_dir'];
+const NODE_KEYS = ['uses', 'needs', 'with', 'description'];
+
+export interface LoadOptions {
+  dataRoot?: string;
+}
+
+export function loadPipeline(file: string, opts: LoadOptions = {}): Pipeline {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, undefined, '', `cannot read pipeline file (${(err as Error).message})`);
+  }
+  return parsePipeline(text, file, opts);
+}
+
+export function parsePipeline(text: string, file: string, opts: LoadOptions = {}): Pipeline {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new ConfigError(file, e.linePos?.[0]?.line, '', `invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const lineOf = (keyPath: string): number | undefined => {
+    const node = findNode(doc.contents, keyPath.split('.').flatMap(splitIndex));
+    return node?.range ? lines.linePos(node.range[0]).line : undefined;
+  };
+  const fail: Fail = (keyPath, problem) => {
+    throw new ConfigError(file, lineOf(keyPath), keyPath, problem);
+  };
+
+  const raw = doc.toJS() as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('', 'a pipeline is a mapping with `nodes:`');
+  const top = raw as Record<string, unknown>;
+  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(k, `unknown top-level key (known: ${TOP_KEYS.join(', ')})`);
+
+  const name = top.name ?? path.basename(file).replace(/\.ya?ml$/, '');
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) fail('name', 'must be a plain name (letters, digits, _ . -)');
+  const settings = parseSettings(top.settings, name as string, file, fail, opts);
+
+  const rawNodes = top.nodes;
+  if (typeof rawNodes !== 'object' || rawNodes === null || Array.isArray(rawNodes)) fail('nodes', 'expected a mapping of node name to node');
+  const names = Object.keys(rawNodes as object);
+  if (names.length === 0) fail('nodes', 'a pipeline needs at least one node');
+
+  const partial = new Map<string, { stage: StageKind; params: Record<string, unknown>; needs: string[] }>();
+  for (const nodeName of names) {
+    const at = `nodes.${nodeName}`;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(nodeName)) fail(at, 'node names are identifiers (letters, digits, _), so they can be SQL views');
+    const n = (rawNodes as Record<string, unknown>)[nodeName];
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) fail(at, 'expected a mapping with `uses:`');
+    const node = n as Record<string, unknown>;
+    for (const k of Object.keys(node)) if (!NODE_KEYS.includes(k)) fail(`${at}.${k}`, `unknown node key (known: ${NODE_KEYS.join(', ')})`);
+    const uses = node.uses;
+    if (typeof uses !== 'string') fail(`${at}.uses`, 'missing stage kind');
+    const stage = stageKinds.get(uses as string);
+    if (!stage) fail(`${at}.uses`, `unknown stage kind "${uses}" (known: ${[...stageKinds.keys()].sort().join(', ')})`);
+    const needs = node.needs ?? [];
+    if (!Array.isArray(needs) || needs.some((x) => typeof x !== 'string')) fail(`${at}.needs`, 'expected a list of node names');
+    for (const [i, need] of (needs as string[]).entries()) {
+      if (!names.includes(need)) fail(`${at}.needs[${i}]`, `unknown node "${need}" (nodes: ${names.join(', ')})`);
+    }
+    const { min, max } = stage!.needs;
+    const count = (needs as string[]).length;
+    if (count < min || (max !== undefined && count > max)) {
+      fail(`${at}.needs`, `stage kind ${uses} takes ${max === min ? min : `${min} to ${max ?? 'any number of'}`} inputs, got ${count}`);
+    }
+    const params = parseShape(stage!.params, node.with, `${at}.with`, fail);
+    partial.set(nodeName, { stage: stage!, params, needs: needs as string[] });
+  }
+
+  const order = topoOrder(
+    names,
+    (n) => partial.get(n)!.needs,
+    (cycle) => fail(`nodes.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`),
+  );
+
+  const nodes = new Map<string, NodeSpec>();
+  for (const nodeName of order) {
+    const { stage, params, needs } = partial.get(nodeName)!;
+    const at = `nodes.${nodeName}`;
+    let shards = 1;
+    if (stage.mode === 'source') shards = stage.sourceShards?.(params, settings) ?? settings.shards;
+    if (stage.mode === 'map') shards = nodes.get(needs[0]!)!.shards;
+    for (const need of needs.slice(1)) {
+      if (stage.mode === 'map' && nodes.get(need)!.shards !== shards) {
+        fail(`${at}.needs`, `map inputs must have the same shard count: ${needs[0]} has ${shards}, ${need} has ${nodes.get(need)!.shards}`);
+      }
+    }
+    for (const ref of stage.reads?.(params) ?? []) checkRef(ref, nodeName, needs, nodes, fail);
+    const columns: Column[] = [{ name: 'id', type: 'VARCHAR' }, ...stage.columns(params)];
+    if (stage.rowsCanFail) columns.push({ name: 'status', type: 'VARCHAR' }, { name: 'error', type: 'VARCHAR' });
+    nodes.set(nodeName, { name: nodeName, stage, params, needs, shards, columns });
+  }
+  return { file, text, settings, nodes, order };
+}
+
+function checkRef(ref: ColumnRef, nodeName: string, needs: string[], nodes: Map<string, NodeSpec>, fail: Fail): void {
+  const at = `nodes.${nodeName}.with`;
+  if (!needs.includes(ref.node)) fail(at, `reads ${ref.node}.${ref.column}, but ${ref.node} is not in needs (${needs.join(', ') || 'none'})`);
+  const upstream = nodes.get(ref.node)!;
+  if (!upstream.columns.some((c) => c.name === ref.column)) {
+    fail(at, `node ${ref.node} has no column "${ref.column}" (has: ${upstream.columns.map((c) => c.name).join(', ')})`);
+  }
+}
+
+function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opts: LoadOptions): PipelineSettings {
+  const s = (raw ?? {}) as Record<string, unknown>;
+  if (typeof s !== 'object' || Array.isArray(s)) fail('settings', 'expected a mapping');
+  for (const k of Object.keys(s)) if (!SETTING_KEYS.includes(k)) fail(`settings.${k}`, `unknown setting (known: ${SETTING_KEYS.join(', ')})`);
+  const seed = s.seed ?? 42;
+  if (!Number.isInteger(seed)) fail('settings.seed', `expected an integer, got ${JSON.stringify(seed)}`);
+  const shards = s.shards ?? 4;
+  if (!Number.isInteger(shards) || (shards as number) < 1 || (shards as number) > 99999) fail('settings.shards', 'expected an integer from 1 to 99999');
+  const dataRoot = opts.dataRoot ?? process.env.MIRO_DATA_ROOT ?? (s.data_root as string | undefined) ?? 'data';
+  if (typeof dataRoot !== 'string') fail('settings.data_root', 'expected a path');
+  const reportDir = (s.report_dir as string | undefined) ?? path.join(dataRoot, name, '_report');
+  return { name, file, seed: seed as number, shards: shards as number, dataRoot: path.resolve(dataRoot), reportDir: path.resolve(reportDir) };
+}
+
+function splitIndex(segment: string): (string | number)[] {
+  const m = /^([^[]*)((?:\[\d+\])*)$/.exec(segment);
+  if (!m) return [segment];
+  const idx = [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]));
+  return [...(m[1] ? [m[1]] : []), ...idx];
+}
+
+/** Finds the YAML node for a key path: the key itself where it exists, else the deepest parent. */
+function findNode(root: unknown, keys: (string | number)[]): YamlNode | undefined {
+  let node = root as YamlNode | undefined;
+  let found = node;
+  for (const key of keys) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(key));
+      if (!pair) return found;
+      found = pair.key as YamlNode;
+      node = pair.value as YamlNode | undefined;
+    } else if (node && 'items' in node && Array.isArray((node as { items: unknown[] }).items) && typeof key === 'number') {
+      const item = (node as { items: YamlNode[] }).items[key];
+      if (!item) return found;
+      found = item;
+      node = item;
+    } else return found;
+  }
+  return found;
+}

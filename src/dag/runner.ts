@@ -1,0 +1,326 @@
+// Runs a planned pipeline: nodes in dependency order, independent nodes concurrently (p-limit),
+// each node's shards for this rank (shard % world == rank). A shard is committed by writing its
+// Parquet file durably and then its marker; a crash anywhere leaves a whole shard or none.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import type { Pipeline, NodeSpec } from './pipeline.js';
+import { planPipeline, layoutOf, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
+import { ParquetInputs } from './inputs.js';
+import { runChecks } from './checks.js';
+import { connect, queryBatches, queryRows, writeParquet, sqlString } from '../store/duck.js';
+import { readManifest, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
+import { FileLock } from '../store/lock.js';
+import { StageError, MiroError, errorMessage } from '../errors.js';
+import { Stats } from '../util/stats.js';
+import { Progress, type ProgressSink } from '../util/progress.js';
+import type { Batch, Column, NodeContext, ShardContext, Value } from '../stages/types.js';
+
+export interface RunOptions extends PlanOptions {
+  dryRun?: boolean;
+  rank?: number;
+  world?: number;
+  /** Nodes run at once. */
+  jobs?: number;
+  /** How long a node waits for input shards that other ranks are still writing. */
+  waitTimeoutMs?: number;
+  progress?: ProgressSink;
+}
+
+export interface NodeOutcome {
+  node: string;
+  status: 'skipped' | 'ran' | 'failed' | 'blocked';
+  reason: string;
+  shardsRun: number;
+  error?: Error;
+}
+
+export class RunFailed extends MiroError {
+  override name = 'RunFailed';
+  constructor(readonly outcomes: NodeOutcome[]) {
+    const failed = outcomes.filter((o) => o.status === 'failed');
+    super(`${failed.length} node(s) failed:\n${failed.map((o) => `  ${o.node}: ${errorMessage(o.error)}`).join('\n')}`);
+  }
+}
+
+export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Promise<{ plans: Map<string, NodePlan>; outcomes: NodeOutcome[] }> {
+  const rank = opts.rank ?? 0;
+  const world = opts.world ?? 1;
+  if (rank < 0 || rank >= world) throw new MiroError(`--rank ${rank} is outside --world ${world}`);
+  const progress = opts.progress ?? new Progress();
+  const plans = await planPipeline(pipeline, opts);
+  const mine = (s: number) => s % world === rank;
+
+  if (opts.dryRun) return { plans, outcomes: [] };
+
+  const limit = pLimit(opts.jobs ?? 2);
+  const done = new Map<string, Promise<NodeOutcome>>();
+  for (const name of pipeline.order) {
+    const spec = pipeline.nodes.get(name)!;
+    const plan = plans.get(name)!;
+    done.set(
+      name,
+      Promise.all(spec.needs.map((n) => done.get(n)!)).then(async (ups) => {
+        const blocked = ups.find((u) => u.status === 'failed' || u.status === 'blocked');
+        if (blocked) return { node: name, status: 'blocked', reason: `needs ${blocked.node}, which did not finish`, shardsRun: 0 } as NodeOutcome;
+        return limit(() => new NodeRun(pipeline, spec, plan, plans, { rank, world, mine, progress, waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3 }).run());
+      }),
+    );
+  }
+  const outcomes = await Promise.all(pipeline.order.map((n) => done.get(n)!));
+  if (outcomes.some((o) => o.status === 'failed')) throw new RunFailed(outcomes);
+  return { plans, outcomes };
+}
+
+interface RunEnv {
+  rank: number;
+  world: number;
+  mine: (shard: number) => boolean;
+  progress: ProgressSink;
+  waitTimeoutMs: number;
+}
+
+class NodeRun {
+  private readonly layout;
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly spec: NodeSpec,
+    private readonly plan: NodePlan,
+    private readonly plans: Map<string, NodePlan>,
+    private readonly env: RunEnv,
+  ) {
+    this.layout = layoutOf(pipeline, spec.name);
+  }
+
+  async run(): Promise<NodeOutcome> {
+    const { spec, plan, env } = this;
+    const todo = [...plan.todo.keys()].filter(env.mine);
+    const retry = plan.retry.filter(env.mine);
+    try {
+      if (!plan.prepare && todo.length === 0 && retry.length === 0) {
+        await this.checkIfComplete();
+        return { node: spec.name, status: 'skipped', reason: plan.reason, shardsRun: 0 };
+      }
+      env.progress.log(`[${spec.name}] ${plan.reason}: ${todo.length + retry.length} shard(s) on rank ${env.rank}/${env.world}`);
+      const lock = await FileLock.acquire(path.join(this.layout.lockDir(), `rank-${env.rank}-of-${env.world}`), `node ${spec.name} (rank ${env.rank} of ${env.world})`);
+      try {
+        const manifest = await this.prepareOnce();
+        env.progress.nodeStart(spec.name, todo.length + retry.length);
+        let n = 0;
+        for (const shard of todo) {
+          await this.waitForInputs(shard);
+          await this.runShard(shard, manifest, null);
+          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, (await this.markerOf(shard)).rows);
+        }
+        for (const shard of retry) {
+          await this.retryShard(shard, manifest);
+          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, 0);
+        }
+      } finally {
+        await lock.release();
+      }
+      await this.checkIfComplete();
+      return { node: spec.name, status: 'ran', reason: plan.reason, shardsRun: todo.length + retry.length };
+    } catch (err) {
+      env.progress.log(`[${spec.name}] FAILED: ${errorMessage(err)}`);
+      return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: err as Error };
+    }
+  }
+
+  private async markerOf(shard: number): Promise<ShardMarker> {
+    return (await readMarkers(this.layout)).get(shard)!;
+  }
+
+  /** Runs prepare() once per fingerprint, under a lock shared by all ranks. */
+  private async prepareOnce(): Promise<NodeManifest> {
+    const lock = await FileLock.acquire(path.join(this.layout.lockDir(), 'prepare'), `prepare of node ${this.spec.name}`, { waitMs: this.env.waitTimeoutMs });
+    try {
+      const current = await readManifest(this.layout);
+      // Forced re-prepare applies only if no other rank re-prepared since this run planned.
+      const forced = this.plan.prepare && current?.fingerprint === this.plan.fingerprint && this.plan.manifest?.written === current?.written;
+      if (current && current.fingerprint === this.plan.fingerprint && !forced) return current;
+      if (current) await this.wipe();
+      await this.waitForInputs(undefined);
+      const tables: Record<string, TableRecord> = {};
+      const conn = await connect();
+      try {
+        const ctx = this.nodeContext(conn, tables, null, null);
+        const state = (await this.spec.stage.prepare?.(ctx)) ?? null;
+        const manifest: NodeManifest = {
+          node: this.spec.name,
+          kind: this.spec.stage.kind,
+          fingerprint: this.plan.fingerprint,
+          parts: this.plan.parts,
+          shards: this.spec.shards,
+          state,
+          tables,
+          written: new Date().toISOString(),
+        };
+        await writeManifest(this.layout, manifest);
+        return manifest;
+      } finally {
+        conn.closeSync();
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Removes every output of a stale node (markers first), keeping the lock folder. */
+  private async wipe(): Promise<void> {
+    for (const s of (await readMarkers(this.layout)).keys()) await removeShard(this.layout, s);
+    await fs.rm(this.layout.manifestFile(), { force: true });
+    await fs.rm(path.join(this.layout.dir, '_checks.json'), { force: true });
+    for (const entry of await fs.readdir(this.layout.dir).catch(() => [] as string[])) {
+      if (entry === '_lock' || entry === '_done') continue;
+      await fs.rm(path.join(this.layout.dir, entry), { recursive: true, force: true });
+    }
+  }
+
+  /** Files of a need that this node reads: one shard for map nodes, all for the others. */
+  private async upstreamMarkers(need: string): Promise<Map<number, ShardMarker>> {
+    return readMarkers(layoutOf(this.pipeline, need));
+  }
+
+  private async inputsReady(shard: number | undefined): Promise<string | undefined> {
+    for (const need of this.spec.needs) {
+      const upSpec = this.pipeline.nodes.get(need)!;
+      const fp = this.plans.get(need)!.fingerprint;
+      const markers = await this.upstreamMarkers(need);
+      const shards = this.spec.stage.mode === 'map' && shard !== undefined ? [shard] : [...Array(upSpec.shards).keys()];
+      const missing = shards.filter((s) => markers.get(s)?.fingerprint !== fp);
+      if (missing.length) return `${need} shard(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? '…' : ''} not committed`;
+    }
+    return undefined;
+  }
+
+  /** With several ranks, input shards may still be in flight elsewhere: poll for their markers. */
+  private async waitForInputs(shard: number | undefined): Promise<void> {
+    const deadline = Date.now() + this.env.waitTimeoutMs;
+    let said = false;
+    for (;;) {
+      const missing = await this.inputsReady(shard);
+      if (!missing) return;
+      if (this.env.world === 1 || Date.now() > deadline) throw new StageError(this.spec.name, shard, `inputs incomplete: ${missing}`);
+      if (!said) this.env.progress.log(`[${this.spec.name}] waiting for other ranks: ${missing}`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private nodeContext(
+    conn: Awaited<ReturnType<typeof connect>>,
+    tables: Record<string, TableRecord>,
+    shard: number | null,
+    retryIds: string[] | null,
+  ): NodeContext<Record<string, unknown>> {
+    const files = (need: string): string[] => {
+      const up = layoutOf(this.pipeline, need);
+      const shards = this.spec.stage.mode === 'map' && shard !== null ? [shard] : [...Array(this.pipeline.nodes.get(need)!.shards).keys()];
+      return shards.map((s) => up.shardFile(s));
+    };
+    return {
+      node: this.spec.name,
+      params: this.spec.params,
+      pipeline: this.pipeline.settings,
+      dir: this.layout.dir,
+      duck: conn,
+      needs: this.spec.needs,
+      inputs: new ParquetInputs(conn, this.spec, this.pipeline.nodes, files, retryIds),
+      log: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
+      writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
+        const orderBy = columns.map((c) => `"${c.name}"`).slice(0, 2).join(', ');
+        const w = await writeParquet(columns, batches, this.layout.tableFile(name), { orderBy, context: `node ${this.spec.name}, table ${name}` });
+        tables[name] = { file: path.relative(this.layout.dir, w.file), rows: w.rows, bytes: w.bytes, sha256: w.sha256 };
+      },
+    };
+  }
+
+  private async runShard(shard: number, manifest: NodeManifest, retry: { rows: Record<string, Value>[]; ids: string[] } | null, prefix?: AsyncIterable<Batch>): Promise<void> {
+    const { spec } = this;
+    const started = new Date().toISOString();
+    await removeShard(this.layout, shard).catch(() => undefined);
+    const conn = await connect();
+    try {
+      const stats = new Stats();
+      const base = this.nodeContext(conn, manifest.tables, shard, retry?.ids ?? null);
+      const ctx: ShardContext<Record<string, unknown>> = {
+        ...base,
+        shard,
+        shards: spec.shards,
+        state: manifest.state,
+        retry: retry ? { rows: retry.rows } : null,
+        stats,
+        progress: (rows) => this.env.progress.rows(spec.name, rows),
+      };
+      const counted = countRows(spec, shard, prefix ? concat(prefix, spec.stage.run(ctx)) : spec.stage.run(ctx), stats);
+      const written = await writeParquet(spec.columns, counted, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+      const upstream = new Map<string, Map<number, ShardMarker>>();
+      for (const need of spec.needs) upstream.set(need, await this.upstreamMarkers(need));
+      const marker: ShardMarker = {
+        shard,
+        rows: written.rows,
+        bytes: written.bytes,
+        sha256: written.sha256,
+        fingerprint: this.plan.fingerprint,
+        inputs: inputsHash(spec, shard, (n) => upstream.get(n)!),
+        stats: stats.counts,
+        started,
+        finished: new Date().toISOString(),
+      };
+      await writeMarker(this.layout, marker);
+    } catch (err) {
+      if (err instanceof MiroError) throw err;
+      throw new StageError(spec.name, shard, errorMessage(err), { cause: err });
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /** Re-processes only the failed rows of a committed shard, keeping its ok rows as they are. */
+  private async retryShard(shard: number, manifest: NodeManifest): Promise<void> {
+    const file = this.layout.shardFile(shard);
+    const conn = await connect();
+    try {
+      // Copy the old shard aside first: the new file replaces it while its ok rows are read.
+      const old = `${file}.retry-${process.pid}`;
+      await fs.copyFile(file, old);
+      const failed = await queryRows(conn, `SELECT * EXCLUDE (status, error) FROM read_parquet(${sqlString(old)}) WHERE status <> 'ok' ORDER BY id`);
+      const okRows = queryBatches(conn, `SELECT * FROM read_parquet(${sqlString(old)}) WHERE status = 'ok' ORDER BY id`);
+      try {
+        await this.runShard(shard, manifest, { rows: failed, ids: failed.map((r) => String(r.id)) }, okRows);
+      } finally {
+        await fs.rm(old, { force: true });
+      }
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /** Runs the stage's SQL checks once every shard is committed under the current fingerprint. */
+  private async checkIfComplete(): Promise<void> {
+    const markers = await readMarkers(this.layout);
+    for (let s = 0; s < this.spec.shards; s++) if (markers.get(s)?.fingerprint !== this.plan.fingerprint) return;
+    await runChecks(this.pipeline, this.spec, this.layout, markers);
+  }
+}
+
+async function* concat(...parts: AsyncIterable<Batch>[]): AsyncIterable<Batch> {
+  for (const p of parts) yield* p;
+}
+
+/** Counts row outcomes into the shard's stats and checks the status column's vocabulary. */
+async function* countRows(spec: NodeSpec, shard: number, batches: AsyncIterable<Batch>, stats: Stats): AsyncIterable<Batch> {
+  for await (const b of batches) {
+    if (spec.stage.rowsCanFail) {
+      const status = b.columns.status as readonly (string | null)[] | undefined;
+      if (!status) throw new StageError(spec.name, shard, 'stage returned a batch without a status column');
+      for (const s of status) {
+        if (typeof s !== 'string' || !/^[a-z_]+$/.test(s)) throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
+        stats.row(s);
+      }
+    } else stats.inc('total', b.rows), stats.inc('ok', b.rows);
+    yield b;
+  }
+}

@@ -1,0 +1,205 @@
+// `ingest`: reads images from a folder with sidecar .txt captions (img2dataset's "files"
+// layout) or from a Parquet, CSV or JSONL manifest of paths (or http(s) URLs) and captions.
+//
+// prepare() lists every source once, in sorted order, gives each a stable id and a shard, and
+// records that listing as the node's `sources` table. Ids: the first 16 hex digits of the
+// SHA-256 of the image bytes. The same bytes seen again are kept and disambiguated with a
+// suffix (`<hash>-2`, `-3`, ... in listing order), so duplicates are visible, not silently
+// dropped. A file that cannot be read gets `src-<hash of its path>`; a URL gets `url-<hash>`.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { p } from '../dag/params.js';
+import { defineStage, type Value } from './types.js';
+import { StageError, errorMessage } from '../errors.js';
+import { sha256 } from '../util/hash.js';
+import { queryRows, sqlString } from '../store/duck.js';
+import { fetchBytes, defaultRetry } from '../util/fetch.js';
+
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
+
+interface Source {
+  source: string;
+  caption: string | null;
+}
+
+const isUrl = (s: string) => /^https?:\/\//.test(s);
+
+async function walk(dir: string, root: string, out: string[]): Promise<void> {
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) await walk(full, root, out);
+    else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) out.push(path.relative(root, full));
+  }
+}
+
+async function listFolder(root: string): Promise<Source[]> {
+  const files: string[] = [];
+  await walk(root, root, files);
+  files.sort();
+  return Promise.all(
+    files.map(async (rel) => {
+      const txt = path.join(root, rel.slice(0, -path.extname(rel).length) + '.txt');
+      const caption = await fs.readFile(txt, 'utf8').then((t) => t.trim(), () => null);
+      return { source: path.join(root, rel), caption };
+    }),
+  );
+}
+
+async function listManifest(ctx: { duck: import('@duckdb/node-api').DuckDBConnection }, file: string, format: string, pathColumn: string, captionColumn: string): Promise<Source[]> {
+  const reader = format === 'parquet' ? 'read_parquet' : format === 'csv' ? 'read_csv' : 'read_json';
+  let rows: Record<string, Value>[];
+  try {
+    rows = await queryRows(ctx.duck, `SELECT * FROM ${reader}(${sqlString(file)})`);
+  } catch (err) {
+    throw new StageError('ingest', undefined, `cannot read manifest ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  const base = path.dirname(file);
+  return rows
+    .map((r, i) => {
+      const src = r[pathColumn];
+      if (typeof src !== 'string' || !src) throw new StageError('ingest', undefined, `${file}, row ${i + 1}: column "${pathColumn}" is missing or empty`);
+      const cap = r[captionColumn];
+      return { source: isUrl(src) || path.isAbsolute(src) ? src : path.join(base, src), caption: typeof cap === 'string' ? cap : null };
+    })
+    .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+}
+
+function detectFormat(file: string, isDir: boolean, node: string): 'folder' | 'parquet' | 'csv' | 'jsonl' {
+  if (isDir) return 'folder';
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.parquet') return 'parquet';
+  if (ext === '.csv') return 'csv';
+  if (ext === '.jsonl' || ext === '.json' || ext === '.ndjson') return 'jsonl';
+  throw new StageError(node, undefined, `with.path: cannot tell the format of ${file}; set with.format`);
+}
+
+export const ingest = defineStage({
+  kind: 'ingest',
+  version: 1,
+  doc: 'Images from a folder (with sidecar .txt captions) or a manifest, decoded, hashed and sharded.',
+  mode: 'source',
+  params: {
+    path: p.string({ doc: 'a folder of images, or a .parquet/.csv/.jsonl manifest (relative to the working directory)' }),
+    format: p.enum(['auto', 'folder', 'parquet', 'csv', 'jsonl'] as const, { doc: 'how to read path', default: 'auto' }),
+    path_column: p.string({ doc: 'manifest column with the image path or URL', default: 'path' }),
+    caption_column: p.string({ doc: 'manifest column with the caption', default: 'caption' }),
+    shards: p.int({ doc: 'shard count (default: settings.shards)', min: 1, default: 0 }),
+    concurrency: p.int({ doc: 'images read and decoded at once', min: 1, default: 16 }),
+    timeout_ms: p.int({ doc: 'per-attempt timeout for URLs', min: 1, default: defaultRetry.timeoutMs }),
+    retries: p.int({ doc: 'retries for URLs on timeouts, 429 and 5xx', min: 0, default: defaultRetry.retries }),
+  },
+  needs: { min: 0, max: 0 },
+  rowsCanFail: true,
+  columns: () => [
+    { name: 'source', type: 'VARCHAR' },
+    { name: 'caption', type: 'VARCHAR' },
+    { name: 'image', type: 'BLOB' },
+    { name: 'width', type: 'INTEGER' },
+    { name: 'height', type: 'INTEGER' },
+    { name: 'format', type: 'VARCHAR' },
+  ],
+  sourceShards: (params, settings) => params.shards || settings.shards,
+
+  // The listing depends on the files, so their names, sizes and times are part of the identity.
+  async identity(params) {
+    const st = await fs.stat(params.path).catch(() => undefined);
+    if (!st) return { missing: params.path };
+    if (!st.isDirectory()) return { file: params.path, size: st.size, mtime: st.mtimeMs };
+    const files: string[] = [];
+    await walk(params.path, params.path, files);
+    const stats = await Promise.all(files.sort().map(async (f) => `${f}:${(await fs.stat(path.join(params.path, f))).size}`));
+    return { folder: params.path, files: sha256(stats.join('\n')) };
+  },
+
+  async prepare(ctx) {
+    const { params } = ctx;
+    const st = await fs.stat(params.path).catch(() => undefined);
+    if (!st) throw new StageError(ctx.node, undefined, `with.path: ${params.path} does not exist`);
+    const format = params.format === 'auto' ? detectFormat(params.path, st.isDirectory(), ctx.node) : params.format;
+    const sources = format === 'folder' ? await listFolder(params.path) : await listManifest(ctx, params.path, format, params.path_column, params.caption_column);
+    const shards = params.shards || ctx.pipeline.shards;
+    const limit = pLimit(params.concurrency);
+    const hashes = await Promise.all(
+      sources.map((s) =>
+        limit(async () => {
+          if (isUrl(s.source)) return `url-${sha256(s.source).slice(0, 12)}`;
+          return fs.readFile(s.source).then(
+            (b) => sha256(b).slice(0, 16),
+            () => `src-${sha256(s.source).slice(0, 12)}`,
+          );
+        }),
+      ),
+    );
+    const seen = new Map<string, number>();
+    const ids = hashes.map((h) => {
+      const n = (seen.get(h) ?? 0) + 1;
+      seen.set(h, n);
+      return n === 1 ? h : `${h}-${n}`;
+    });
+    const shardOf = sources.map((_, i) => Math.floor((i * shards) / Math.max(1, sources.length)));
+    await ctx.writeTable('sources', [
+      { name: 'shard', type: 'INTEGER' },
+      { name: 'id', type: 'VARCHAR' },
+      { name: 'source', type: 'VARCHAR' },
+      { name: 'caption', type: 'VARCHAR' },
+    ], [{ rows: sources.length, columns: { shard: Int32Array.from(shardOf), id: ids, source: sources.map((s) => s.source), caption: sources.map((s) => s.caption) } }]);
+    ctx.log(`${sources.length} images listed into ${shards} shards (${sources.length - seen.size} duplicate contents)`);
+    return { format, count: sources.length };
+  },
+
+  async *run(ctx) {
+    const { params } = ctx;
+    const table = path.join(ctx.dir, 'sources', 'part-00000.parquet');
+    let rows = await queryRows(ctx.duck, `SELECT id, source, caption FROM read_parquet(${sqlString(table)}) WHERE shard = ${ctx.shard} ORDER BY id`);
+    if (ctx.retry) {
+      const again = new Set(ctx.retry.rows.map((r) => r.source));
+      rows = rows.filter((r) => again.has(r.source));
+    }
+    const sharp = (await import('sharp')).default;
+    const limit = pLimit(params.concurrency);
+    const policy = { ...defaultRetry, timeoutMs: params.timeout_ms, retries: params.retries };
+    const BATCH = 256;
+    for (let start = 0; start < rows.length; start += BATCH) {
+      const part = rows.slice(start, start + BATCH);
+      const out = await Promise.all(
+        part.map((r) =>
+          limit(async () => {
+            const source = String(r.source);
+            let bytes: Uint8Array;
+            try {
+              bytes = isUrl(source) ? await fetchBytes(source, policy) : await fs.readFile(source);
+            } catch (err) {
+              return { id: String(r.id), source, status: isUrl(source) ? 'fetch_error' : 'read_error', error: `${source}: ${errorMessage(err)}` };
+            }
+            try {
+              // A full decode, not just the header: truncated files must fail here.
+              const { info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+              const meta = await sharp(bytes).metadata();
+              const id = String(r.id).startsWith('src-') ? sha256(bytes).slice(0, 16) : String(r.id);
+              return { id, source, image: bytes, width: info.width, height: info.height, format: meta.format ?? null, status: 'ok', error: null };
+            } catch (err) {
+              return { id: String(r.id), source, status: 'decode_error', error: `${source}: ${errorMessage(err)}` };
+            }
+          }),
+        ),
+      );
+      ctx.progress(start + part.length, rows.length);
+      yield {
+        rows: out.length,
+        columns: {
+          id: out.map((o) => o.id),
+          source: out.map((o) => o.source),
+          caption: part.map((r) => (r.caption as string | null) ?? null),
+          image: out.map((o) => ('image' in o ? (o.image as Uint8Array) : null)),
+          width: out.map((o) => ('width' in o ? (o.width as number) : null)),
+          height: out.map((o) => ('height' in o ? (o.height as number) : null)),
+          format: out.map((o) => ('format' in o ? (o.format as string | null) : null)),
+          status: out.map((o) => o.status),
+          error: out.map((o) => o.error),
+        },
+      };
+    }
+  },
+});

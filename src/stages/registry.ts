@@ -1,0 +1,9 @@
+// Every stage kind, by the name a pipeline's `uses:` gives.
+
+import type { StageKind } from './types.js';
+import { ingest } from './ingest.js';
+import { rows } from './rows.js';
+
+const all: StageKind[] = [ingest, rows] as unknown as StageKind[];
+
+export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

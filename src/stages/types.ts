@@ -1,0 +1,116 @@
+// The contract between the runner and a stage kind. A stage kind is one file that exports a
+// StageKind: its parameter schema, its output columns, and a function from one shard of input
+// to batches of rows. Stages never import the runner.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { ParamsOf, Shape } from '../dag/params.js';
+import type { Stats } from '../util/stats.js';
+
+export type ColumnType = 'VARCHAR' | 'DOUBLE' | 'FLOAT' | 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'BLOB' | 'FLOAT[]' | 'DOUBLE[]';
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+}
+
+export type Value = string | number | boolean | bigint | Uint8Array | number[] | null;
+export type ColumnValues = readonly Value[] | Float64Array | Float32Array | Int32Array;
+
+/** Rows travel between a stage and the store as columns, never as arrays of objects. */
+export interface Batch {
+  rows: number;
+  columns: Record<string, ColumnValues>;
+}
+
+/** Pipeline-wide settings a stage may read. */
+export interface PipelineSettings {
+  name: string;
+  file: string;
+  seed: number;
+  shards: number;
+  dataRoot: string;
+  /** Folder for human-facing reports of this pipeline. */
+  reportDir: string;
+}
+
+/** A reference to an upstream column, written `node.column` in the YAML. */
+export interface ColumnRef {
+  node: string;
+  column: string;
+}
+
+export interface SelectOptions {
+  /** Columns to read, by the name the stage wants to see them under. */
+  columns: Record<string, ColumnRef>;
+  batchRows?: number;
+  /** Restrict to these rows (used by --retry-failed). Defaults to the context's retry filter. */
+  ids?: readonly string[];
+}
+
+/** Rows read from upstream shards: `id`, the selected columns, and `upstream_error`. */
+export interface InputReader {
+  select(opts: SelectOptions): AsyncIterable<Batch>;
+  /** Paths of committed Parquet files of an upstream node: this shard's for map stages, all for global ones. */
+  files(node: string): string[];
+}
+
+export interface NodeContext<P> {
+  node: string;
+  params: P;
+  pipeline: PipelineSettings;
+  /** The node's own folder: `data/<pipeline>/<node>/`, for files that are not rows (checkpoints, charts). */
+  dir: string;
+  duck: DuckDBConnection;
+  inputs: InputReader;
+  needs: readonly string[];
+  log(message: string): void;
+  /** Writes a node-level table (e.g. bin_edges), committed with the node manifest. */
+  writeTable(name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>): Promise<void>;
+}
+
+export interface ShardContext<P> extends NodeContext<P> {
+  shard: number;
+  shards: number;
+  /** What prepare() returned, as recorded in the node manifest. */
+  state: unknown;
+  /** Set when re-running only the failed rows of a committed shard. */
+  retry: { rows: Record<string, Value>[] } | null;
+  stats: Stats;
+  /** Report rows done so far in this shard (for progress). */
+  progress(rowsDone: number, rowsTotal?: number): void;
+}
+
+export type Mode =
+  /** Makes the dataset's shards from outside data; runs prepare() once, then each shard. */
+  | 'source'
+  /** Output shard i is computed from input shard i of each need, row for row (1:1 by id). */
+  | 'map'
+  /** Reads every committed shard of its needs and writes a single shard. */
+  | 'global';
+
+export interface StageKind<S extends Shape = Shape> {
+  kind: string;
+  /** Bump when the stage's output for the same input and parameters changes. */
+  version: number;
+  doc: string;
+  mode: Mode;
+  params: S;
+  needs: { min: number; max?: number };
+  /** Whether rows carry `status` and `error` (the runner adds both columns). */
+  rowsCanFail: boolean;
+  /** Output columns after `id` (and before `status`, `error`). */
+  columns(params: ParamsOf<S>): Column[];
+  /** Upstream columns this node reads; checked against the upstream schema when the pipeline loads. */
+  reads?(params: ParamsOf<S>): ColumnRef[];
+  /** Identity of external things the output depends on (model ids, weight hashes, prompt hashes): part of the fingerprint. */
+  identity?(params: ParamsOf<S>, pipelineDir: string): Promise<unknown> | unknown;
+  /** Node-level work done once before shards (listing sources, bin edges). Returns JSON state. */
+  prepare?(ctx: NodeContext<ParamsOf<S>>): Promise<unknown>;
+  /** For source stages: the number of shards, known from parameters and settings. */
+  sourceShards?(params: ParamsOf<S>, settings: PipelineSettings): number;
+  run(ctx: ShardContext<ParamsOf<S>>): AsyncIterable<Batch>;
+}
+
+export function defineStage<S extends Shape>(stage: StageKind<S>): StageKind<S> {
+  return stage;
+}

@@ -1,0 +1,173 @@
+// DuckDB is the only thing that reads or writes Parquet. Rows go in through data chunks of at
+// most 2048 rows (the appender's fast path) and out as columns.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  DuckDBInstance,
+  DuckDBDataChunk,
+  DuckDBConnection,
+  DuckDBBlobValue,
+  DuckDBListValue,
+  blobValue,
+  listValue,
+  BLOB,
+  BOOLEAN,
+  BIGINT,
+  DOUBLE,
+  FLOAT,
+  INTEGER,
+  VARCHAR,
+  LIST,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { StoreError } from '../errors.js';
+import type { Batch, Column, ColumnType, ColumnValues, Value } from '../stages/types.js';
+import { commitFile } from './atomic.js';
+import { sha256File } from '../util/hash.js';
+
+const CHUNK_ROWS = 2048;
+
+let instance: Promise<DuckDBInstance> | undefined;
+
+/** The process-wide DuckDB instance (in memory; Parquet files are the storage). */
+export function duckInstance(): Promise<DuckDBInstance> {
+  instance ??= DuckDBInstance.create(':memory:', { threads: String(Math.max(1, Number(process.env.MIRO_DUCKDB_THREADS ?? 2))) });
+  return instance;
+}
+
+export async function connect(): Promise<DuckDBConnection> {
+  return (await duckInstance()).connect();
+}
+
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export function sqlIdent(s: string): string {
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
+export function sqlFileList(files: readonly string[]): string {
+  return `[${files.map(sqlString).join(', ')}]`;
+}
+
+const duckTypes: Record<ColumnType, DuckDBType> = {
+  VARCHAR,
+  DOUBLE,
+  FLOAT,
+  INTEGER,
+  BIGINT,
+  BOOLEAN,
+  BLOB,
+  'FLOAT[]': LIST(FLOAT),
+  'DOUBLE[]': LIST(DOUBLE),
+};
+
+function toDuck(type: ColumnType, values: ColumnValues): readonly DuckDBValue[] {
+  if (type === 'BLOB') return (values as readonly Value[]).map((v) => (v == null ? null : blobValue(v as Uint8Array)));
+  if (type === 'FLOAT[]' || type === 'DOUBLE[]') {
+    return (values as readonly Value[]).map((v) => (v == null ? null : listValue(Array.from(v as ArrayLike<number>))));
+  }
+  if (type === 'BIGINT') return (values as readonly Value[]).map((v) => (v == null ? null : BigInt(v as number)));
+  return values as readonly DuckDBValue[];
+}
+
+export interface WrittenFile {
+  file: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Streams batches into a temporary table, then writes it as one zstd Parquet file ordered by
+ * `orderBy`, durably: `.tmp`, fsync, rename. The caller writes the marker afterwards.
+ */
+export async function writeParquet(
+  columns: Column[],
+  batches: AsyncIterable<Batch> | Iterable<Batch>,
+  target: string,
+  opts: { orderBy?: string; where?: string; extraSql?: string; context: string },
+): Promise<WrittenFile> {
+  const conn = await connect();
+  const table = `w_${process.pid}_${Math.random().toString(36).slice(2)}`;
+  try {
+    await conn.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ')})`);
+    const appender = await conn.createAppender(table, 'main', 'temp');
+    const types = columns.map((c) => duckTypes[c.type]);
+    for await (const batch of batches) {
+      for (const c of columns) {
+        const v = batch.columns[c.name];
+        if (!v) throw new StoreError(`${opts.context}: batch lacks column "${c.name}" (has: ${Object.keys(batch.columns).join(', ')})`);
+        if (v.length !== batch.rows) throw new StoreError(`${opts.context}: column "${c.name}" has ${v.length} values for ${batch.rows} rows`);
+      }
+      for (let start = 0; start < batch.rows; start += CHUNK_ROWS) {
+        const n = Math.min(CHUNK_ROWS, batch.rows - start);
+        const chunk = DuckDBDataChunk.create(types, n);
+        columns.forEach((c, i) => {
+          const v = batch.columns[c.name]!;
+          const part = 'subarray' in v ? v.subarray(start, start + n) : v.slice(start, start + n);
+          chunk.setColumnValues(i, toDuck(c.type, part as ColumnValues));
+        });
+        appender.appendDataChunk(chunk);
+      }
+    }
+    appender.flushSync();
+    appender.closeSync();
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp`;
+    const order = opts.orderBy ?? 'id';
+    await conn.run(
+      `COPY (SELECT * FROM ${table} ${opts.where ? `WHERE ${opts.where}` : ''} ORDER BY ${order}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`,
+    );
+    await commitFile(tmp, target);
+    const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0]);
+    const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
+    return { file: target, rows, bytes: stat.size, sha256: sha };
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`${opts.context}: writing ${target} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    conn.closeSync();
+  }
+}
+
+/** Converts a DuckDB value to the plain JS value stages see. */
+export function fromDuck(v: DuckDBValue): Value {
+  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof DuckDBBlobValue) return v.bytes;
+  if (v instanceof DuckDBListValue) return v.items.map((x) => Number(x));
+  return String(v);
+}
+
+/** Streams a query's result as column batches. */
+export async function* queryBatches(conn: DuckDBConnection, sql: string, batchRows = 2048): AsyncIterable<Batch> {
+  const result = await conn.stream(sql);
+  const names = result.columnNames();
+  let pending: Record<string, Value[]> = Object.fromEntries(names.map((n) => [n, []]));
+  let rows = 0;
+  for await (const chunk of result) {
+    const cols = chunk.getColumns();
+    names.forEach((n, i) => {
+      const target = pending[n]!;
+      for (const v of cols[i]!) target.push(fromDuck(v));
+    });
+    rows += chunk.rowCount;
+    if (rows >= batchRows) {
+      yield { rows, columns: pending };
+      pending = Object.fromEntries(names.map((n) => [n, []]));
+      rows = 0;
+    }
+  }
+  if (rows > 0) yield { rows, columns: pending };
+}
+
+export async function queryRows(conn: DuckDBConnection, sql: string): Promise<Record<string, Value>[]> {
+  const reader = await conn.runAndReadAll(sql);
+  const names = reader.columnNames();
+  return reader.getRows().map((r) => Object.fromEntries(names.map((n, i) => [n, fromDuck(r[i]!)])));
+}

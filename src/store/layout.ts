@@ -1,0 +1,32 @@
+// Where a node's files live. data/<pipeline>/<node>/part-<shard>.parquet plus _done/<shard>.json.
+
+import path from 'node:path';
+
+export const shardName = (shard: number): string => String(shard).padStart(5, '0');
+
+export class NodeLayout {
+  constructor(readonly dir: string) {}
+
+  static of(dataRoot: string, pipeline: string, node: string): NodeLayout {
+    return new NodeLayout(path.join(dataRoot, pipeline, node));
+  }
+
+  shardFile(shard: number): string {
+    return path.join(this.dir, `part-${shardName(shard)}.parquet`);
+  }
+  markerDir(): string {
+    return path.join(this.dir, '_done');
+  }
+  markerFile(shard: number): string {
+    return path.join(this.dir, '_done', `${shardName(shard)}.json`);
+  }
+  manifestFile(): string {
+    return path.join(this.dir, '_manifest.json');
+  }
+  tableFile(table: string): string {
+    return path.join(this.dir, table, 'part-00000.parquet');
+  }
+  lockDir(): string {
+    return path.join(this.dir, '_lock');
+  }
+}

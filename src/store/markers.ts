@@ -1,0 +1,82 @@
+// A shard's marker is its commit: written last, after the Parquet file is renamed into place.
+// A node's manifest records its fingerprint, shard count, prepared state and side tables.
+
+import { promises as fs } from 'node:fs';
+import type { NodeLayout } from './layout.js';
+import { readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { StoreError } from '../errors.js';
+
+export interface ShardMarker {
+  shard: number;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  fingerprint: string;
+  /** Hash of the markers of the input shards this shard was computed from. */
+  inputs: string;
+  stats: Record<string, number>;
+  started: string;
+  finished: string;
+}
+
+export interface TableRecord {
+  file: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface NodeManifest {
+  node: string;
+  kind: string;
+  fingerprint: string;
+  /** What the fingerprint hashes, so a stale node can say what changed. */
+  parts: unknown;
+  shards: number;
+  state: unknown;
+  tables: Record<string, TableRecord>;
+  written: string;
+}
+
+export async function readMarker(layout: NodeLayout, shard: number): Promise<ShardMarker | undefined> {
+  try {
+    return await readJsonIfExists<ShardMarker>(layout.markerFile(shard));
+  } catch (err) {
+    // A marker is renamed into place whole, so a torn one means outside damage: say which.
+    throw new StoreError(`unreadable marker ${layout.markerFile(shard)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** All markers of a node, by shard. Reads only the small JSON files, never Parquet. */
+export async function readMarkers(layout: NodeLayout): Promise<Map<number, ShardMarker>> {
+  let names: string[];
+  try {
+    names = await fs.readdir(layout.markerDir());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  const shards = names.filter((n) => /^\d+\.json$/.test(n)).map((n) => Number(n.slice(0, -5)));
+  const markers = await Promise.all(shards.map((s) => readMarker(layout, s)));
+  const out = new Map<number, ShardMarker>();
+  markers.forEach((m, i) => m && out.set(shards[i]!, m));
+  return out;
+}
+
+export async function writeMarker(layout: NodeLayout, marker: ShardMarker): Promise<void> {
+  await writeFileAtomic(layout.markerFile(marker.shard), JSON.stringify(marker, null, 1));
+}
+
+export async function removeShard(layout: NodeLayout, shard: number): Promise<void> {
+  // Marker first: without it the shard no longer counts as committed.
+  await fs.rm(layout.markerFile(shard), { force: true });
+  await fs.rm(layout.shardFile(shard), { force: true });
+}
+
+export async function readManifest(layout: NodeLayout): Promise<NodeManifest | undefined> {
+  return readJsonIfExists<NodeManifest>(layout.manifestFile());
+}
+
+export async function writeManifest(layout: NodeLayout, manifest: NodeManifest): Promise<void> {
+  await writeFileAtomic(layout.manifestFile(), JSON.stringify(manifest, null, 1));
+}

@@ -1,0 +1,70 @@
+// `miro sql` and the reports see one view per node over its committed shards, one per
+// node-level table (e.g. bin_edges), and convenience views defined in sql/views/*.sql.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Pipeline } from '../dag/pipeline.js';
+import { layoutOf } from '../dag/planner.js';
+import { readManifest, readMarkers } from './markers.js';
+import { connect, sqlFileList, sqlIdent, sqlString } from './duck.js';
+import { SQL_DIR } from '../dag/checks.js';
+
+export interface ViewInfo {
+  name: string;
+  node: string;
+  files: number;
+}
+
+export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConnection; views: ViewInfo[] }> {
+  const conn = await connect();
+  const views: ViewInfo[] = [];
+  for (const name of pipeline.order) {
+    const spec = pipeline.nodes.get(name)!;
+    const layout = layoutOf(pipeline, name);
+    const manifest = await readManifest(layout);
+    const markers = await readMarkers(layout);
+    const files = [...markers.values()]
+      .filter((m) => m.fingerprint === manifest?.fingerprint)
+      .sort((a, b) => a.shard - b.shard)
+      .map((m) => layout.shardFile(m.shard));
+    const cols = spec.columns.map((c) => `NULL::${c.type} AS ${sqlIdent(c.name)}`).join(', ');
+    // A node with nothing committed is still a view, with its columns and no rows.
+    const body = files.length ? `SELECT * FROM read_parquet(${sqlFileList(files)})` : `SELECT ${cols} WHERE false`;
+    await conn.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS ${body}`);
+    views.push({ name, node: name, files: files.length });
+    for (const [table, t] of Object.entries(manifest?.tables ?? {})) {
+      const viewName = table === 'sources' ? `${name}_sources` : table;
+      await conn.run(`CREATE OR REPLACE VIEW ${sqlIdent(viewName)} AS SELECT * FROM read_parquet(${sqlString(path.join(layout.dir, t.file))})`);
+      views.push({ name: viewName, node: name, files: 1 });
+    }
+  }
+  await createConvenienceViews(conn, pipeline, views);
+  return { conn, views };
+}
+
+/**
+ * sql/views/<name>.sql define views over nodes of a stage kind. A view file starts with
+ * `-- over: <kind>` and uses `{{each}} ... {{/each}}` blocks, expanded once per node of that
+ * kind with `{{node}}` and `{{name}}` (the node's `name` parameter, else the node name).
+ */
+async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline, views: ViewInfo[]): Promise<void> {
+  const dir = path.join(SQL_DIR, 'views');
+  if (!existsSync(dir)) return;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    const text = readFileSync(path.join(dir, file), 'utf8');
+    const kind = /^-- over: (\S+)/m.exec(text)?.[1];
+    const nodes = pipeline.order.filter((n) => pipeline.nodes.get(n)!.stage.kind === kind);
+    if (nodes.length === 0 || views.some((v) => v.name === file.slice(0, -4))) continue;
+    const sql = text.replace(/\{\{each(?: sep="([^"]*)")?\}\}([\s\S]*?)\{\{\/each\}\}/g, (_m, sep: string | undefined, body: string) =>
+      nodes
+        .map((n, i) => {
+          const params = pipeline.nodes.get(n)!.params as { name?: string };
+          return body.replaceAll('{{node}}', sqlIdent(n)).replaceAll('{{name}}', sqlIdent(params.name || n)).replaceAll('{{i}}', String(i));
+        })
+        .join(sep ?? ''),
+    );
+    await conn.run(sql);
+    views.push({ name: file.slice(0, -4), node: kind!, files: 0 });
+  }
+}
