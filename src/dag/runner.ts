@@ -115,7 +115,7 @@ class NodeRun {
         }
         for (const shard of retry) {
           await this.retryShard(shard, manifest);
-          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, 0);
+          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, (await this.markerOf(shard)).rows);
         }
       } finally {
         await lock.release();
@@ -266,6 +266,8 @@ class NodeRun {
         fingerprint: this.plan.fingerprint,
         inputs: inputsHash(spec, shard, (n) => upstream.get(n)!),
         stats: stats.counts,
+        rank: this.env.rank,
+        world: this.env.world,
         started,
         finished: new Date().toISOString(),
       };

@@ -13,7 +13,7 @@ import pLimit from 'p-limit';
 import { p } from '../dag/params.js';
 import { defineStage, type Value } from './types.js';
 import { StageError, errorMessage } from '../errors.js';
-import { sha256 } from '../util/hash.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { queryRows, sqlString } from '../store/duck.js';
 import { fetchBytes, defaultRetry } from '../util/fetch.js';
 
@@ -102,15 +102,15 @@ export const ingest = defineStage({
   ],
   sourceShards: (params, settings) => params.shards || settings.shards,
 
-  // The listing depends on the files, so their names, sizes and times are part of the identity.
+  // The listing is part of the identity: adding or removing images re-ingests. File contents
+  // are not, so replacing a broken image and running --retry-failed redoes just that row.
   async identity(params) {
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) return { missing: params.path };
-    if (!st.isDirectory()) return { file: params.path, size: st.size, mtime: st.mtimeMs };
+    if (!st.isDirectory()) return { manifest: params.path, sha256: await sha256File(params.path) };
     const files: string[] = [];
     await walk(params.path, params.path, files);
-    const stats = await Promise.all(files.sort().map(async (f) => `${f}:${(await fs.stat(path.join(params.path, f))).size}`));
-    return { folder: params.path, files: sha256(stats.join('\n')) };
+    return { folder: params.path, files: sha256(files.sort().join('\n')) };
   },
 
   async prepare(ctx) {

@@ -3,7 +3,8 @@
 import type { StageKind } from './types.js';
 import { ingest } from './ingest.js';
 import { rows } from './rows.js';
+import { derive } from './derive.js';
 
-const all: StageKind[] = [ingest, rows] as unknown as StageKind[];
+const all: StageKind[] = [ingest, rows, derive] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

@@ -15,6 +15,9 @@ export interface ShardMarker {
   /** Hash of the markers of the input shards this shard was computed from. */
   inputs: string;
   stats: Record<string, number>;
+  /** Which rank of how many wrote it (--rank/--world). */
+  rank: number;
+  world: number;
   started: string;
   finished: string;
 }

@@ -1,0 +1,89 @@
+// Shared fixtures for tests: temp folders, the CLI as a real child process, images made with sharp.
+
+import { mkdtempSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { connect, queryRows } from '../src/store/duck.ts';
+import type { Value } from '../src/stages/types.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BIN = path.join(ROOT, 'bin', 'miro.js');
+
+export function tmpDir(prefix = 'miro-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, CI: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return startCli(args, opts).done;
+}
+
+/** A small PNG with a seeded colour and a rectangle, plus its sidecar caption. */
+export async function writeImage(file: string, seed: number, size = 24, caption?: string): Promise<void> {
+  const w = size;
+  const h = size;
+  const data = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = x > seed % (w / 2) && y > (seed * 7) % (h / 2);
+      const o = (y * w + x) * 3;
+      data[o] = inside ? (seed * 37) % 256 : 20;
+      data[o + 1] = inside ? (seed * 91) % 256 : 40;
+      data[o + 2] = (x * 9 + seed) % 256;
+    }
+  }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+  if (caption !== undefined) await fs.writeFile(file.replace(/\.\w+$/, '.txt'), caption);
+}
+
+export async function writeImageFolder(dir: string, count: number, size = 24): Promise<void> {
+  await Promise.all(Array.from({ length: count }, (_, i) => writeImage(path.join(dir, String(Math.floor(i / 100)).padStart(5, '0'), `${String(i).padStart(6, '0')}.png`), i + 1, size, `image number ${i}`)));
+}
+
+export async function sql(query: string): Promise<Record<string, Value>[]> {
+  const conn = await connect();
+  try {
+    return await queryRows(conn, query);
+  } finally {
+    conn.closeSync();
+  }
+}
+
+/** Every file under a folder with its bytes, keyed by relative path (for byte-identity checks). */
+export async function snapshot(dir: string, filter: (rel: string) => boolean = (r) => r.endsWith('.parquet')): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const walk = async (d: string) => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await walk(full);
+      else if (filter(path.relative(dir, full))) out.set(path.relative(dir, full), await fs.readFile(full));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+export async function writePipeline(dir: string, name: string, yaml: string): Promise<string> {
+  const file = path.join(dir, `${name}.yaml`);
+  await fs.writeFile(file, yaml);
+  return file;
+}

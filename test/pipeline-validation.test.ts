@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parsePipeline } from '../src/dag/pipeline.ts';
+import { ConfigError } from '../src/errors.ts';
+
+const FILE = 'pipelines/bad.yaml';
+
+function configError(yaml: string): ConfigError {
+  try {
+    parsePipeline(yaml, FILE, { dataRoot: '/tmp/unused' });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    return err;
+  }
+  assert.fail('pipeline was accepted');
+}
+
+test('unknown stage kind names the file, line and key', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: nope\n');
+  assert.equal(e.line, 6);
+  assert.equal(e.keyPath, 'nodes.b.uses');
+  assert.match(e.message, /^pipelines\/bad\.yaml:6: nodes\.b\.uses: unknown stage kind "nope" \(known: .*rows/);
+});
+
+test('unknown parameter names the key and lists the known ones', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with:\n      count: 3\n      cuont: 4\n');
+  assert.equal(e.line, 6);
+  assert.equal(e.keyPath, 'nodes.a.with.cuont');
+  assert.match(e.message, /unknown parameter "cuont" \(known: count, shards\)/);
+});
+
+test('mistyped parameter names the key and the value', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with:\n      count: "many"\n');
+  assert.equal(e.line, 5);
+  assert.equal(e.keyPath, 'nodes.a.with.count');
+  assert.match(e.message, /expected int, got "many"/);
+});
+
+test('missing required parameter points at the with block', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {}\n');
+  assert.equal(e.keyPath, 'nodes.a.with.count');
+  assert.equal(e.line, 4);
+});
+
+test('unknown need names the list item', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a, ghost]\n    with: {columns: {}}\n');
+  assert.equal(e.keyPath, 'nodes.b.needs[1]');
+  assert.equal(e.line, 7);
+  assert.match(e.message, /unknown node "ghost"/);
+});
+
+test('duplicate node is reported with its line', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  a:\n    uses: rows\n    with: {count: 4}\n');
+  assert.equal(e.line, 5);
+  assert.match(e.message, /invalid YAML: Map keys must be unique/);
+});
+
+test('a cycle names every node in it', () => {
+  const yaml = [
+    'nodes:',
+    '  src:',
+    '    uses: rows',
+    '    with: {count: 3}',
+    '  a:',
+    '    uses: derive',
+    '    needs: [c]',
+    '    with: {columns: {}}',
+    '  b:',
+    '    uses: derive',
+    '    needs: [a]',
+    '    with: {columns: {}}',
+    '  c:',
+    '    uses: derive',
+    '    needs: [b]',
+    '    with: {columns: {}}',
+  ].join('\n');
+  const e = configError(yaml);
+  assert.match(e.message, /dependency cycle: a -> c -> b -> a/);
+  assert.equal(e.keyPath, 'nodes.a.needs');
+  assert.equal(e.line, 7);
+});
+
+test('invalid YAML gives the line of the syntax error', () => {
+  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {count: 3\n');
+  assert.match(e.message, /invalid YAML/);
+  assert.ok(e.line !== undefined && e.line >= 4);
+});
+
+test('unknown top-level and node keys are errors', () => {
+  assert.match(configError('nodez: {}\n').message, /nodez: unknown top-level key/);
+  assert.match(configError('nodes:\n  a:\n    uses: rows\n    need: [x]\n').message, /:4: nodes\.a\.need: unknown node key/);
+});
+
+test('a valid pipeline resolves defaults and shard counts', () => {
+  const p = parsePipeline('settings: {shards: 5}\nnodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a]\n    with: {columns: {v: {sql: "value*2"}}}\n', FILE, { dataRoot: '/tmp/x' });
+  assert.deepEqual(p.order, ['a', 'b']);
+  assert.equal(p.nodes.get('b')!.shards, 5);
+  assert.deepEqual(p.nodes.get('b')!.params, { columns: { v: { sql: 'value*2', type: 'DOUBLE' } } });
+  assert.deepEqual(p.nodes.get('a')!.columns.map((c) => c.name), ['id', 'value']);
+});
