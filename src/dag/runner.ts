@@ -10,7 +10,7 @@ import { planPipeline, layoutOf, inputsHash, type NodePlan, type PlanOptions } f
 import { ParquetInputs } from './inputs.js';
 import { runChecks } from './checks.js';
 import { connect, queryBatches, queryRows, writeParquet, sqlString } from '../store/duck.js';
-import { readManifest, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
+import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
@@ -99,7 +99,7 @@ class NodeRun {
     const retry = plan.retry.filter(env.mine);
     try {
       if (!plan.prepare && todo.length === 0 && retry.length === 0) {
-        await this.checkIfComplete();
+        await this.checkIfComplete(plan.markers);
         return { node: spec.name, status: 'skipped', reason: plan.reason, shardsRun: 0 };
       }
       env.progress.log(`[${spec.name}] ${plan.reason}: ${todo.length + retry.length} shard(s) on rank ${env.rank}/${env.world}`);
@@ -110,12 +110,12 @@ class NodeRun {
         let n = 0;
         for (const shard of todo) {
           await this.waitForInputs(shard);
-          await this.runShard(shard, manifest, null);
-          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, (await this.markerOf(shard)).rows);
+          const marker = await this.runShard(shard, manifest, null);
+          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
         }
         for (const shard of retry) {
-          await this.retryShard(shard, manifest);
-          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, (await this.markerOf(shard)).rows);
+          const marker = await this.retryShard(shard, manifest);
+          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
         }
       } finally {
         await lock.release();
@@ -126,10 +126,6 @@ class NodeRun {
       env.progress.log(`[${spec.name}] FAILED: ${errorMessage(err)}`);
       return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: err as Error };
     }
-  }
-
-  private async markerOf(shard: number): Promise<ShardMarker> {
-    return (await readMarkers(this.layout)).get(shard)!;
   }
 
   /** Runs prepare() once per fingerprint, under a lock shared by all ranks. */
@@ -178,16 +174,19 @@ class NodeRun {
     }
   }
 
-  /** Files of a need that this node reads: one shard for map nodes, all for the others. */
-  private async upstreamMarkers(need: string): Promise<Map<number, ShardMarker>> {
-    return readMarkers(layoutOf(this.pipeline, need));
+  /** Markers of a need that one shard reads: shard i for map nodes, all shards otherwise. */
+  private async upstreamMarkers(need: string, shard: number | undefined): Promise<Map<number, ShardMarker>> {
+    const layout = layoutOf(this.pipeline, need);
+    if (this.spec.stage.mode !== 'map' || shard === undefined) return readMarkers(layout);
+    const m = await readMarker(layout, shard);
+    return new Map(m ? [[shard, m]] : []);
   }
 
   private async inputsReady(shard: number | undefined): Promise<string | undefined> {
     for (const need of this.spec.needs) {
       const upSpec = this.pipeline.nodes.get(need)!;
       const fp = this.plans.get(need)!.fingerprint;
-      const markers = await this.upstreamMarkers(need);
+      const markers = await this.upstreamMarkers(need, shard);
       const shards = this.spec.stage.mode === 'map' && shard !== undefined ? [shard] : [...Array(upSpec.shards).keys()];
       const missing = shards.filter((s) => markers.get(s)?.fingerprint !== fp);
       if (missing.length) return `${need} shard(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? '…' : ''} not committed`;
@@ -237,7 +236,12 @@ class NodeRun {
     };
   }
 
-  private async runShard(shard: number, manifest: NodeManifest, retry: { rows: Record<string, Value>[]; ids: string[] } | null, prefix?: AsyncIterable<Batch>): Promise<void> {
+  private async runShard(
+    shard: number,
+    manifest: NodeManifest,
+    retry: { rows: Record<string, Value>[]; ids: string[] } | null,
+    prefix?: AsyncIterable<Batch>,
+  ): Promise<ShardMarker> {
     const { spec } = this;
     const started = new Date().toISOString();
     await removeShard(this.layout, shard).catch(() => undefined);
@@ -257,7 +261,7 @@ class NodeRun {
       const counted = countRows(spec, shard, prefix ? concat(prefix, spec.stage.run(ctx)) : spec.stage.run(ctx), stats);
       const written = await writeParquet(spec.columns, counted, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
       const upstream = new Map<string, Map<number, ShardMarker>>();
-      for (const need of spec.needs) upstream.set(need, await this.upstreamMarkers(need));
+      for (const need of spec.needs) upstream.set(need, await this.upstreamMarkers(need, shard));
       const marker: ShardMarker = {
         shard,
         rows: written.rows,
@@ -272,6 +276,7 @@ class NodeRun {
         finished: new Date().toISOString(),
       };
       await writeMarker(this.layout, marker);
+      return marker;
     } catch (err) {
       if (err instanceof MiroError) throw err;
       throw new StageError(spec.name, shard, errorMessage(err), { cause: err });
@@ -281,7 +286,7 @@ class NodeRun {
   }
 
   /** Re-processes only the failed rows of a committed shard, keeping its ok rows as they are. */
-  private async retryShard(shard: number, manifest: NodeManifest): Promise<void> {
+  private async retryShard(shard: number, manifest: NodeManifest): Promise<ShardMarker> {
     const file = this.layout.shardFile(shard);
     const conn = await connect();
     try {
@@ -291,7 +296,7 @@ class NodeRun {
       const failed = await queryRows(conn, `SELECT * EXCLUDE (status, error) FROM read_parquet(${sqlString(old)}) WHERE status <> 'ok' ORDER BY id`);
       const okRows = queryBatches(conn, `SELECT * FROM read_parquet(${sqlString(old)}) WHERE status = 'ok' ORDER BY id`);
       try {
-        await this.runShard(shard, manifest, { rows: failed, ids: failed.map((r) => String(r.id)) }, okRows);
+        return await this.runShard(shard, manifest, { rows: failed, ids: failed.map((r) => String(r.id)) }, okRows);
       } finally {
         await fs.rm(old, { force: true });
       }
@@ -301,8 +306,8 @@ class NodeRun {
   }
 
   /** Runs the stage's SQL checks once every shard is committed under the current fingerprint. */
-  private async checkIfComplete(): Promise<void> {
-    const markers = await readMarkers(this.layout);
+  private async checkIfComplete(known?: Map<number, ShardMarker>): Promise<void> {
+    const markers = known ?? (await readMarkers(this.layout));
     for (let s = 0; s < this.spec.shards; s++) if (markers.get(s)?.fingerprint !== this.plan.fingerprint) return;
     await runChecks(this.pipeline, this.spec, this.layout, markers);
   }

@@ -50,19 +50,42 @@ export async function readMarker(layout: NodeLayout, shard: number): Promise<Sha
   }
 }
 
-/** All markers of a node, by shard. Reads only the small JSON files, never Parquet. */
+interface MarkerIndex {
+  dirMtimeNs: string;
+  builtMs: number;
+  count: number;
+  markers: ShardMarker[];
+}
+
+/**
+ * All markers of a node, by shard. Reads only the small JSON files, never Parquet. A node with
+ * many shards keeps `_markers.json`, a cache of all its markers keyed by the `_done` folder's
+ * mtime: every commit renames a file into `_done`, which changes that mtime. The cache is
+ * trusted only when built over a second after the folder's last change, so changes within one
+ * timestamp tick cannot hide.
+ */
 export async function readMarkers(layout: NodeLayout): Promise<Map<number, ShardMarker>> {
   let names: string[];
+  let mtimeNs: bigint;
   try {
-    names = await fs.readdir(layout.markerDir());
+    [names, mtimeNs] = await Promise.all([fs.readdir(layout.markerDir()), fs.stat(layout.markerDir(), { bigint: true }).then((s) => s.mtimeNs)]);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw err;
   }
   const shards = names.filter((n) => /^\d+\.json$/.test(n)).map((n) => Number(n.slice(0, -5)));
+  const indexFile = `${layout.dir}/_markers.json`;
+  const index = await readJsonIfExists<MarkerIndex>(indexFile).catch(() => undefined);
+  if (index && index.dirMtimeNs === String(mtimeNs) && index.count === shards.length) return new Map(index.markers.map((m) => [m.shard, m]));
+
   const markers = await Promise.all(shards.map((s) => readMarker(layout, s)));
   const out = new Map<number, ShardMarker>();
   markers.forEach((m, i) => m && out.set(shards[i]!, m));
+  const now = Date.now();
+  if (shards.length >= 64 && now - Number(mtimeNs / 1_000_000n) > 1000) {
+    const fresh: MarkerIndex = { dirMtimeNs: String(mtimeNs), builtMs: now, count: shards.length, markers: [...out.values()] };
+    await writeFileAtomic(indexFile, JSON.stringify(fresh)).catch(() => undefined);
+  }
   return out;
 }
 

@@ -1,0 +1,30 @@
+// PNG bytes <-> RGB floats (0-255, [H * W * 3]) through sharp.
+
+import sharp from 'sharp';
+
+export interface RGBImage {
+  width: number;
+  height: number;
+  /** Interleaved RGB on the 0-255 scale. */
+  data: Float32Array;
+}
+
+export async function encodePng(data: Float32Array, width: number, height: number): Promise<Uint8Array> {
+  const bytes = Uint8ClampedArray.from(data, (v) => Math.round(v));
+  const png = await sharp(Buffer.from(bytes.buffer), { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
+    .toBuffer();
+  return new Uint8Array(png);
+}
+
+export async function decodeImage(bytes: Uint8Array): Promise<RGBImage> {
+  const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: Float32Array.from(data) };
+}
+
+export function grey(img: RGBImage): Float32Array {
+  const n = img.width * img.height;
+  const out = new Float32Array(n);
+  for (let p = 0; p < n; p++) out[p] = 0.299 * img.data[p * 3]! + 0.587 * img.data[p * 3 + 1]! + 0.114 * img.data[p * 3 + 2]!;
+  return out;
+}
