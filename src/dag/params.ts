@@ -1,6 +1,8 @@
 // Parameter schemas for a stage kind's `with:` block. Validation happens once, when the
 // pipeline is loaded; stages receive plain, fully defaulted values.
 
+import type { ColumnRef } from '../stages/types.js';
+
 export type Fail = (keyPath: string, problem: string) => never;
 
 export interface Field<T> {
@@ -68,9 +70,18 @@ export const p = {
       for (const [key, x] of Object.entries(v as object)) out[key] = item.parse(x, `${k}.${key}`, fail);
       return out;
     }),
+  /** An upstream column, written `node.column`; checked against the node's needs and schema. */
+  column: (opts: Opts<ColumnRef>) => field<ColumnRef>('node.column', opts, parseColumnRef),
+  /** Like column, but may be left out (null). */
+  optionalColumn: (opts: { doc: string }) => field<ColumnRef | null>('node.column', { ...opts, default: null }, parseColumnRef),
   object: <S extends Shape>(shape: S, opts: Opts<ParamsOf<S>>) =>
     field<ParamsOf<S>>('mapping', opts, (v, k, fail) => parseShape(shape, v, k, fail)),
 };
+
+function parseColumnRef(v: unknown, k: string, fail: Fail): ColumnRef {
+  const m = typeof v === 'string' ? /^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(v) : null;
+  return m ? { node: m[1]!, column: m[2]! } : fail(k, `expected node.column, got ${JSON.stringify(v)}`);
+}
 
 /** Parses a `with:` block against a shape; unknown keys are errors. */
 export function parseShape<S extends Shape>(shape: S, value: unknown, keyPath: string, fail: Fail): ParamsOf<S> {

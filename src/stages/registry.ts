@@ -4,7 +4,11 @@ import type { StageKind } from './types.js';
 import { ingest } from './ingest.js';
 import { rows } from './rows.js';
 import { derive } from './derive.js';
+import { synth } from './synth.js';
+import { caption } from './caption.js';
+import { shortCaption } from './short-caption.js';
+import { score } from './score.js';
 
-const all: StageKind[] = [ingest, rows, derive] as unknown as StageKind[];
+const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

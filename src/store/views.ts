@@ -46,7 +46,7 @@ export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConne
 /**
  * sql/views/<name>.sql define views over nodes of a stage kind. A view file starts with
  * `-- over: <kind>` and uses `{{each}} ... {{/each}}` blocks, expanded once per node of that
- * kind with `{{node}}` and `{{name}}` (the node's `name` parameter, else the node name).
+ * kind with `{{node}}`, `{{i}}` and `{{name}}` (the node's `name` parameter, else its scorer, else the node name).
  */
 async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline, views: ViewInfo[]): Promise<void> {
   const dir = path.join(SQL_DIR, 'views');
@@ -59,8 +59,8 @@ async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline
     const sql = text.replace(/\{\{each(?: sep="([^"]*)")?\}\}([\s\S]*?)\{\{\/each\}\}/g, (_m, sep: string | undefined, body: string) =>
       nodes
         .map((n, i) => {
-          const params = pipeline.nodes.get(n)!.params as { name?: string };
-          return body.replaceAll('{{node}}', sqlIdent(n)).replaceAll('{{name}}', sqlIdent(params.name || n)).replaceAll('{{i}}', String(i));
+          const params = pipeline.nodes.get(n)!.params as { name?: string; scorer?: string };
+          return body.replaceAll('{{node}}', sqlIdent(n)).replaceAll('{{name}}', sqlIdent(params.name || params.scorer || n)).replaceAll('{{i}}', String(i));
         })
         .join(sep ?? ''),
     );

@@ -1,0 +1,47 @@
+// The reward scorers by name. The seven built-in ones need no weights; `onnx:<config>` scorers
+// (the paper's reward models) load their model files on first use.
+
+import type { RGBImage } from '../synth/image.js';
+import { colourfulness, sharpness, contrast, cleanliness } from './metrics.js';
+import { objectF1, countingAgreement, spatialAgreement } from './agreement.js';
+import { detect } from '../synth/detector.js';
+
+export interface ScoreInput {
+  image: RGBImage;
+  caption: string | null;
+}
+
+export interface Scorer {
+  name: string;
+  needsCaption: boolean;
+  /** What a score depends on besides the code version: formula, model files and their hashes. */
+  identity: unknown;
+  doc: string;
+  score(batch: ScoreInput[]): Promise<(number | null)[]>;
+}
+
+function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): Scorer {
+  return { name, needsCaption: false, identity: { builtin: name, version: 1 }, doc, score: async (batch) => batch.map((b) => fn(b.image)) };
+}
+
+function captionScorer(name: string, doc: string, fn: (caption: string, img: RGBImage) => number | null): Scorer {
+  return { name, needsCaption: true, identity: { builtin: name, version: 1 }, doc, score: async (batch) => batch.map((b) => fn(b.caption ?? '', b.image)) };
+}
+
+export const BUILTIN_SCORERS: Record<string, Scorer> = {
+  colourfulness: imageScorer('colourfulness', 'Hasler and Suesstrunk (2003) colourfulness M', colourfulness),
+  sharpness: imageScorer('sharpness', 'variance of the Laplacian', sharpness),
+  contrast: imageScorer('contrast', 'RMS contrast of grey levels in [0, 1]', contrast),
+  cleanliness: imageScorer('cleanliness', "negative of Immerkaer's noise sigma", cleanliness),
+  objects: captionScorer('objects', 'F1 of detected objects against objects named in the caption', (c, img) => objectF1(c, detect(img))),
+  counting: captionScorer('counting', 'agreement of detected and claimed counts per object group', (c, img) => countingAgreement(c, detect(img))),
+  position: captionScorer('position', "fraction of the caption's spatial relations that hold", (c, img) => spatialAgreement(c, detect(img))),
+};
+
+export const BUILTIN_SCORER_NAMES = Object.keys(BUILTIN_SCORERS);
+
+export async function loadScorer(name: string): Promise<Scorer> {
+  const builtin = BUILTIN_SCORERS[name];
+  if (builtin) return builtin;
+  throw new Error(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')})`);
+}

@@ -1,0 +1,59 @@
+// `score`: one reward per node. Decodes each image, hands batches to a scorer, and writes
+// (id, score, status, error) as `score_<name>`. A scorer's null is a missing reward (the caption
+// makes no claim of that kind), kept as NULL with status ok; never 0.
+
+import pLimit from 'p-limit';
+import { p } from '../dag/params.js';
+import { defineStage, type ColumnRef } from './types.js';
+import { mapRows, RowError, type RowResult } from './base.js';
+import { loadScorer } from '../scorers/index.js';
+import { decodeImage, type RGBImage } from '../synth/image.js';
+import { errorMessage } from '../errors.js';
+
+export const score = defineStage({
+  kind: 'score',
+  version: 1,
+  doc: 'A reward score per image (and caption).',
+  mode: 'map',
+  params: {
+    scorer: p.string({ doc: 'a built-in scorer (colourfulness, sharpness, contrast, cleanliness, objects, counting, position)' }),
+    name: p.string({ doc: 'the reward name in views, bins and the model (default: the scorer)', default: '' }),
+    image: p.column({ doc: 'the image column' }),
+    caption: p.optionalColumn({ doc: 'the caption column, for scorers that read text' }),
+    batch_size: p.int({ doc: 'images per scorer call', min: 1, default: 64 }),
+  },
+  needs: { min: 1, max: 3 },
+  rowsCanFail: true,
+  columns: () => [{ name: 'score', type: 'DOUBLE' }],
+  reads: (params) => [params.image, params.caption].filter((x): x is ColumnRef => x !== null),
+  async identity(params) {
+    return (await loadScorer(params.scorer)).identity;
+  },
+  async *run(ctx) {
+    const scorer = await loadScorer(ctx.params.scorer);
+    if (scorer.needsCaption && !ctx.params.caption) throw new Error(`scorer ${scorer.name} reads captions: set with.caption`);
+    const columns: Record<string, ColumnRef> = { image: ctx.params.image };
+    if (ctx.params.caption) columns.caption = ctx.params.caption;
+    const decodeLimit = pLimit(8);
+    yield* mapRows(ctx, { columns, batchRows: ctx.params.batch_size }, ['score'], async (rows) => {
+      const decoded = await Promise.all(
+        rows.map((r) =>
+          decodeLimit(async (): Promise<RGBImage | RowError> => {
+            if (!(r.image instanceof Uint8Array)) return new RowError('no_image', 'image is NULL');
+            return decodeImage(r.image).catch((err) => new RowError('decode_error', errorMessage(err)));
+          }),
+        ),
+      );
+      const good = rows.map((r, i) => ({ r, img: decoded[i]! })).filter((x): x is { r: typeof x.r; img: RGBImage } => !(x.img instanceof RowError));
+      const scores = await scorer.score(good.map((g) => ({ image: g.img, caption: (g.r.caption as string | null) ?? null })));
+      const byId = new Map(good.map((g, i) => [g.r.id, scores[i]]));
+      return rows.map((r, i): RowResult => {
+        const d = decoded[i]!;
+        if (d instanceof RowError) return d;
+        const s = byId.get(r.id);
+        if (s !== null && s !== undefined && !Number.isFinite(s)) return new RowError('bad_score', `scorer returned ${s}`);
+        return { score: s ?? null };
+      });
+    });
+  },
+});
