@@ -41,7 +41,7 @@ export function checksFor(spec: NodeSpec): Check[] {
   return files.flatMap(parseChecks);
 }
 
-export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: NodeLayout, markers: Map<number, ShardMarker>): Promise<void> {
+export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: NodeLayout, markers: Map<number, ShardMarker>, log: (m: string) => void = () => {}): Promise<void> {
   const key = sha256([...markers.values()].map((m) => m.sha256).sort().join());
   const record = path.join(layout.dir, '_checks.json');
   const prev = await readJsonIfExists<{ key: string; passed: string[] }>(record);
@@ -61,6 +61,7 @@ export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: Node
       await conn.run(`CREATE OR REPLACE TEMP VIEW ${name} AS SELECT * FROM read_parquet(${sqlString(path.join(layout.dir, t.file))})`);
     }
     const passed: string[] = [];
+    const t0 = performance.now();
     for (const check of checksFor(spec)) {
       let rows;
       try {
@@ -75,6 +76,7 @@ export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: Node
       passed.push(check.name);
     }
     await writeFileAtomic(record, JSON.stringify({ key, passed }));
+    log(`[${spec.name}] ${passed.length} checks passed in ${((performance.now() - t0) / 1000).toFixed(2)}s`);
   } finally {
     conn.closeSync();
   }

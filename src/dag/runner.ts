@@ -9,7 +9,7 @@ import type { Pipeline, NodeSpec } from './pipeline.js';
 import { planPipeline, layoutOf, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
 import { ParquetInputs } from './inputs.js';
 import { runChecks } from './checks.js';
-import { connect, queryBatches, queryRows, writeParquet, sqlString } from '../store/duck.js';
+import { connect, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
@@ -258,8 +258,16 @@ class NodeRun {
         stats,
         progress: (rows) => this.env.progress.rows(spec.name, rows),
       };
-      const counted = countRows(spec, shard, prefix ? concat(prefix, spec.stage.run(ctx)) : spec.stage.run(ctx), stats);
-      const written = await writeParquet(spec.columns, counted, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+      let written;
+      if (spec.stage.query && !prefix) {
+        const q = await spec.stage.query(ctx);
+        written = await writeParquetQuery(q, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+        stats.merge(written.stats);
+      } else {
+        if (!spec.stage.run) throw new StageError(spec.name, shard, `stage kind ${spec.stage.kind} has neither run() nor query()`);
+        const rows = prefix ? concat(prefix, spec.stage.run(ctx)) : spec.stage.run(ctx);
+        written = await writeParquet(spec.columns, countRows(spec, shard, rows, stats), this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+      }
       const upstream = new Map<string, Map<number, ShardMarker>>();
       for (const need of spec.needs) upstream.set(need, await this.upstreamMarkers(need, shard));
       const marker: ShardMarker = {
@@ -309,7 +317,7 @@ class NodeRun {
   private async checkIfComplete(known?: Map<number, ShardMarker>): Promise<void> {
     const markers = known ?? (await readMarkers(this.layout));
     for (let s = 0; s < this.spec.shards; s++) if (markers.get(s)?.fingerprint !== this.plan.fingerprint) return;
-    await runChecks(this.pipeline, this.spec, this.layout, markers);
+    await runChecks(this.pipeline, this.spec, this.layout, markers, (m) => this.env.progress.log(m));
   }
 }
 

@@ -3,7 +3,7 @@
 
 import { p } from '../dag/params.js';
 import { defineStage, type ColumnType } from './types.js';
-import { queryBatches, sqlFileList } from '../store/duck.js';
+import { sqlFileList } from '../store/duck.js';
 
 const TYPES = ['VARCHAR', 'DOUBLE', 'FLOAT', 'INTEGER', 'BIGINT', 'BOOLEAN'] as const;
 
@@ -20,9 +20,9 @@ export const derive = defineStage({
   needs: { min: 1, max: 1 },
   rowsCanFail: false,
   columns: (params) => Object.entries(params.columns).map(([name, c]) => ({ name, type: c.type as ColumnType })),
-  async *run(ctx) {
+  query(ctx) {
     const files = ctx.inputs.files(ctx.needs[0]!);
     const cols = Object.entries(ctx.params.columns).map(([name, c]) => `CAST((${c.sql}) AS ${c.type}) AS "${name}"`);
-    yield* queryBatches(ctx.duck, `SELECT id, ${cols.join(', ')} FROM read_parquet(${sqlFileList(files)}) ORDER BY id`);
+    return `SELECT id, ${cols.join(', ')} FROM read_parquet(${sqlFileList(files)})`;
   },
 });

@@ -8,7 +8,8 @@ import { synth } from './synth.js';
 import { caption } from './caption.js';
 import { shortCaption } from './short-caption.js';
 import { score } from './score.js';
+import { bins } from './bins.js';
 
-const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score] as unknown as StageKind[];
+const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

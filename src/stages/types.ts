@@ -108,7 +108,13 @@ export interface StageKind<S extends Shape = Shape> {
   prepare?(ctx: NodeContext<ParamsOf<S>>): Promise<unknown>;
   /** For source stages: the number of shards, known from parameters and settings. */
   sourceShards?(params: ParamsOf<S>, settings: PipelineSettings): number;
-  run(ctx: ShardContext<ParamsOf<S>>): AsyncIterable<Batch>;
+  /** Produces a shard's rows as batches. */
+  run?(ctx: ShardContext<ParamsOf<S>>): AsyncIterable<Batch>;
+  /**
+   * Or, for stages that are pure SQL: a query over the input files that yields the shard's
+   * rows. The store writes it with COPY, so rows never pass through JavaScript.
+   */
+  query?(ctx: ShardContext<ParamsOf<S>>): Promise<string> | string;
 }
 
 export function defineStage<S extends Shape>(stage: StageKind<S>): StageKind<S> {

@@ -135,6 +135,24 @@ export async function writeParquet(
   }
 }
 
+/** Writes a query's result as one zstd Parquet file, durably, without a JavaScript round trip. */
+export async function writeParquetQuery(query: string, target: string, opts: { orderBy?: string; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
+  const conn = await connect();
+  try {
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp`;
+    await conn.run(`COPY (SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
+    await commitFile(tmp, target);
+    const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(target)})`)).getRows()[0]![0]);
+    const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
+    return { file: target, rows, bytes: stat.size, sha256: sha, stats: { total: rows, ok: rows } };
+  } catch (err) {
+    throw new StoreError(`${opts.context}: writing ${target} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    conn.closeSync();
+  }
+}
+
 /** Converts a DuckDB value to the plain JS value stages see. */
 export function fromDuck(v: DuckDBValue): Value {
   if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;

@@ -1,0 +1,18 @@
+-- Checks of the bins node. `this` is the bins rows; `bin_edges` the edges and populations.
+
+-- check: targets_in_unit_interval_or_null
+SELECT id FROM this
+WHERE list_bool_or(list_transform(list_value(*COLUMNS('_target$')), t -> t < 0 OR t > 1));
+
+-- check: edges_ascending
+SELECT reward, bin, lower, upper FROM bin_edges WHERE NOT (lower < upper);
+
+-- check: equal_populations_for_continuous_scores
+-- With no ties among the calibration scores, quantile edges give every bin N/B rows, within one.
+WITH r AS (
+  SELECT reward, sum(population) AS n, count(*) AS b, any_value(distinct_values) AS d
+  FROM bin_edges GROUP BY reward
+)
+SELECT e.reward, e.bin, e.population, r.n / r.b AS expected
+FROM bin_edges e JOIN r USING (reward)
+WHERE r.d = r.n AND r.n >= r.b AND abs(e.population - r.n / r.b) > 1 + 0.01 * r.n / r.b;

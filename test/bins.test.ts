@@ -1,0 +1,127 @@
+// MIRO binning against an independent reference written here: quantiles of distinct values with
+// linear interpolation, then bucketize; on random data with ties, NULLs, failed rows and a
+// reward with only three distinct values.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { runCli, tmpDir, writePipeline, sql, snapshot } from './helpers.ts';
+
+const B = 8;
+const CAL = 2000;
+const SEED = 11;
+
+function yaml(): string {
+  const score = (name: string, expr: string) => `  score_${name}:
+    uses: derive
+    needs: [base]
+    with: {columns: {score: {sql: "${expr}"}, status: {sql: "CASE WHEN value > 0.97 THEN 'failed' ELSE 'ok' END", type: VARCHAR}}}`;
+  return `name: bintest
+settings: {shards: 3, seed: 5}
+nodes:
+  base:
+    uses: rows
+    with: {count: 3000}
+${score('smooth', 'value * 10 - 3')}
+${score('ties', 'CASE WHEN value < 0.1 THEN NULL ELSE round(value * 40) END')}
+${score('three', 'floor(value * 3)')}
+  bins:
+    uses: bins
+    needs: [score_smooth, score_ties, score_three]
+    with:
+      num_bins: ${B}
+      calibration_size: ${CAL}
+      calibration_seed: ${SEED}
+      rewards: {smooth: score_smooth.score, ties: score_ties.score, three: score_three.score}
+`;
+}
+
+/** numpy/torch 'linear' quantile of a sorted array. */
+function quantile(sorted: number[], p: number): number {
+  const pos = p * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function referenceEdges(values: (number | null)[]): number[] {
+  const distinct = [...new Set(values.filter((v): v is number => v !== null))].sort((a, b) => a - b);
+  let edges: number[];
+  if (distinct.length >= B + 1) edges = Array.from({ length: B + 1 }, (_, i) => quantile(distinct, i / B));
+  else edges = Array.from({ length: B + 1 }, (_, i) => distinct[0]! + ((distinct.at(-1)! - distinct[0]!) * i) / B);
+  edges[0] = -Number.MAX_VALUE;
+  edges[B] = Number.MAX_VALUE;
+  return edges;
+}
+
+function referenceBin(x: number | null, edges: number[]): number | null {
+  if (x === null) return null;
+  const below = edges.filter((e) => e < x).length; // torch.bucketize(right=False)
+  return Math.min(B - 1, Math.max(0, below - 1));
+}
+
+test('bins and targets agree exactly with an independent reference; edges to 1e-12', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(dir, 'bintest', yaml());
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const res = await runCli(['run', file], { env });
+  assert.equal(res.code, 0, res.stderr);
+  const root = path.join(dir, 'data/bintest');
+
+  const rows = await sql(`SELECT s.id,
+      CASE WHEN s.status = 'ok' THEN s.score END AS smooth,
+      CASE WHEN t.status = 'ok' THEN t.score END AS ties,
+      CASE WHEN h.status = 'ok' THEN h.score END AS three
+    FROM read_parquet('${root}/score_smooth/*.parquet') s
+    JOIN read_parquet('${root}/score_ties/*.parquet') t USING (id)
+    JOIN read_parquet('${root}/score_three/*.parquet') h USING (id)`);
+  assert.equal(rows.length, 3000);
+  assert.ok(rows.some((r) => r.ties === null) && rows.some((r) => r.smooth === null), 'data has NULLs and failed rows');
+
+  const md5 = (id: string) => createHash('md5').update(`${id}:${SEED}`).digest('hex');
+  const calibration = [...rows].sort((a, b) => (md5(String(a.id)) < md5(String(b.id)) ? -1 : md5(String(a.id)) > md5(String(b.id)) ? 1 : 0)).slice(0, CAL);
+
+  const edgesRows = await sql(`SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/bin_edges/*.parquet') ORDER BY reward, bin`);
+  const bins = await sql(`SELECT * FROM read_parquet('${root}/bins/*.parquet') ORDER BY id`);
+  const byId = new Map(bins.map((b) => [String(b.id), b]));
+  assert.equal(bins.length, 3000);
+
+  for (const reward of ['smooth', 'ties', 'three'] as const) {
+    const ref = referenceEdges(calibration.map((r) => r[reward] as number | null));
+    const got = edgesRows.filter((e) => e.reward === reward);
+    assert.equal(got.length, B);
+    for (let b = 0; b < B; b++) {
+      assert.ok(Math.abs((got[b]!.lower as number) - ref[b]!) <= 1e-12 * Math.max(1, Math.abs(ref[b]!)), `${reward} edge ${b}: ${got[b]!.lower} vs ${ref[b]}`);
+      assert.ok(Math.abs((got[b]!.upper as number) - ref[b + 1]!) <= 1e-12 * Math.max(1, Math.abs(ref[b + 1]!)));
+      const pop = calibration.filter((r) => referenceBin(r[reward] as number | null, ref) === b).length;
+      assert.equal(got[b]!.population, pop, `${reward} population of bin ${b}`);
+    }
+    for (const r of rows) {
+      const expectedBin = referenceBin(r[reward] as number | null, ref);
+      const out = byId.get(String(r.id))!;
+      assert.equal(out[`${reward}_bin`], expectedBin, `${reward} bin of ${r.id} (score ${r[reward]})`);
+      assert.equal(out[`${reward}_target`], expectedBin === null ? null : expectedBin / (B - 1));
+    }
+  }
+  // The three-valued reward falls back to uniform edges; NULL and failed scores stay NULL.
+  const three = edgesRows.filter((e) => e.reward === 'three').map((e) => e.upper);
+  assert.deepEqual(three.slice(0, -1), [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75]);
+  const nullScores = rows.filter((r) => r.ties === null).length;
+  assert.ok(nullScores > 0);
+  assert.equal(bins.filter((b) => b.ties_target === null).length, nullScores);
+  const manifest = JSON.parse((await snapshot(path.join(root, 'bins'), (r) => r === '_manifest.json')).get('_manifest.json')!.toString());
+  assert.equal(manifest.state.num_bins, B);
+  assert.equal(manifest.state.edges.three.method, 'uniform');
+  assert.equal(manifest.state.edges.smooth.method, 'quantiles');
+});
+
+test('the same data and seed give byte-identical bins and bin_edges files', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(dir, 'bintest', yaml());
+  for (const root of ['a', 'b']) assert.equal((await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, root) } })).code, 0);
+  const a = await snapshot(path.join(dir, 'a/bintest/bins'));
+  const b = await snapshot(path.join(dir, 'b/bintest/bins'));
+  assert.equal(a.size, 4);
+  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs`);
+});
