@@ -6,6 +6,7 @@ import { MiroError } from '../errors.js';
 const commands: Record<string, { summary: string; load: () => Promise<{ default: (argv: string[]) => Promise<number> }> }> = {
   run: { summary: 'run PIPELINE [--only N] [--from N] [--force N] [--retry-failed N] [--dry-run] [--rank i --world n] [--jobs k]', load: () => import('./run.js') },
   status: { summary: 'status PIPELINE            shards committed, rows ok/failed, stale or not and why', load: () => import('./status.js') },
+  report: { summary: 'report PIPELINE [--out DIR]   tables and charts of the SQL reports', load: () => import('./report.js') },
   sql: { summary: 'sql PIPELINE "QUERY" | -f FILE [--format table|csv|json]', load: () => import('./sql.js') },
 };
 

@@ -12,8 +12,14 @@ import { SQL_DIR } from '../dag/checks.js';
 
 export interface ViewInfo {
   name: string;
-  node: string;
+  kind: 'node' | 'table' | 'convenience';
+  /** Committed Parquet files behind the view (0 for convenience views). */
   files: number;
+}
+
+/** Views with data behind them: nodes with committed shards, tables, and convenience views. */
+export function populated(views: ViewInfo[]): Set<string> {
+  return new Set(views.filter((v) => v.files > 0 || v.kind === 'convenience').map((v) => v.name));
 }
 
 export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConnection; views: ViewInfo[] }> {
@@ -32,11 +38,11 @@ export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConne
     // A node with nothing committed is still a view, with its columns and no rows.
     const body = files.length ? `SELECT * FROM read_parquet(${sqlFileList(files)})` : `SELECT ${cols} WHERE false`;
     await conn.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS ${body}`);
-    views.push({ name, node: name, files: files.length });
+    views.push({ name, kind: 'node', files: files.length });
     for (const [table, t] of Object.entries(manifest?.tables ?? {})) {
       const viewName = table === 'sources' ? `${name}_sources` : table;
       await conn.run(`CREATE OR REPLACE VIEW ${sqlIdent(viewName)} AS SELECT * FROM read_parquet(${sqlString(path.join(layout.dir, t.file))})`);
-      views.push({ name: viewName, node: name, files: 1 });
+      views.push({ name: viewName, kind: 'table', files: 1 });
     }
   }
   await createConvenienceViews(conn, pipeline, views);
@@ -65,6 +71,6 @@ async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline
         .join(sep ?? ''),
     );
     await conn.run(sql);
-    views.push({ name: file.slice(0, -4), node: kind!, files: 0 });
+    views.push({ name: file.slice(0, -4), kind: 'convenience', files: 0 });
   }
 }

@@ -91,14 +91,16 @@ function noiseSigma(img: RGBImage): number {
 
 /**
  * Triangles (apex up) carry their mass low: the centroid sits a sixth of the box below its
- * middle, where circles and squares are centred. Squares fill their box; circles fill ~79%.
+ * middle, where circles and squares are centred. A square fills the corners of its box, which
+ * a circle never reaches; blur can round a square's corners, so a nearly full box counts too.
  */
-function classifyShape(area: number, cy: number, x0: number, x1: number, y0: number, y1: number): Shape {
+function classifyShape(inComponent: (x: number, y: number) => boolean, area: number, cy: number, x0: number, x1: number, y0: number, y1: number): Shape {
   const bw = x1 - x0 + 1;
   const bh = y1 - y0 + 1;
-  const offset = (cy - (y0 + y1) / 2) / bh;
-  if (offset > 0.06) return 'triangle';
-  return area / (bw * bh) > 0.86 ? 'square' : 'circle';
+  if ((cy - (y0 + y1) / 2) / bh > 0.06) return 'triangle';
+  const corners = [inComponent(x0, y0), inComponent(x1, y0), inComponent(x0, y1), inComponent(x1, y1)].filter(Boolean).length;
+  const fill = area / (bw * bh);
+  return corners >= 3 || (corners >= 1 && fill > 0.9) ? 'square' : 'circle';
 }
 
 export function detect(input: RGBImage): Detection[] {
@@ -122,6 +124,7 @@ export function detect(input: RGBImage): Detection[] {
   for (let start = 0; start < n; start++) {
     if (seen[start] || label[start]! < 0 || mag[start]! < threshold) continue;
     const k = label[start]!;
+    const members = new Set<number>();
     let area = 0;
     let sx = 0;
     let sy = 0;
@@ -135,6 +138,7 @@ export function detect(input: RGBImage): Detection[] {
       const p = stack.pop()!;
       const x = p % w;
       const y = (p - x) / w;
+      members.add(p);
       area++;
       sx += x;
       sy += y;
@@ -150,7 +154,7 @@ export function detect(input: RGBImage): Detection[] {
       }
     }
     if (area < minArea) continue;
-    found.push({ colour: PALETTE_CHROMA[k]!.name, shape: classifyShape(area, sy / area, x0, x1, y0, y1), x: (sx / area + 0.5) / w, y: (sy / area + 0.5) / h, area });
+    found.push({ colour: PALETTE_CHROMA[k]!.name, shape: classifyShape((x, y) => members.has(y * w + x), area, sy / area, x0, x1, y0, y1), x: (sx / area + 0.5) / w, y: (sy / area + 0.5) / h, area });
   }
   return found;
 }
