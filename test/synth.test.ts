@@ -83,7 +83,7 @@ test('the synth stage gives identical bytes for the same seed, and different one
   const a = await writePipeline(dir, 'a', yaml(1));
   const c = await writePipeline(dir, 'c', yaml(2));
   for (const [file, root] of [[a, 'r1'], [a, 'r2'], [c, 'r3']] as const) assert.equal((await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, root) } })).code, 0);
-  const [r1, r2, r3] = await Promise.all(['r1', 'r2', 'r3'].map((r) => snapshot(path.join(dir, r, 's/synth'))));
+  const [r1, r2, r3] = (await Promise.all(['r1', 'r2', 'r3'].map((r) => snapshot(path.join(dir, r, 's/synth'))))) as [Map<string, Buffer>, Map<string, Buffer>, Map<string, Buffer>];
   assert.equal(r1.size, 2);
   for (const [k, v] of r1) {
     assert.ok(v.equals(r2.get(k)!), `${k} differs between runs with the same seed`);

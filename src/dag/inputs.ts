@@ -15,7 +15,17 @@ export class ParquetInputs implements InputReader {
     private readonly specs: ReadonlyMap<string, NodeSpec>,
     private readonly filesOf: (need: string) => string[],
     private readonly retryIds: readonly string[] | null,
+    private readonly dirOf: (need: string) => string,
   ) {}
+
+  columns(need: string): string[] {
+    return this.nodeSpecOf(need).columns.map((c) => c.name);
+  }
+
+  dir(need: string): string {
+    if (!this.node.needs.includes(need)) throw new StageError(this.node.name, undefined, `reads ${need}, which is not in its needs`);
+    return this.dirOf(need);
+  }
 
   files(need: string): string[] {
     if (!this.node.needs.includes(need)) throw new StageError(this.node.name, undefined, `reads ${need}, which is not in its needs`);

@@ -226,7 +226,7 @@ class NodeRun {
       dir: this.layout.dir,
       duck: conn,
       needs: this.spec.needs,
-      inputs: new ParquetInputs(conn, this.spec, this.pipeline.nodes, files, retryIds),
+      inputs: new ParquetInputs(conn, this.spec, this.pipeline.nodes, files, retryIds, (n) => layoutOf(this.pipeline, n).dir),
       log: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
       writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
         const orderBy = columns.map((c) => `"${c.name}"`).slice(0, 2).join(', ');

@@ -9,7 +9,8 @@ import { caption } from './caption.js';
 import { shortCaption } from './short-caption.js';
 import { score } from './score.js';
 import { bins } from './bins.js';
+import { train } from './train.js';
 
-const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins] as unknown as StageKind[];
+const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins, train] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

@@ -52,6 +52,10 @@ export interface InputReader {
   select(opts: SelectOptions): AsyncIterable<Batch>;
   /** Paths of committed Parquet files of an upstream node: this shard's for map stages, all for global ones. */
   files(node: string): string[];
+  /** Output columns of an upstream node. */
+  columns(node: string): string[];
+  /** An upstream node's folder (for files that are not rows, e.g. a trained model). */
+  dir(node: string): string;
 }
 
 export interface NodeContext<P> {

@@ -1,0 +1,152 @@
+// `train`: trains a MIRO model (or the baseline, or a single-reward model) with flow matching on
+// (image, caption, reward targets) streamed from the pipeline's Parquet. Its rows are per-step
+// metrics (loss, lr, grad norm, examples/s, and periodic evaluations), queryable with SQL; the
+// node folder holds checkpoints and the final model. A killed run resumes from its last
+// checkpoint and continues the same loss curve.
+
+import path from 'node:path';
+import { p } from '../dag/params.js';
+import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
+import { sqlFileList } from '../store/duck.js';
+import { loadTf } from '../model/backend.js';
+import { modelConfig } from '../model/config.js';
+import { parameterCount, type Params } from '../model/network.js';
+import { ShardLoader } from '../train/loader.js';
+import { train as trainLoop } from '../train/loop.js';
+import { saveModel } from '../model/io.js';
+import { sampleImages, guidancePreset } from '../model/sampler.js';
+import { genevalPrompts } from '../synth/geneval.js';
+import { scoreImages, judgeGeneval, mean } from '../eval/judge.js';
+
+const params = {
+  preset: p.string({ doc: 'model preset in configs/models/ (tiny, small, paper)', default: 'tiny' }),
+  variant: p.string({ doc: 'miro (all reward tokens), baseline (none) or single:<reward>', default: 'miro' }),
+  image: p.column({ doc: 'image bytes' }),
+  caption_real: p.column({ doc: 'the real (alt-text) caption' }),
+  caption_synthetic: p.optionalColumn({ doc: 'the synthetic long caption' }),
+  targets: p.record(p.column({ doc: 'target column' }), { doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target' }),
+  real_caption_ratio: p.number({ doc: 'share of real captions in training (the paper: 0.5)', min: 0, max: 1, default: 0.5 }),
+  steps: p.int({ doc: 'optimiser steps', min: 1 }),
+  batch_size: p.int({ doc: 'examples per step', min: 1, default: 32 }),
+  lr: p.number({ doc: 'peak learning rate (AdamW)', min: 0, default: 1e-3 }),
+  min_lr: p.number({ doc: 'learning rate at the end of the cosine decay', min: 0, default: 1e-4 }),
+  warmup_steps: p.int({ doc: 'linear warmup steps', min: 0, default: 50 }),
+  weight_decay: p.number({ doc: 'decoupled weight decay on matrices', min: 0, default: 0.01 }),
+  clip_norm: p.number({ doc: 'global gradient-norm clip (0: off)', min: 0, default: 1 }),
+  ema_decay: p.number({ doc: 'EMA decay of the weights', min: 0, max: 1, default: 0.99 }),
+  time_sampling: p.enum(['uniform', 'logit_normal'] as const, { doc: 't ~ U(0,1), or sigmoid(N(0,1)) as the official code', default: 'logit_normal' }),
+  holdout: p.number({ doc: 'fraction of rows held out for evaluation', min: 0, max: 0.5, default: 0.05 }),
+  checkpoint_every: p.int({ doc: 'steps between checkpoints', min: 1, default: 100 }),
+  keep_checkpoints: p.int({ doc: 'checkpoints kept on disk', min: 1, default: 2 }),
+  eval_every: p.int({ doc: 'steps between evaluations with the EMA weights (0: only at the end)', min: 0, default: 0 }),
+  eval_samples: p.int({ doc: 'held-out captions sampled per evaluation (plus 6 mini-GenEval prompts per tag)', min: 0, default: 32 }),
+  eval_guidance: p.number({ doc: 'guidance w for evaluation samples (reward models; the baseline samples without)', default: 3 }),
+  eval_steps: p.int({ doc: 'Euler steps for evaluation samples', min: 1, default: 20 }),
+  backend: p.string({ doc: 'TensorFlow.js backend (default: the fastest that loads)', default: '' }),
+};
+
+export const EVAL_COLUMNS = (rewards: string[]): Column[] => [...rewards.map((r): Column => ({ name: `eval_${r}`, type: 'DOUBLE' })), { name: 'eval_geneval', type: 'DOUBLE' }];
+
+export const train = defineStage({
+  kind: 'train',
+  version: 1,
+  doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
+  mode: 'global',
+  params,
+  needs: { min: 1 },
+  rowsCanFail: false,
+  columns: (prm) => [
+    { name: 'step', type: 'INTEGER' },
+    { name: 'epoch', type: 'INTEGER' },
+    { name: 'loss', type: 'DOUBLE' },
+    { name: 'lr', type: 'DOUBLE' },
+    { name: 'grad_norm', type: 'DOUBLE' },
+    { name: 'examples_per_s', type: 'DOUBLE' },
+    ...EVAL_COLUMNS(Object.keys(prm.targets)),
+  ],
+  reads: (prm) => [prm.image, prm.caption_real, ...(prm.caption_synthetic ? [prm.caption_synthetic] : []), ...Object.values(prm.targets)],
+  identity: (prm) => ({ model: modelConfig(prm.preset, prm.variant, Object.keys(prm.targets)) }),
+
+  async *run(ctx) {
+    const prm = ctx.params;
+    const rewards = Object.keys(prm.targets);
+    const { tf, backend } = await loadTf(prm.backend, ctx.log);
+    const cfg = modelConfig(prm.preset, prm.variant, rewards);
+    ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
+    const loader = new ShardLoader(ctx.duck, {
+      sourceSql: sourceSql(ctx),
+      rewards,
+      seed: ctx.pipeline.seed,
+      batchSize: prm.batch_size,
+      imageSize: cfg.image_size,
+      vocab: cfg.text.kind === 'learned' ? cfg.text.vocab : [],
+      maxTokens: cfg.text.max_tokens,
+      realCaptionRatio: prm.real_caption_ratio,
+      holdout: prm.holdout,
+    });
+    const sizes = await loader.open();
+    ctx.log(`${sizes.trainRows} training rows, ${sizes.heldOut} held out`);
+    const heldOut = await loader.heldOut(prm.eval_samples);
+    const prompts = genevalPrompts().filter((_, i) => i % 60 < 6);
+
+    const evaluate = async (ema: Params, step: number): Promise<Record<string, number | null>> => {
+      const captions = [...heldOut.map((r) => String(r.caption_synthetic ?? r.caption_real ?? '')), ...prompts.map((q) => q.prompt)];
+      const g = guidancePreset('all', cfg.rewards);
+      const images = await sampleImages(tf, cfg, ema, {
+        captions,
+        positive: captions.map(() => g.positive),
+        negative: cfg.rewards.length ? captions.map(() => g.negative) : null,
+        guidance: cfg.rewards.length ? prm.eval_guidance : 0,
+        negativeCaption: 'same',
+        steps: prm.eval_steps,
+        seed: ctx.pipeline.seed + 1,
+      });
+      const rgb = images.map((data) => ({ width: cfg.image_size, height: cfg.image_size, data }));
+      const scores = await scoreImages(rgb.slice(0, heldOut.length), captions.slice(0, heldOut.length), rewards);
+      const out: Record<string, number | null> = Object.fromEntries(rewards.map((r) => [`eval_${r}`, mean(scores[r] ?? [])]));
+      out.eval_geneval = judgeGeneval(prompts, rgb.slice(heldOut.length)).summary.overall;
+      ctx.log(`step ${step}: eval ${Object.entries(out).map(([k, v]) => `${k.slice(5)}=${v === null ? '-' : v.toFixed(3)}`).join(' ')}`);
+      return out;
+    };
+
+    const result = await trainLoop(tf, loader, {
+      node: ctx.node,
+      dir: ctx.dir,
+      model: cfg,
+      datasetRewards: rewards,
+      optim: { lr: prm.lr, min_lr: prm.min_lr, warmup_steps: prm.warmup_steps, total_steps: prm.steps, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: prm.weight_decay, clip_norm: prm.clip_norm, ema_decay: prm.ema_decay },
+      steps: prm.steps,
+      batchSize: prm.batch_size,
+      seed: ctx.pipeline.seed,
+      timeSampling: prm.time_sampling,
+      checkpointEvery: prm.checkpoint_every,
+      keepCheckpoints: prm.keep_checkpoints,
+      evalEvery: prm.eval_every || prm.steps,
+      dataSource: { kind: 'pipeline', hash: null },
+      evaluate: prm.eval_samples > 0 ? evaluate : undefined,
+      log: ctx.log,
+      progress: (step) => ctx.progress(step),
+    });
+    await saveModel(path.join(ctx.dir, 'model'), cfg, { ema: result.ema, model: result.params }, { steps: String(prm.steps), backend });
+    const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'examples_per_s', ...EVAL_COLUMNS(rewards).map((c) => c.name)];
+    const rows = result.metrics;
+    yield {
+      rows: rows.length,
+      columns: Object.fromEntries([['id', rows.map((r) => `step-${String(r.step).padStart(7, '0')}`)], ...cols.map((c) => [c, rows.map((r) => r[c] ?? null)])]),
+    };
+  },
+});
+
+/** One row per sample: id, image, the two captions and a target per reward, joined by id. */
+function sourceSql(ctx: ShardContext<{ image: ColumnRef; caption_real: ColumnRef; caption_synthetic: ColumnRef | null; targets: Record<string, ColumnRef> }>): string {
+  const prm = ctx.params;
+  const refs: [string, ColumnRef][] = [['image', prm.image], ['caption_real', prm.caption_real], ...(prm.caption_synthetic ? [['caption_synthetic', prm.caption_synthetic] as [string, ColumnRef]] : []), ...Object.entries(prm.targets).map(([r, ref]) => [`target_${r}`, ref] as [string, ColumnRef])];
+  const nodes = [...new Set(refs.map(([, r]) => r.node))];
+  const alias = (n: string) => `t${nodes.indexOf(n)}`;
+  // A value from a row that failed upstream is treated as missing.
+  const value = ([as, r]: [string, ColumnRef]) =>
+    ctx.inputs.columns(r.node).includes('status') ? `CASE WHEN ${alias(r.node)}.status = 'ok' THEN ${alias(r.node)}."${r.column}" END AS "${as}"` : `${alias(r.node)}."${r.column}" AS "${as}"`;
+  const from = nodes.map((n, i) => (i === 0 ? `read_parquet(${sqlFileList(ctx.inputs.files(n))}) t0` : `LEFT JOIN read_parquet(${sqlFileList(ctx.inputs.files(n))}) t${i} ON t${i}.id = t0.id`)).join(' ');
+  const synthetic = prm.caption_synthetic ? '' : ', NULL::VARCHAR AS caption_synthetic';
+  return `SELECT t0.id, ${refs.map(value).join(', ')}${synthetic} FROM ${from}`;
+}
