@@ -73,7 +73,7 @@ test('gradients agree with finite differences on a tiny model', () => {
   let checked = 0;
   for (const name of ['patch.w', 'reward.w1', 'text.embed', 'block.0.read.wq', 'block.0.self_mlp.0.w2', 'out.w', 'time.w2']) {
     const v = params.get(name)!;
-    const g = byName.get(name)!.dataSync();
+    const g = byName.get(name)!.dataSync() as Float32Array;
     const values = v.dataSync().slice();
     // The entry with the largest gradient: its finite difference stands well above float32 noise.
     const i = g.reduce((best, x, k) => (Math.abs(x) > Math.abs(g[best]!) ? k : best), 0);
@@ -95,7 +95,7 @@ test('gradients agree with finite differences on a tiny model', () => {
 test('reward tokens change the output; the baseline variant has none', () => {
   const cfg = micro(['a', 'b']);
   const params = initParams(tf, cfg, 4);
-  const hi = forward(tf, cfg, params, inputs(cfg, 1, [[1, 1]])).dataSync();
+  const hi = forward(tf, cfg, params, inputs(cfg, 1, [[1, 1]])).dataSync() as Float32Array;
   const lo = forward(tf, cfg, params, inputs(cfg, 1, [[0, 0]])).dataSync();
   const diff = hi.reduce((a, v, i) => a + Math.abs(v - lo[i]!), 0) / hi.length;
   assert.ok(diff > 1e-4, `reward targets barely change the output: ${diff}`);

@@ -43,12 +43,13 @@ export default async function run(argv: string[]): Promise<number> {
   if (values['dry-run']) {
     const rank = int('rank', values.rank!);
     const world = Math.max(1, int('world', values.world!));
+    const width = Math.max(...pipeline.order.map((n) => n.length)) + 2;
     for (const name of pipeline.order) {
       const p = plans.get(name)!;
       const spec = pipeline.nodes.get(name)!;
       const mine = [...p.todo.keys()].filter((s) => s % world === rank);
       const what = mine.length || p.retry.length ? `run ${mine.length + p.retry.length}/${spec.shards} shard(s)` : 'skip';
-      console.log(`${name.padEnd(18)} ${spec.stage.kind.padEnd(14)} ${what.padEnd(22)} ${p.reason}`);
+      console.log(`${name.padEnd(width)}${spec.stage.kind.padEnd(15)}${what.padEnd(23)}${p.reason}`);
     }
     return 0;
   }

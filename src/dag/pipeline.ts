@@ -50,7 +50,7 @@ export function loadPipeline(file: string, opts: LoadOptions = {}): Pipeline {
 
 export function parsePipeline(text: string, file: string, opts: LoadOptions = {}): Pipeline {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new ConfigError(file, e.linePos?.[0]?.line, '', `invalid YAML: ${e.message.split('\n')[0]}`);

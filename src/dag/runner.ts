@@ -12,6 +12,7 @@ import { runChecks } from './checks.js';
 import { connect, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
+import { openViews, populated } from '../store/views.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
@@ -228,6 +229,10 @@ class NodeRun {
       needs: this.spec.needs,
       inputs: new ParquetInputs(conn, this.spec, this.pipeline.nodes, files, retryIds, (n) => layoutOf(this.pipeline, n).dir),
       log: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
+      openViews: async () => {
+        const { conn: c, views } = await openViews(this.pipeline);
+        return { conn: c, views: populated(views) };
+      },
       writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
         const orderBy = columns.map((c) => `"${c.name}"`).slice(0, 2).join(', ');
         const w = await writeParquet(columns, batches, this.layout.tableFile(name), { orderBy, context: `node ${this.spec.name}, table ${name}` });

@@ -165,3 +165,16 @@ async function writeEdges(ctx: NodeContext<unknown>, rows: { reward: string; bin
     ],
   );
 }
+
+/** The same binning in JavaScript (for scoring generated samples and for `miro verify`). */
+export function binOf(score: number | null, edges: number[], numBins: number): number | null {
+  if (score === null || Number.isNaN(score)) return null;
+  let lo = 0;
+  let hi = edges.length; // count of edges strictly below score, by binary search
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (edges[mid]! < score) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.min(numBins - 1, Math.max(0, lo - 1));
+}

@@ -10,7 +10,10 @@ import { shortCaption } from './short-caption.js';
 import { score } from './score.js';
 import { bins } from './bins.js';
 import { train } from './train.js';
+import { sample } from './sample.js';
+import { evaluate } from './evaluate.js';
+import { report } from './report.js';
 
-const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins, train] as unknown as StageKind[];
+const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins, train, sample, evaluate, report] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

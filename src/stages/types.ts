@@ -68,6 +68,8 @@ export interface NodeContext<P> {
   inputs: InputReader;
   needs: readonly string[];
   log(message: string): void;
+  /** A fresh connection with every node of the pipeline as a view (as `miro sql` sees them). */
+  openViews(): Promise<{ conn: DuckDBConnection; views: Set<string> }>;
   /** Writes a node-level table (e.g. bin_edges), committed with the node manifest. */
   writeTable(name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>): Promise<void>;
 }

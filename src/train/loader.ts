@@ -38,6 +38,11 @@ export interface LoaderOptions {
   holdout: number;
 }
 
+/** SQL predicate: whether a row is held out from training (a hash of id and seed below `fraction`). */
+export function heldOutSql(seed: number, fraction: number): string {
+  return `((('0x' || md5(id || ':holdout:' || ${seed})[1:8])::BIGINT / 4294967296.0) < ${fraction})`;
+}
+
 export class ShardLoader {
   private rows = 0;
   private orderedEpoch = -1;
@@ -51,8 +56,7 @@ export class ShardLoader {
   async open(): Promise<{ trainRows: number; heldOut: number }> {
     const { seed, holdout } = this.opts;
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE all_rows AS ${this.opts.sourceSql}`);
-    const split = `(hash_fraction(id, ${seed}) < ${holdout})`;
-    await this.conn.run(`CREATE OR REPLACE TEMP MACRO hash_fraction(id, s) AS (('0x' || md5(id || ':holdout:' || s)[1:8])::BIGINT / 4294967296.0)`);
+    const split = heldOutSql(seed, holdout);
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE train_rows AS SELECT * FROM all_rows WHERE image IS NOT NULL AND NOT ${split}`);
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE heldout_rows AS SELECT * FROM all_rows WHERE image IS NOT NULL AND ${split}`);
     this.rows = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM train_rows'))[0]!.n);

@@ -1,0 +1,79 @@
+// `evaluate`: scores every generated sample with the same reward scorers (read against the
+// sample's prompt), places each score on the dataset's reward scale (its bin target under the
+// recorded edges, so rewards compare on one [0, 1] scale), and judges mini-GenEval prompts.
+
+import { readFileSync } from 'node:fs';
+import { p } from '../dag/params.js';
+import { defineStage, type Column } from './types.js';
+import { queryBatches, readNodeManifest, sqlFileList } from '../store/duck.js';
+import { decodeImage } from '../synth/image.js';
+import { scoreImages } from '../eval/judge.js';
+import { detect } from '../synth/detector.js';
+import { judge, type GenevalPrompt } from '../synth/geneval.js';
+import { binOf, type BinState } from './bins.js';
+import { StageError } from '../errors.js';
+
+export const evaluate = defineStage({
+  kind: 'evaluate',
+  version: 1,
+  doc: 'Rewards, reward levels and mini-GenEval verdicts for every generated sample.',
+  mode: 'global',
+  params: {
+    samples: p.list(p.string({ doc: 'a sample node' }), { doc: 'the sample nodes to evaluate', minItems: 1 }),
+    bins: p.string({ doc: 'the bins node whose edges define reward levels' }),
+    rewards: p.list(p.string({ doc: 'a reward' }), { doc: 'rewards to score (built-in scorers)', minItems: 1 }),
+    geneval_file: p.string({ doc: 'the mini-GenEval prompt file', default: 'configs/geneval-mini.jsonl' }),
+  },
+  needs: { min: 2 },
+  rowsCanFail: false,
+  columns: (prm) => [
+    { name: 'model', type: 'VARCHAR' },
+    { name: 'variant', type: 'VARCHAR' },
+    { name: 'setting', type: 'VARCHAR' },
+    { name: 'prompt_id', type: 'VARCHAR' },
+    { name: 'tag', type: 'VARCHAR' },
+    { name: 'sample_index', type: 'INTEGER' },
+    ...prm.rewards.flatMap((r): Column[] => [
+      { name: r, type: 'DOUBLE' },
+      { name: `${r}_level`, type: 'DOUBLE' },
+    ]),
+    { name: 'geneval_correct', type: 'BOOLEAN' },
+  ],
+  identity: (prm) => ({ geneval: readFileSync(prm.geneval_file, 'utf8') }),
+
+  async *run(ctx) {
+    const prm = ctx.params;
+    for (const n of [...prm.samples, prm.bins]) if (!ctx.needs.includes(n)) throw new StageError(ctx.node, 0, `${n} is not in needs`);
+    const state = (await readNodeManifest(ctx.inputs.dir(prm.bins)))?.state as BinState | undefined;
+    if (!state) throw new StageError(ctx.node, 0, `bins node ${prm.bins} has no recorded edges`);
+    const geneval = new Map(
+      readFileSync(prm.geneval_file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as GenevalPrompt)
+        .map((q) => [q.id, q]),
+    );
+    const files = prm.samples.flatMap((n) => ctx.inputs.files(n));
+    let done = 0;
+    for await (const b of queryBatches(ctx.duck, `SELECT id, model, variant, setting, prompt_id, prompt, tag, sample_index, image FROM read_parquet(${sqlFileList(files)}, union_by_name = true) ORDER BY id`, 256)) {
+      const images = await Promise.all((b.columns.image as Uint8Array[]).map((bytes) => decodeImage(bytes)));
+      const prompts = b.columns.prompt as string[];
+      const scores = await scoreImages(images, prompts, prm.rewards);
+      const columns: Record<string, unknown[]> = {};
+      for (const c of ['id', 'model', 'variant', 'setting', 'prompt_id', 'tag', 'sample_index']) columns[c] = b.columns[c] as unknown[];
+      for (const r of prm.rewards) {
+        const s = scores[r] ?? images.map(() => null);
+        const e = state.edges[r];
+        columns[r] = s;
+        columns[`${r}_level`] = s.map((v) => (e ? binOf(v, e.edges, state.num_bins) : null)).map((bin) => (bin === null ? null : bin / (state.num_bins - 1)));
+      }
+      columns.geneval_correct = (b.columns.prompt_id as string[]).map((id, i) => {
+        const q = geneval.get(id);
+        return q && (b.columns.tag as (string | null)[])[i] === q.tag ? judge(q, detect(images[i]!)) : null;
+      });
+      done += b.rows;
+      ctx.progress(done);
+      yield { rows: b.rows, columns: columns as never };
+    }
+  },
+});

@@ -1,0 +1,159 @@
+// `sample`: images from a trained model for a list of prompts under one or more guidance
+// settings (named presets: all, only:<reward>, pair:<a>,<b>,<u>, custom), several samples per
+// prompt for best-of-N. Rows carry the prompt, the targets, the guidance, the seed and the PNG;
+// a contact sheet per setting lands in the node folder.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { p } from '../dag/params.js';
+import { defineStage } from './types.js';
+import { loadTf } from '../model/backend.js';
+import { loadModel } from '../model/io.js';
+import { sampleImages, guidancePreset } from '../model/sampler.js';
+import { encodePng } from '../synth/image.js';
+import { contactSheet } from '../synth/contact-sheet.js';
+import { queryRows, sqlFileList } from '../store/duck.js';
+import { StageError } from '../errors.js';
+import { heldOutSql } from '../train/loader.js';
+
+export interface PromptRow {
+  id: string;
+  prompt: string;
+  tag: string | null;
+}
+
+const setting = p.object(
+  {
+    name: p.string({ doc: 'setting name, used in ids and reports' }),
+    preset: p.string({ doc: 'all | only:<reward> | pair:<a>,<b>,<u> | custom | none (no guidance)', default: 'all' }),
+    guidance: p.number({ doc: 'w', default: 3 }),
+    targets: p.record(p.number({ doc: 'target', min: 0, max: 1 }), { doc: 'custom s+ per reward (others 1)', default: {} }),
+    negative_caption: p.enum(['same', 'empty'] as const, { doc: 'caption of the negative branch', default: 'same' }),
+  },
+  { doc: 'a guidance setting' },
+);
+
+export const sample = defineStage({
+  kind: 'sample',
+  version: 1,
+  doc: 'Samples from a trained model under named guidance settings.',
+  mode: 'global',
+  params: {
+    model: p.string({ doc: 'the train node whose model to sample' }),
+    prompts_file: p.string({ doc: 'JSONL of prompts ({id, prompt, tag}), e.g. configs/geneval-mini.jsonl', default: '' }),
+    prompts_every: p.int({ doc: 'use every k-th prompt of the file (keeps every tag represented)', min: 1, default: 1 }),
+    captions: p.optionalColumn({ doc: 'or: prompts from an upstream caption column, rows held out from training only' }),
+    captions_limit: p.int({ doc: 'how many held-out captions', min: 1, default: 64 }),
+    holdout: p.number({ doc: 'the held-out fraction the train node used', min: 0, max: 0.5, default: 0.05 }),
+    settings: p.list(setting, { doc: 'guidance settings', minItems: 1 }),
+    samples_per_prompt: p.int({ doc: 'samples per prompt and setting (best-of-N uses them)', min: 1, default: 1 }),
+    steps: p.int({ doc: 'Euler steps', min: 1, default: 50 }),
+    batch_size: p.int({ doc: 'prompts per sampler call', min: 1, default: 64 }),
+    backend: p.string({ doc: 'TensorFlow.js backend', default: '' }),
+  },
+  needs: { min: 1 },
+  rowsCanFail: false,
+  columns: () => [
+    { name: 'model', type: 'VARCHAR' },
+    { name: 'variant', type: 'VARCHAR' },
+    { name: 'setting', type: 'VARCHAR' },
+    { name: 'prompt_id', type: 'VARCHAR' },
+    { name: 'prompt', type: 'VARCHAR' },
+    { name: 'tag', type: 'VARCHAR' },
+    { name: 'sample_index', type: 'INTEGER' },
+    { name: 'preset', type: 'VARCHAR' },
+    { name: 'guidance', type: 'DOUBLE' },
+    { name: 'targets', type: 'VARCHAR' },
+    { name: 'seed', type: 'INTEGER' },
+    { name: 'image', type: 'BLOB' },
+  ],
+  reads: (prm) => (prm.captions ? [prm.captions] : []),
+  identity: (prm) => (prm.prompts_file ? { prompts: readFileSync(prm.prompts_file, 'utf8') } : null),
+
+  async *run(ctx) {
+    const prm = ctx.params;
+    if (!ctx.needs.includes(prm.model)) throw new StageError(ctx.node, 0, `with.model: ${prm.model} is not in needs`);
+    const prompts = await loadPrompts(ctx);
+    if (prompts.length === 0) throw new StageError(ctx.node, 0, 'no prompts: set with.prompts_file or with.captions');
+    const { tf } = await loadTf(prm.backend, ctx.log);
+    const { cfg, params } = await loadModel(tf, path.join(ctx.inputs.dir(prm.model), 'model'));
+    const seed = ctx.pipeline.seed;
+    let done = 0;
+    for (const s of prm.settings) {
+      const guided = s.preset !== 'none' && cfg.rewards.length > 0;
+      const g = guided ? guidancePreset(s.preset, cfg.rewards, s.targets) : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
+      const jobs = prompts.flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
+      const sheet: Float32Array[] = [];
+      for (let start = 0; start < jobs.length; start += prm.batch_size) {
+        const part = jobs.slice(start, start + prm.batch_size);
+        const images = await sampleImages(tf, cfg, params, {
+          captions: part.map((j) => j.q.prompt),
+          positive: part.map(() => g.positive),
+          negative: guided ? part.map(() => g.negative) : null,
+          guidance: guided ? s.guidance : 0,
+          negativeCaption: s.negative_caption as 'same' | 'empty',
+          steps: prm.steps,
+          seed,
+          offset: start,
+        });
+        const pngs = await Promise.all(images.map((img) => encodePng(img, cfg.image_size, cfg.image_size)));
+        for (const img of images) if (sheet.length < 64) sheet.push(img);
+        done += part.length;
+        ctx.progress(done);
+        yield {
+          rows: part.length,
+          columns: {
+            id: part.map((j) => `${ctx.node}/${s.name}/${j.q.id}/${j.k}`),
+            model: part.map(() => prm.model),
+            variant: part.map(() => cfg.variant),
+            setting: part.map(() => s.name),
+            prompt_id: part.map((j) => j.q.id),
+            prompt: part.map((j) => j.q.prompt),
+            tag: part.map((j) => j.q.tag),
+            sample_index: Int32Array.from(part, (j) => j.k),
+            preset: part.map(() => (guided ? s.preset : 'none')),
+            guidance: part.map(() => (guided ? s.guidance : 0)),
+            targets: part.map(() => JSON.stringify(Object.fromEntries(cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: guided ? g.negative[i] : null }])))),
+            seed: part.map(() => seed),
+            image: pngs,
+          },
+        };
+      }
+      const file = path.join(ctx.dir, 'contact', `${s.name}.png`);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, await contactSheet(sheet, cfg.image_size));
+    }
+    tf.dispose([...params.values()]);
+  },
+});
+
+async function loadPrompts(ctx: Parameters<NonNullable<typeof sample.run>>[0]): Promise<PromptRow[]> {
+  const prm = ctx.params;
+  if (prm.prompts_file) {
+    let lines: string[];
+    try {
+      lines = readFileSync(prm.prompts_file, 'utf8').split('\n').filter((l) => l.trim());
+    } catch (err) {
+      throw new StageError(ctx.node, 0, `with.prompts_file: cannot read ${prm.prompts_file} (${(err as Error).message})`);
+    }
+    const rows = lines.map((l, i) => {
+      try {
+        const o = JSON.parse(l) as { id?: string; prompt?: string; tag?: string };
+        if (typeof o.prompt !== 'string') throw new Error('no "prompt" string');
+        return { id: o.id ?? String(i), prompt: o.prompt, tag: o.tag ?? null };
+      } catch (err) {
+        throw new StageError(ctx.node, 0, `${prm.prompts_file}:${i + 1}: ${(err as Error).message}`);
+      }
+    });
+    return rows.filter((_, i) => i % prm.prompts_every === 0);
+  }
+  if (prm.captions) {
+    const rows = await queryRows(
+      ctx.duck,
+      `SELECT id, "${prm.captions.column}" AS prompt FROM read_parquet(${sqlFileList(ctx.inputs.files(prm.captions.node))}) WHERE "${prm.captions.column}" IS NOT NULL AND ${heldOutSql(ctx.pipeline.seed, prm.holdout)} ORDER BY md5(id || ':prompts'), id LIMIT ${prm.captions_limit}`,
+    );
+    return rows.map((r) => ({ id: String(r.id), prompt: String(r.prompt), tag: null }));
+  }
+  return [];
+}
