@@ -36,7 +36,7 @@ const setting = p.object(
 
 export const sample = defineStage({
   kind: 'sample',
-  version: 1,
+  version: 2,
   doc: 'Samples from a trained model under named guidance settings.',
   mode: 'global',
   params: {
@@ -66,6 +66,8 @@ export const sample = defineStage({
     { name: 'guidance', type: 'DOUBLE' },
     { name: 'targets', type: 'VARCHAR' },
     { name: 'seed', type: 'INTEGER' },
+    /** The sample's noise is drawn from (seed, noise_index): the same pair gives the same image. */
+    { name: 'noise_index', type: 'INTEGER' },
     { name: 'image', type: 'BLOB' },
   ],
   reads: (prm) => (prm.captions ? [prm.captions] : []),
@@ -116,6 +118,7 @@ export const sample = defineStage({
             guidance: part.map(() => (guided ? s.guidance : 0)),
             targets: part.map(() => JSON.stringify(Object.fromEntries(cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: guided ? g.negative[i] : null }])))),
             seed: part.map(() => seed),
+            noise_index: Int32Array.from(part, (_, i) => start + i),
             image: pngs,
           },
         };

@@ -1,0 +1,54 @@
+// The CI-sized variant of the demo pipeline, end to end: every stage kind, the report's
+// structure, and every number in the claims tables recomputed from the Parquet outputs.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, runCli, tmpDir } from './helpers.ts';
+import { loadPipeline } from '../src/dag/pipeline.ts';
+import { openViews } from '../src/store/views.ts';
+import { runClaims } from '../src/report/claims.ts';
+import { formatMarkdown } from '../src/cli/table.ts';
+
+test('the CI-sized demo runs end to end; its report is complete and every claim number comes from the Parquet', async () => {
+  const data = tmpDir();
+  const env = { MIRO_DATA_ROOT: data };
+  const first = await runCli(['run', 'pipelines/ci.yaml'], { env });
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /done: 21 node\(s\) ran/);
+  assert.match(first.stderr, /\[report\] report: .*_report\/report\.md/);
+
+  const reportDir = path.join(data, 'ci/_report');
+  const report = readFileSync(path.join(reportDir, 'report.md'), 'utf8');
+  const claimSections = report.split('\n').filter((l) => /^## /.test(l) && !/Training|Contact/.test(l));
+  assert.equal(claimSections.length, 6, report);
+  assert.equal((report.match(/```sql/g) ?? []).length, 6);
+  for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png']) assert.ok(existsSync(path.join(reportDir, f)), f);
+  assert.equal(readdirSync(reportDir).filter((f) => f.startsWith('hist_')).length, 7);
+  assert.ok(existsSync(path.join(data, 'ci/sample_miro/contact/w7.png')));
+  assert.match(readFileSync(path.join(reportDir, 'dataset.md'), 'utf8'), /## Reward distributions/);
+
+  // Recompute every claim from the committed Parquet and find its exact table in the report.
+  const pipeline = loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: data });
+  const { conn } = await openViews(pipeline);
+  const claims = await runClaims(conn, { evaluations: '"evaluate"', miro_train: '"train_miro"', baseline_train: '"train_baseline"', target_reward: 'colourfulness', best_of_reward: 'objects' });
+  conn.closeSync();
+  for (const c of claims) {
+    assert.equal(c.error, null, `${c.id}: ${c.error}`);
+    assert.ok(c.rows.length > 0, `${c.id} has no rows`);
+    assert.ok(report.includes(formatMarkdown(c.rows)), `${c.id}: the report's table is not the query's result`);
+  }
+  const claimRows = await runCli(['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(holds) AS judged FROM report', '--format', 'csv'], { env });
+  assert.equal(claimRows.stdout.trim(), 'n,judged\n6,6');
+
+  const second = await runCli(['run', 'pipelines/ci.yaml'], { env });
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /done: 0 node\(s\) ran, 21 up to date/);
+});
+
+test('the CI pipeline has the same nodes and stage kinds as the demo', () => {
+  const demo = loadPipeline(path.join(ROOT, 'pipelines/demo.yaml'), { dataRoot: '/tmp/unused' });
+  const ci = loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: '/tmp/unused' });
+  assert.deepEqual([...ci.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]), [...demo.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]));
+});
