@@ -3,5 +3,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
+if (process.env.MIRO_CHILD) {
+  // A node run in a child process ends when its parent run is gone (killed, not only exited).
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && process.exit(137), 500).unref();
+}
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

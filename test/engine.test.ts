@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { runCli, startCli, tmpDir, writeImageFolder, writeImage, writePipeline, snapshot, sql } from './helpers.ts';
+import { killRun, runCli, startCli, tmpDir, writeImageFolder, writeImage, writePipeline, snapshot, sql } from './helpers.ts';
 
 function pipelineYaml(images: string, shards: number, expr = 'width * height'): string {
   return `name: eng
@@ -91,7 +91,7 @@ test('a run killed with SIGKILL mid-node resumes to the same bytes as an uninter
   const { child, done } = startCli(['run', file], { env: killed });
   const firstMarker = path.join(dir, 'killed/eng/ingest/_done/00002.json');
   while (!existsSync(firstMarker)) await new Promise((r) => setTimeout(r, 2));
-  child.kill('SIGKILL');
+  killRun(child);
   await done;
   const committed = (await fs.readdir(path.join(dir, 'killed/eng/ingest/_done'))).length;
   assert.ok(committed >= 3 && committed < 30, `killed mid-node: ${committed} of 30 shards committed`);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCli, startCli, tmpDir, writePipeline, sql } from './helpers.ts';
+import { killRun, runCli, startCli, tmpDir, writePipeline, sql } from './helpers.ts';
 import { loadTf } from '../src/model/backend.ts';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
 import { sampleImages } from '../src/model/sampler.ts';
@@ -57,7 +57,7 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
     if (child.exitCode !== null) assert.fail(`training ended before the kill: ${(await done).stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  child.kill('SIGKILL');
+  killRun(child);
   await done;
   assert.ok(!existsSync(path.join(killed, 'tr/train/_done/00000.json')), 'the train node must not have committed');
   const b = await runCli(['run', file], { env: { MIRO_DATA_ROOT: killed } });

@@ -3,6 +3,9 @@
 // Parquet file durably and then its marker; a crash anywhere leaves a whole shard or none.
 
 import { promises as fs } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { Pipeline, NodeSpec } from './pipeline.js';
@@ -65,13 +68,37 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
       Promise.all(spec.needs.map((n) => done.get(n)!)).then(async (ups) => {
         const blocked = ups.find((u) => u.status === 'failed' || u.status === 'blocked');
         if (blocked) return { node: name, status: 'blocked', reason: `needs ${blocked.node}, which did not finish`, shardsRun: 0 } as NodeOutcome;
-        return limit(() => new NodeRun(pipeline, spec, plan, plans, { rank, world, mine, progress, waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3 }).run());
+        const env = { rank, world, mine, progress, waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3 };
+        const inChild = spec.stage.ownProcess && (opts.jobs ?? 2) > 1 && !process.env.MIRO_CHILD && plan.todo.size + plan.retry.length > 0;
+        return limit(() => (inChild ? runInChild(pipeline, spec, plan, env, opts) : new NodeRun(pipeline, spec, plan, plans, env).run()));
       }),
     );
   }
   const outcomes = await Promise.all(pipeline.order.map((n) => done.get(n)!));
   if (outcomes.some((o) => o.status === 'failed')) throw new RunFailed(outcomes);
   return { plans, outcomes };
+}
+
+/**
+ * Runs one node as `miro run --only NODE` in a child process, so CPU-bound nodes use separate
+ * cores. The child takes the same locks and writes the same markers; its log lines pass through.
+ */
+async function runInChild(pipeline: Pipeline, spec: NodeSpec, plan: NodePlan, env: RunEnv, opts: RunOptions): Promise<NodeOutcome> {
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
+  const args = [bin, 'run', pipeline.file, '--only', spec.name, '--data-root', pipeline.settings.dataRoot, '--rank', String(env.rank), '--world', String(env.world), '--jobs', '1'];
+  for (const n of opts.force ?? []) if (n === spec.name) args.push('--force', n);
+  for (const n of opts.from ?? []) args.push('--from', n);
+  for (const n of opts.retryFailed ?? []) if (n === spec.name) args.push('--retry-failed', n);
+  const child = spawn(process.execPath, args, { env: { ...process.env, MIRO_CHILD: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  const lines = createInterface({ input: child.stderr! });
+  lines.on('line', (line) => {
+    tail = `${tail}\n${line}`.slice(-4000);
+    if (!line.startsWith('done:')) env.progress.log(line);
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code === 0) return { node: spec.name, status: 'ran', reason: plan.reason, shardsRun: plan.todo.size };
+  return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: new StageError(spec.name, undefined, `child process exited with ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')}`) };
 }
 
 interface RunEnv {
@@ -261,7 +288,7 @@ class NodeRun {
         state: manifest.state,
         retry: retry ? { rows: retry.rows } : null,
         stats,
-        progress: (rows) => this.env.progress.rows(spec.name, rows),
+        progress: (rows, total) => this.env.progress.rows(spec.name, rows, total),
       };
       let written;
       if (spec.stage.query && !prefix) {

@@ -18,6 +18,7 @@ export const evaluate = defineStage({
   version: 1,
   doc: 'Rewards, reward levels and mini-GenEval verdicts for every generated sample.',
   mode: 'global',
+  ownProcess: true,
   params: {
     samples: p.list(p.string({ doc: 'a sample node' }), { doc: 'the sample nodes to evaluate', minItems: 1 }),
     bins: p.string({ doc: 'the bins node whose edges define reward levels' }),

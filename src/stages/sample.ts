@@ -39,6 +39,7 @@ export const sample = defineStage({
   version: 2,
   doc: 'Samples from a trained model under named guidance settings.',
   mode: 'global',
+  ownProcess: true,
   params: {
     model: p.string({ doc: 'the train node whose model to sample' }),
     prompts_file: p.string({ doc: 'JSONL of prompts ({id, prompt, tag}), e.g. configs/geneval-mini.jsonl', default: '' }),
@@ -82,6 +83,7 @@ export const sample = defineStage({
     const { cfg, params } = await loadModel(tf, path.join(ctx.inputs.dir(prm.model), 'model'));
     const seed = ctx.pipeline.seed;
     let done = 0;
+    const total = prm.settings.length * prompts.length * prm.samples_per_prompt;
     for (const s of prm.settings) {
       const guided = s.preset !== 'none' && cfg.rewards.length > 0;
       const g = guided ? guidancePreset(s.preset, cfg.rewards, s.targets) : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
@@ -102,7 +104,7 @@ export const sample = defineStage({
         const pngs = await Promise.all(images.map((img) => encodePng(img, cfg.image_size, cfg.image_size)));
         for (const img of images) if (sheet.length < 64) sheet.push(img);
         done += part.length;
-        ctx.progress(done);
+        ctx.progress(done, total);
         yield {
           rows: part.length,
           columns: {

@@ -52,6 +52,7 @@ export const train = defineStage({
   version: 1,
   doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
   mode: 'global',
+  ownProcess: true,
   params,
   needs: { min: 1 },
   rowsCanFail: false,
@@ -125,7 +126,7 @@ export const train = defineStage({
       dataSource: { kind: 'pipeline', hash: null },
       evaluate: prm.eval_samples > 0 ? evaluate : undefined,
       log: ctx.log,
-      progress: (step) => ctx.progress(step),
+      progress: (step, total) => ctx.progress(step, total),
     });
     await saveModel(path.join(ctx.dir, 'model'), cfg, { ema: result.ema, model: result.params }, { steps: String(prm.steps), backend });
     const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'examples_per_s', ...EVAL_COLUMNS(rewards).map((c) => c.name)];

@@ -82,7 +82,7 @@ export interface ShardContext<P> extends NodeContext<P> {
   /** Set when re-running only the failed rows of a committed shard. */
   retry: { rows: Record<string, Value>[] } | null;
   stats: Stats;
-  /** Report rows done so far in this shard (for progress). */
+  /** Report rows (or steps) done so far in this shard, and the total when known (for progress). */
   progress(rowsDone: number, rowsTotal?: number): void;
 }
 
@@ -102,6 +102,11 @@ export interface StageKind<S extends Shape = Shape> {
   mode: Mode;
   params: S;
   needs: { min: number; max?: number };
+  /**
+   * CPU-bound work on the JavaScript thread (training, sampling): the runner runs such a node in
+   * a child process when other nodes may run beside it, so two of them use two cores.
+   */
+  ownProcess?: boolean;
   /** Whether rows carry `status` and `error` (the runner adds both columns). */
   rowsCanFail: boolean;
   /** Output columns after `id` (and before `status`, `error`). */

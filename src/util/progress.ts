@@ -4,7 +4,7 @@
 export interface ProgressSink {
   log(message: string): void;
   shardDone(node: string, done: number, total: number, rows: number): void;
-  rows(node: string, rowsDone: number): void;
+  rows(node: string, rowsDone: number, rowsTotal?: number): void;
   nodeStart(node: string, total: number): void;
 }
 
@@ -16,6 +16,8 @@ function fmtSecs(s: number): string {
 
 interface NodeProgress {
   start: number;
+  lastLine: number;
+  shardStart: number;
   total: number;
   done: number;
   rows: number;
@@ -38,19 +40,32 @@ export class Progress implements ProgressSink {
   }
 
   nodeStart(node: string, total: number): void {
-    this.nodes.set(node, { start: performance.now(), total, done: 0, rows: 0, liveRows: 0 });
+    const now = performance.now();
+    this.nodes.set(node, { start: now, lastLine: now, shardStart: now, total, done: 0, rows: 0, liveRows: 0 });
   }
 
-  rows(node: string, rowsDone: number): void {
+  /** Rows done in the running shard. Off a TTY, a plain line every 15 s keeps long shards visible. */
+  rows(node: string, rowsDone: number, rowsTotal?: number): void {
     const p = this.nodes.get(node);
     if (!p) return;
     p.liveRows = rowsDone;
-    if (this.tty && performance.now() - this.lastDraw > 200) this.draw(node, p);
+    const now = performance.now();
+    if (this.tty) {
+      if (now - this.lastDraw > 200) this.draw(node, p);
+    } else if (now - p.lastLine > 15_000) {
+      p.lastLine = now;
+      const secs = (now - p.shardStart) / 1000;
+      const rate = rowsDone / Math.max(secs, 1e-3);
+      const eta = rowsTotal ? ` · ETA ${fmtSecs((rowsTotal - rowsDone) / Math.max(rate, 1e-9))}` : '';
+      this.log(`[${node}] shard ${p.done + 1}/${p.total} running · ${rowsDone}${rowsTotal ? `/${rowsTotal}` : ''} rows · ${rate.toFixed(1)} rows/s${eta}`);
+    }
   }
 
   shardDone(node: string, done: number, total: number, rows: number): void {
-    const p = this.nodes.get(node) ?? { start: performance.now(), total, done: 0, rows: 0, liveRows: 0 };
+    const now = performance.now();
+    const p = this.nodes.get(node) ?? { start: now, lastLine: now, shardStart: now, total, done: 0, rows: 0, liveRows: 0 };
     p.done = done;
+    p.shardStart = now;
     p.rows += rows;
     p.liveRows = 0;
     this.nodes.set(node, p);
