@@ -100,6 +100,8 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
       fail(`${at}.needs`, `stage kind ${uses} takes ${max === min ? min : `${min} to ${max ?? 'any number of'}`} inputs, got ${count}`);
     }
     const params = parseShape(stage!.params, node.with, `${at}.with`, fail);
+    const problem = stage!.validate?.(params);
+    if (problem) fail(`${at}.with`, problem);
     partial.set(nodeName, { stage: stage!, params, needs: needs as string[] });
   }
 

@@ -5,6 +5,10 @@
 // checkpoint and continues the same loss curve.
 
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { sha256 } from '../util/hash.js';
+import { MiroError } from '../errors.js';
+import type { ReleaseManifest } from '../release/release.js';
 import { p } from '../dag/params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
 import { sqlFileList } from '../store/duck.js';
@@ -21,10 +25,11 @@ import { scoreImages, judgeGeneval, mean } from '../eval/judge.js';
 const params = {
   preset: p.string({ doc: 'model preset in configs/models/ (tiny, small, paper)', default: 'tiny' }),
   variant: p.string({ doc: 'miro (all reward tokens), baseline (none) or single:<reward>', default: 'miro' }),
-  image: p.column({ doc: 'image bytes' }),
-  caption_real: p.column({ doc: 'the real (alt-text) caption' }),
+  release: p.string({ doc: 'train from a release folder (miro release) instead of pipeline nodes', default: '' }),
+  image: p.optionalColumn({ doc: 'image bytes' }),
+  caption_real: p.optionalColumn({ doc: 'the real (alt-text) caption' }),
   caption_synthetic: p.optionalColumn({ doc: 'the synthetic long caption' }),
-  targets: p.record(p.column({ doc: 'target column' }), { doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target' }),
+  targets: p.record(p.column({ doc: 'target column' }), { doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target', default: {} }),
   real_caption_ratio: p.number({ doc: 'share of real captions in training (the paper: 0.5)', min: 0, max: 1, default: 0.5 }),
   steps: p.int({ doc: 'optimiser steps', min: 1 }),
   batch_size: p.int({ doc: 'examples per step', min: 1, default: 32 }),
@@ -54,8 +59,13 @@ export const train = defineStage({
   mode: 'global',
   ownProcess: true,
   params,
-  needs: { min: 1 },
+  needs: { min: 0 },
   rowsCanFail: false,
+  validate: (prm) => {
+    if (prm.release) return prm.image || prm.caption_real || Object.keys(prm.targets).length ? 'give either release or image, caption_real and targets, not both' : null;
+    if (!prm.image || !prm.caption_real || !Object.keys(prm.targets).length) return 'needs image, caption_real and targets (or a release)';
+    return null;
+  },
   columns: (prm) => [
     { name: 'step', type: 'INTEGER' },
     { name: 'epoch', type: 'INTEGER' },
@@ -63,19 +73,19 @@ export const train = defineStage({
     { name: 'lr', type: 'DOUBLE' },
     { name: 'grad_norm', type: 'DOUBLE' },
     { name: 'examples_per_s', type: 'DOUBLE' },
-    ...EVAL_COLUMNS(Object.keys(prm.targets)),
+    ...EVAL_COLUMNS(rewardsOf(prm)),
   ],
-  reads: (prm) => [prm.image, prm.caption_real, ...(prm.caption_synthetic ? [prm.caption_synthetic] : []), ...Object.values(prm.targets)],
-  identity: (prm) => ({ model: modelConfig(prm.preset, prm.variant, Object.keys(prm.targets)) }),
+  reads: (prm) => [prm.image, prm.caption_real, prm.caption_synthetic, ...Object.values(prm.targets)].filter((r): r is ColumnRef => r !== null),
+  identity: (prm) => ({ model: modelConfig(prm.preset, prm.variant, rewardsOf(prm)), release: prm.release ? sha256(readFileSync(path.join(prm.release, 'release.json'))) : null }),
 
   async *run(ctx) {
     const prm = ctx.params;
-    const rewards = Object.keys(prm.targets);
+    const rewards = rewardsOf(prm);
     const { tf, backend } = await loadTf(prm.backend, ctx.log);
     const cfg = modelConfig(prm.preset, prm.variant, rewards);
     ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
     const loader = new ShardLoader(ctx.duck, {
-      sourceSql: sourceSql(ctx),
+      sourceSql: prm.release ? releaseSourceSql(prm.release, rewards) : sourceSql(ctx),
       rewards,
       seed: ctx.pipeline.seed,
       batchSize: prm.batch_size,
@@ -110,6 +120,7 @@ export const train = defineStage({
       return out;
     };
 
+    const dataSource = prm.release ? { kind: 'release', hash: sha256(readFileSync(path.join(prm.release, 'release.json'))) } : { kind: 'pipeline', hash: null };
     const result = await trainLoop(tf, loader, {
       node: ctx.node,
       dir: ctx.dir,
@@ -123,12 +134,12 @@ export const train = defineStage({
       checkpointEvery: prm.checkpoint_every,
       keepCheckpoints: prm.keep_checkpoints,
       evalEvery: prm.eval_every || prm.steps,
-      dataSource: { kind: 'pipeline', hash: null },
+      dataSource,
       evaluate: prm.eval_samples > 0 ? evaluate : undefined,
       log: ctx.log,
       progress: (step, total) => ctx.progress(step, total),
     });
-    await saveModel(path.join(ctx.dir, 'model'), cfg, { ema: result.ema, model: result.params }, { steps: String(prm.steps), backend });
+    await saveModel(path.join(ctx.dir, 'model'), cfg, { ema: result.ema, model: result.params }, { steps: String(prm.steps), backend, data: dataSource.kind, data_sha256: dataSource.hash ?? '' });
     const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'examples_per_s', ...EVAL_COLUMNS(rewards).map((c) => c.name)];
     const rows = result.metrics;
     yield {
@@ -138,10 +149,28 @@ export const train = defineStage({
   },
 });
 
+/** The rewards a train node conditions on: its targets, or the release's rewards. */
+function rewardsOf(prm: { release: string; targets: Record<string, ColumnRef> }): string[] {
+  if (!prm.release) return Object.keys(prm.targets);
+  try {
+    return (JSON.parse(readFileSync(path.join(prm.release, 'release.json'), 'utf8')) as ReleaseManifest).rewards;
+  } catch (err) {
+    throw new MiroError(`with.release: cannot read ${path.join(prm.release, 'release.json')} (${(err as Error).message})`);
+  }
+}
+
+/** Training rows from a release: its embedded images, captions and recorded targets. */
+function releaseSourceSql(dir: string, rewards: string[]): string {
+  const m = JSON.parse(readFileSync(path.join(dir, 'release.json'), 'utf8')) as ReleaseManifest;
+  if (m.images !== 'embed') throw new MiroError(`release ${dir} keeps images as paths; cut it with --images embed to train from it`);
+  const files = m.files.filter((f) => f.path.startsWith('data/')).map((f) => path.join(dir, f.path));
+  return `SELECT id, image, caption AS caption_real, caption_long AS caption_synthetic${rewards.map((r) => `, "${r}_target" AS "target_${r}"`).join('')} FROM read_parquet(${sqlFileList(files)})`;
+}
+
 /** One row per sample: id, image, the two captions and a target per reward, joined by id. */
-function sourceSql(ctx: ShardContext<{ image: ColumnRef; caption_real: ColumnRef; caption_synthetic: ColumnRef | null; targets: Record<string, ColumnRef> }>): string {
+function sourceSql(ctx: ShardContext<{ image: ColumnRef | null; caption_real: ColumnRef | null; caption_synthetic: ColumnRef | null; targets: Record<string, ColumnRef> }>): string {
   const prm = ctx.params;
-  const refs: [string, ColumnRef][] = [['image', prm.image], ['caption_real', prm.caption_real], ...(prm.caption_synthetic ? [['caption_synthetic', prm.caption_synthetic] as [string, ColumnRef]] : []), ...Object.entries(prm.targets).map(([r, ref]) => [`target_${r}`, ref] as [string, ColumnRef])];
+  const refs: [string, ColumnRef][] = [['image', prm.image!], ['caption_real', prm.caption_real!], ...(prm.caption_synthetic ? [['caption_synthetic', prm.caption_synthetic] as [string, ColumnRef]] : []), ...Object.entries(prm.targets).map(([r, ref]) => [`target_${r}`, ref] as [string, ColumnRef])];
   const nodes = [...new Set(refs.map(([, r]) => r.node))];
   const alias = (n: string) => `t${nodes.indexOf(n)}`;
   // A value from a row that failed upstream is treated as missing.

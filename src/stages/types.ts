@@ -111,6 +111,8 @@ export interface StageKind<S extends Shape = Shape> {
   rowsCanFail: boolean;
   /** Output columns after `id` (and before `status`, `error`). */
   columns(params: ParamsOf<S>): Column[];
+  /** Checks across parameters, at load time; a returned message becomes a ConfigError on `with`. */
+  validate?(params: ParamsOf<S>): string | null;
   /** Upstream columns this node reads; checked against the upstream schema when the pipeline loads. */
   reads?(params: ParamsOf<S>): ColumnRef[];
   /** Identity of external things the output depends on (model ids, weight hashes, prompt hashes): part of the fingerprint. */

@@ -1,0 +1,257 @@
+// `miro release`: the final per-sample table of a run (image, captions, each reward's raw score,
+// bin and target, status) as zstd Parquet shards sorted by id with a fixed row-group size, the bin
+// edges, `release.json` (every file's sha256, bytes, rows and schema; the pipeline as it ran with
+// fingerprints and parameters; model and prompt identities; versions; git commit) and a dataset
+// card with Hugging Face front matter. Nothing time-dependent goes in, so the same run gives the
+// same bytes.
+
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Pipeline } from '../dag/pipeline.js';
+import { planPipeline, layoutOf } from '../dag/planner.js';
+import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
+import { sha256File } from '../util/hash.js';
+import { readManifest } from '../store/markers.js';
+import { releaseSources, type ReleaseSources } from './plan.js';
+import type { BinState } from '../stages/bins.js';
+import { MiroError } from '../errors.js';
+import { formatMarkdown } from '../cli/table.js';
+
+export const RELEASE_ROW_GROUP = 4096;
+
+export interface FileRecord {
+  path: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+  schema: { name: string; type: string }[];
+}
+
+export interface ReleaseManifest {
+  format: 'miro-release/1';
+  name: string;
+  tool: { name: string; version: string; node: string; duckdb: string; git_commit: string | null };
+  pipeline: { file: string; name: string; seed: number; yaml: string; nodes: Record<string, { kind: string; fingerprint: string; params: unknown; identity: unknown }> };
+  rewards: string[];
+  images: 'embed' | 'path';
+  filter: { where: string | null; include_failed: boolean };
+  counts: { rows: number; excluded_failed: number; excluded_by_where: number };
+  bin_edges: BinState;
+  files: FileRecord[];
+}
+
+export interface ReleaseOptions {
+  out: string;
+  where?: string;
+  images?: 'embed' | 'path';
+  includeFailed?: boolean;
+  shardRows?: number;
+  bins?: string;
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
+function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
+  const files = (node: string) => sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
+  const joins: string[] = [];
+  const cols: string[] = ['src.id AS id'];
+  const failed: string[] = ['src.status IS NOT NULL AND src.status <> \'ok\''];
+  const hasStatus = s.source.columns.some((c) => c.name === 'status');
+  cols.push(images === 'embed' ? `src."${s.image.column}" AS image` : `'images/' || src.id || '.png' AS image`);
+  cols.push(s.caption ? `src.caption AS caption` : 'NULL::VARCHAR AS caption');
+  for (const [alias, ref] of [['long', s.longCaption], ['short', s.shortCaption]] as const) {
+    if (!ref) {
+      cols.push(`NULL::VARCHAR AS caption_${alias}`);
+      continue;
+    }
+    joins.push(`LEFT JOIN read_parquet(${files(ref.node)}) c_${alias} ON c_${alias}.id = src.id`);
+    cols.push(`CASE WHEN c_${alias}.status = 'ok' THEN c_${alias}.caption END AS caption_${alias}`);
+  }
+  joins.push(`LEFT JOIN read_parquet(${files(s.bins.name)}) b ON b.id = src.id`);
+  s.rewards.forEach((r, i) => {
+    joins.push(`LEFT JOIN read_parquet(${files(r.score.node)}) r${i} ON r${i}.id = src.id`);
+    cols.push(`CASE WHEN r${i}.status = 'ok' THEN r${i}."${r.score.column}" END AS "${r.name}_score"`, `b."${r.name}_bin"`, `b."${r.name}_target"`);
+    failed.push(`r${i}.status IS DISTINCT FROM 'ok'`);
+  });
+  const status = `CASE WHEN ${hasStatus ? failed.join(' OR ') : failed.slice(1).join(' OR ')} THEN 'failed' ELSE 'ok' END AS status`;
+  return `SELECT ${cols.join(', ')}, ${status} FROM read_parquet(${files(s.source.name)}) src ${joins.join(' ')}`;
+}
+
+export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseManifest> {
+  const images = opts.images ?? 'embed';
+  const shardRows = opts.shardRows ?? 10_000;
+  const sources = releaseSources(pipeline, { bins: opts.bins });
+  const plans = await planPipeline(pipeline);
+  const needed = new Set([sources.source.name, sources.bins.name, ...sources.rewards.map((r) => r.score.node), sources.longCaption?.node, sources.shortCaption?.node].filter((x): x is string => !!x));
+  for (const n of needed) {
+    const p = plans.get(n)!;
+    if (p.todo.size) throw new MiroError(`node ${n} is not complete (${p.reason}); run the pipeline first`);
+  }
+  const binManifest = await readManifest(layoutOf(pipeline, sources.bins.name));
+  const edges = binManifest!.state as BinState;
+
+  if (existsSync(opts.out) && (await fs.readdir(opts.out)).length) throw new MiroError(`${opts.out} exists and is not empty; releases are never overwritten`);
+  const tmp = `${opts.out.replace(/\/$/, '')}.tmp-${process.pid}`;
+  await fs.rm(tmp, { recursive: true, force: true });
+  await fs.mkdir(path.join(tmp, 'data'), { recursive: true });
+  const conn = await connect();
+  try {
+    await conn.run(`CREATE TEMP TABLE release_all AS ${releaseSql(pipeline, sources, images)}`);
+    const count = async (where: string) => Number((await queryRows(conn, `SELECT count(*) AS n FROM release_all WHERE ${where}`))[0]!.n);
+    const excludedFailed = opts.includeFailed ? 0 : await count(`status <> 'ok'`);
+    let where = opts.includeFailed ? 'true' : `status = 'ok'`;
+    let excludedByWhere = 0;
+    if (opts.where) {
+      try {
+        excludedByWhere = (await count(where)) - (await count(`${where} AND (${opts.where})`));
+      } catch (err) {
+        throw new MiroError(`--where ${JSON.stringify(opts.where)}: ${(err as Error).message.split('\n')[0]}`);
+      }
+      where = `${where} AND (${opts.where})`;
+    }
+    await conn.run(`CREATE TEMP TABLE release_rows AS SELECT row_number() OVER (ORDER BY id) - 1 AS rn, * FROM release_all WHERE ${where}`);
+    const rows = Number((await queryRows(conn, 'SELECT count(*) AS n FROM release_rows'))[0]!.n);
+    const shards = Math.max(1, Math.ceil(rows / shardRows));
+    const files: FileRecord[] = [];
+    for (let i = 0; i < shards; i++) {
+      const rel = `data/train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.parquet`;
+      await conn.run(`COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`);
+      files.push(await describeFile(conn, tmp, rel));
+    }
+    if (images === 'path') {
+      await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
+      const imgs = await queryRows(conn, `SELECT r.id, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`);
+      for (const r of imgs) await fs.writeFile(path.join(tmp, 'images', `${r.id}.png`), r.bytes as Uint8Array);
+    }
+    const edgesRel = 'bin_edges.parquet';
+    await conn.run(`COPY (SELECT * FROM read_parquet(${sqlString(path.join(layoutOf(pipeline, sources.bins.name).dir, binManifest!.tables.bin_edges!.file))}) ORDER BY reward, bin) TO ${sqlString(path.join(tmp, edgesRel))} (FORMAT parquet, COMPRESSION zstd)`);
+    files.push(await describeFile(conn, tmp, edgesRel));
+
+    const duckdb = String((await queryRows(conn, 'SELECT version() AS v'))[0]!.v);
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+    const manifest: ReleaseManifest = {
+      format: 'miro-release/1',
+      name: path.basename(opts.out.replace(/\/$/, '')),
+      tool: { name: pkg.name, version: pkg.version, node: process.version, duckdb, git_commit: gitCommit() },
+      pipeline: {
+        file: path.relative(process.cwd(), pipeline.file),
+        name: pipeline.settings.name,
+        seed: pipeline.settings.seed,
+        yaml: pipeline.text,
+        nodes: Object.fromEntries(
+          [...needed].sort().map((n) => {
+            const p = plans.get(n)!;
+            return [n, { kind: pipeline.nodes.get(n)!.stage.kind, fingerprint: p.fingerprint, params: pipeline.nodes.get(n)!.params, identity: p.parts.identity }];
+          }),
+        ),
+      },
+      rewards: sources.rewards.map((r) => r.name),
+      images,
+      filter: { where: opts.where ?? null, include_failed: !!opts.includeFailed },
+      counts: { rows, excluded_failed: excludedFailed, excluded_by_where: excludedByWhere },
+      bin_edges: edges,
+      files,
+    };
+    await fs.writeFile(path.join(tmp, 'release.json'), JSON.stringify(manifest, null, 1) + '\n');
+    await fs.writeFile(path.join(tmp, 'README.md'), await datasetCard(conn, manifest));
+    await fs.mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
+    await fs.rm(opts.out, { recursive: true, force: true });
+    await fs.rename(tmp, opts.out);
+    return manifest;
+  } finally {
+    conn.closeSync();
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function describeFile(conn: Awaited<ReturnType<typeof connect>>, root: string, rel: string): Promise<FileRecord> {
+  const file = path.join(root, rel);
+  const schema = (await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)).map((r) => ({ name: String(r.name), type: String(r.type) }));
+  const rows = Number((await queryRows(conn, `SELECT count(*) AS n FROM read_parquet(${sqlString(file)})`))[0]!.n);
+  return { path: rel, sha256: await sha256File(file), bytes: (await fs.stat(file)).size, rows, schema };
+}
+
+const HF_TYPES: Record<string, string> = { VARCHAR: 'string', DOUBLE: 'float64', INTEGER: 'int32', BIGINT: 'int64', BLOB: 'binary', BOOLEAN: 'bool' };
+
+async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: ReleaseManifest): Promise<string> {
+  const data = m.files.find((f) => f.path.startsWith('data/'))!;
+  const features = data.schema.map((c) => `  - name: ${c.name}\n    dtype: ${HF_TYPES[c.type] ?? 'string'}`).join('\n');
+  const pick = (suffix: string) => m.rewards.map((r) => `"${r}_${suffix}" AS "${r}"`).join(', ');
+  const dist = await queryRows(
+    conn,
+    `WITH s AS (UNPIVOT (SELECT id, ${pick('score')} FROM release_rows) ON COLUMNS(* EXCLUDE id) INTO NAME reward VALUE score),
+          t AS (UNPIVOT (SELECT id, ${pick('target')} FROM release_rows) ON COLUMNS(* EXCLUDE id) INTO NAME reward VALUE target)
+     SELECT reward, count(score) AS scored, round(min(score), 4) AS min, round(median(score), 4) AS median, round(max(score), 4) AS max, round(avg(target), 3) AS mean_target
+     FROM s LEFT JOIN t USING (id, reward) GROUP BY reward ORDER BY reward`,
+  );
+  const edgeRows = m.rewards.map((r) => {
+    const e = m.bin_edges.edges[r]!;
+    return { reward: r, method: e.method, distinct_values: e.distinct_values, inner_edges: e.edges.slice(1, -1).map((x) => Number(x.toPrecision(4))).join(', ') };
+  });
+  return `---
+license: other # FILL IN before publishing: the license of the source images and captions
+pretty_name: ${m.name}
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*.parquet
+dataset_info:
+  features:
+${features}
+  splits:
+  - name: train
+    num_examples: ${m.counts.rows}
+---
+
+# ${m.name}
+
+A scored and binned dataset for MIRO (multi-reward conditioned pretraining), cut by \`miro release\`
+from pipeline \`${m.pipeline.name}\` (seed ${m.pipeline.seed}, git ${m.tool.git_commit ?? 'unknown'}).
+
+**License: not set.** The person releasing this dataset must fill in the \`license\` field above.
+
+## How it was made
+
+Each row is one image with its real caption (\`caption\`), a long synthetic caption
+(\`caption_long\`), a short one (\`caption_short\`), and for each of ${m.rewards.length} rewards its raw
+score (\`<reward>_score\`), bin (\`<reward>_bin\`) and training target (\`<reward>_target\` =
+bin / (B - 1), B = ${m.bin_edges.num_bins}). A NULL score is a missing reward, not zero quality.
+Edges are quantiles of the distinct scores of a calibration subset of ${m.bin_edges.calibration.rows}
+rows (seed ${m.bin_edges.calibration.seed}); they are stored in \`bin_edges.parquet\` and \`release.json\`
+and must not be recomputed. \`release.json\` records every node's parameters and fingerprint.
+
+Rows: ${m.counts.rows}. Excluded because scoring failed: ${m.counts.excluded_failed}. Excluded by
+the filter ${m.filter.where ? `\`${m.filter.where}\`` : '(none)'}: ${m.counts.excluded_by_where}.
+
+## Reward distributions
+
+${formatMarkdown(dist)}
+
+## Bin edges
+
+${formatMarkdown(edgeRows)}
+
+## Loading
+
+\`\`\`sql
+SELECT * FROM read_parquet('${m.name}/data/*.parquet');   -- DuckDB
+\`\`\`
+
+With Hugging Face datasets: \`load_dataset("parquet", data_files="${m.name}/data/*.parquet")\`, or
+\`load_dataset("path/to/${m.name}")\`, which reads the \`configs\` above. Check it with
+\`miro verify ${m.name}\`.
+`;
+}
+

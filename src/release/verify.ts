@@ -1,0 +1,88 @@
+// `miro verify`: re-hashes every file of a release and checks row counts, schema, unique ids and
+// that every bin and target agrees with the recorded edges. Returns every difference found.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
+import { sha256File } from '../util/hash.js';
+import { binSql } from '../stages/bins.js';
+import type { ReleaseManifest } from './release.js';
+
+async function walk(dir: string, root: string, out: string[]): Promise<void> {
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) await walk(full, root, out);
+    else out.push(path.relative(root, full));
+  }
+}
+
+export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseManifest | null; problems: string[] }> {
+  const problems: string[] = [];
+  let manifest: ReleaseManifest;
+  try {
+    manifest = JSON.parse(await fs.readFile(path.join(dir, 'release.json'), 'utf8')) as ReleaseManifest;
+  } catch (err) {
+    return { manifest: null, problems: [`release.json: unreadable (${(err as Error).message})`] };
+  }
+  if (manifest.format !== 'miro-release/1') problems.push(`release.json: unknown format ${JSON.stringify(manifest.format)}`);
+
+  const listed = new Set(manifest.files.map((f) => f.path));
+  const present: string[] = [];
+  await walk(dir, dir, present);
+  for (const f of present.sort()) {
+    if (f === 'release.json' || f === 'README.md' || (manifest.images === 'path' && f.startsWith('images/'))) continue;
+    if (!listed.has(f)) problems.push(`${f}: extra file, not in release.json`);
+  }
+  const conn = await connect();
+  try {
+    const readable: string[] = [];
+    for (const rec of manifest.files) {
+      const file = path.join(dir, rec.path);
+      const stat = await fs.stat(file).catch(() => null);
+      if (!stat) {
+        problems.push(`${rec.path}: missing`);
+        continue;
+      }
+      if (stat.size !== rec.bytes) problems.push(`${rec.path}: ${stat.size} bytes, release.json says ${rec.bytes}`);
+      const sha = await sha256File(file);
+      if (sha !== rec.sha256) problems.push(`${rec.path}: sha256 ${sha.slice(0, 16)}..., release.json says ${rec.sha256.slice(0, 16)}...`);
+      let rows: number;
+      let schema: { name: string; type: string }[];
+      try {
+        rows = Number((await queryRows(conn, `SELECT count(*) AS n FROM read_parquet(${sqlString(file)})`))[0]!.n);
+        schema = (await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)).map((r) => ({ name: String(r.name), type: String(r.type) }));
+      } catch (err) {
+        problems.push(`${rec.path}: not readable as Parquet (${(err as Error).message.split('\n')[0]})`);
+        continue;
+      }
+      if (rows !== rec.rows) problems.push(`${rec.path}: ${rows} rows, release.json says ${rec.rows}`);
+      if (JSON.stringify(schema) !== JSON.stringify(rec.schema)) problems.push(`${rec.path}: schema differs from release.json (${schema.map((c) => `${c.name} ${c.type}`).join(', ')})`);
+      if (rec.path.startsWith('data/')) readable.push(file);
+    }
+    if (readable.length) {
+      const data = `read_parquet(${sqlFileList(readable)}, union_by_name = true)`;
+      const dupes = await queryRows(conn, `SELECT id, count(*) AS copies FROM ${data} GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 5`);
+      for (const d of dupes) problems.push(`id ${d.id} appears ${d.copies} times`);
+      const nullIds = Number((await queryRows(conn, `SELECT count(*) AS n FROM ${data} WHERE id IS NULL`))[0]!.n);
+      if (nullIds) problems.push(`${nullIds} row(s) without an id`);
+      const B = manifest.bin_edges.num_bins;
+      for (const r of manifest.rewards) {
+        const edges = manifest.bin_edges.edges[r]?.edges;
+        if (!edges) {
+          problems.push(`reward ${r}: no edges in release.json`);
+          continue;
+        }
+        const bin = binSql(`"${r}_score"`, edges, B);
+        const bad = await queryRows(
+          conn,
+          `SELECT id, "${r}_score" AS score, "${r}_bin" AS bin, "${r}_target" AS target, ${bin} AS expected FROM ${data}
+           WHERE "${r}_bin" IS DISTINCT FROM ${bin} OR "${r}_target" IS DISTINCT FROM (${bin}) / ${B - 1}::DOUBLE ORDER BY id`,
+        );
+        if (bad.length) problems.push(`reward ${r}: ${bad.length} row(s) whose bin or target disagrees with the recorded edges (first: id ${bad[0]!.id}, score ${bad[0]!.score}, bin ${bad[0]!.bin}, target ${bad[0]!.target}, expected bin ${bad[0]!.expected})`);
+      }
+    }
+  } finally {
+    conn.closeSync();
+  }
+  return { manifest, problems };
+}

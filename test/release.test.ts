@@ -1,0 +1,115 @@
+// Releases: byte-identical from two runs with the same seed, verify catches every kind of damage,
+// failed rows are excluded and counted, and a model trained from a release names its hash.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
+
+const DATA_NODES = ['synth', 'caption', 'short_caption', 'score_colourfulness', 'score_sharpness', 'score_contrast', 'score_cleanliness', 'score_objects', 'score_counting', 'score_position', 'bins'];
+const only = DATA_NODES.flatMap((n) => ['--only', n]);
+
+async function cutCiRelease(root: string, out: string): Promise<void> {
+  const env = { MIRO_DATA_ROOT: root };
+  const run = await runCli(['run', 'pipelines/ci.yaml', ...only], { env });
+  assert.equal(run.code, 0, run.stderr);
+  const rel = await runCli(['release', 'pipelines/ci.yaml', '--out', out, '--shard-rows', '128'], { env });
+  assert.equal(rel.code, 0, rel.stderr);
+}
+
+test('two runs from scratch with the same seed give byte-identical releases, and verify catches damage', async () => {
+  const dir = tmpDir();
+  const [a, b] = [path.join(dir, 'rel-a'), path.join(dir, 'rel-b')];
+  await cutCiRelease(path.join(dir, 'run-a'), a);
+  await cutCiRelease(path.join(dir, 'run-b'), b);
+  const fa = await snapshot(a, () => true);
+  const fb = await snapshot(b, () => true);
+  assert.deepEqual([...fa.keys()].sort(), ['README.md', 'bin_edges.parquet', 'data/train-00000-of-00003.parquet', 'data/train-00001-of-00003.parquet', 'data/train-00002-of-00003.parquet', 'release.json']);
+  for (const [k, v] of fa) {
+    if (k === 'release.json' || k === 'README.md') continue; // they name the release folder
+    assert.ok(v.equals(fb.get(k)!), `${k} differs between runs`);
+  }
+  const strip = (buf: Buffer) => buf.toString().replaceAll('rel-a', 'X').replaceAll('rel-b', 'X');
+  assert.equal(strip(fa.get('release.json')!), strip(fb.get('release.json')!));
+
+  const ok = await runCli(['verify', a]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const card = fa.get('README.md')!.toString();
+  assert.match(card, /^---\nlicense: other # FILL IN/);
+  assert.match(card, /num_examples: 300/);
+  const rows = await sql(`SELECT count(*) AS n FROM read_parquet('${a}/data/*.parquet')`);
+  assert.equal(rows[0]!.n, 300);
+
+  // Damage b four ways; verify names each.
+  const data0 = path.join(b, 'data/train-00000-of-00003.parquet');
+  const bytes = await fs.readFile(data0);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+  await fs.writeFile(data0, bytes);
+  await fs.rm(path.join(b, 'data/train-00001-of-00003.parquet'));
+  await fs.writeFile(path.join(b, 'data/extra.parquet'), 'x');
+  const data2 = path.join(b, 'data/train-00002-of-00003.parquet');
+  await sql(`COPY (SELECT * FROM read_parquet('${data2}') ORDER BY id LIMIT 10) TO '${data2}.new' (FORMAT parquet, COMPRESSION zstd)`);
+  await fs.rename(`${data2}.new`, data2);
+  const bad = await runCli(['verify', b]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /data\/train-00000-of-00003\.parquet: sha256 /);
+  assert.match(bad.stderr, /data\/train-00001-of-00003\.parquet: missing/);
+  assert.match(bad.stderr, /data\/extra\.parquet: extra file/);
+  assert.match(bad.stderr, /data\/train-00002-of-00003\.parquet: 10 rows, release\.json says 44/);
+});
+
+test('a release from a run with failed rows excludes and counts them', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 30);
+  await fs.writeFile(path.join(images, 'broken.png'), 'not an image');
+  const file = await writePipeline(dir, 'failing', `name: failing
+settings: {shards: 2}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
+  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
+  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
+`);
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const out = path.join(dir, 'rel');
+  const rel = await runCli(['release', file, '--out', out], { env });
+  assert.equal(rel.code, 0, rel.stderr);
+  assert.match(rel.stdout, /30 rows in 1 data file\(s\); excluded 1 failed, 0 by --where/);
+  const m = JSON.parse(readFileSync(path.join(out, 'release.json'), 'utf8'));
+  assert.deepEqual(m.counts, { rows: 30, excluded_failed: 1, excluded_by_where: 0 });
+  assert.match(readFileSync(path.join(out, 'README.md'), 'utf8'), /Excluded because scoring failed: 1\./);
+  assert.equal((await runCli(['verify', out])).code, 0);
+
+  const filtered = await runCli(['release', file, '--out', path.join(dir, 'rel2'), '--where', 'sharpness_bin >= 2'], { env });
+  assert.equal(filtered.code, 0, filtered.stderr);
+  assert.match(filtered.stdout, /excluded 1 failed, \d+ by --where/);
+  const again = await runCli(['release', file, '--out', out], { env });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /exists and is not empty; releases are never overwritten/);
+});
+
+test('training from a release records the release manifest hash in every checkpoint and the model', async () => {
+  const dir = tmpDir();
+  const rel = path.join(dir, 'rel');
+  await cutCiRelease(path.join(dir, 'run'), rel);
+  const hash = createHash('sha256').update(readFileSync(path.join(rel, 'release.json'))).digest('hex');
+  const file = await writePipeline(dir, 'fromrel', `name: fromrel
+nodes:
+  train: {uses: train, with: {release: ${JSON.stringify(rel)}, steps: 2, batch_size: 8, warmup_steps: 1, checkpoint_every: 1, eval_samples: 0}}
+`);
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const res = await runCli(['run', file], { env });
+  assert.equal(res.code, 0, res.stderr);
+  const nodeDir = path.join(dir, 'data/fromrel/train');
+  for (const step of ['step-0000001', 'step-0000002']) {
+    const state = JSON.parse(readFileSync(path.join(nodeDir, 'checkpoints', step, 'state.json'), 'utf8'));
+    assert.deepEqual(state.data_source, { kind: 'release', hash });
+  }
+  const cfg = JSON.parse(readFileSync(path.join(nodeDir, 'model/config.json'), 'utf8'));
+  assert.equal(cfg.metadata.data_sha256, hash);
+  assert.deepEqual(cfg.rewards, ['colourfulness', 'sharpness', 'contrast', 'cleanliness', 'objects', 'counting', 'position']);
+});
