@@ -197,7 +197,8 @@ class NodeRun {
     await fs.rm(this.layout.manifestFile(), { force: true });
     await fs.rm(path.join(this.layout.dir, '_checks.json'), { force: true });
     for (const entry of await fs.readdir(this.layout.dir).catch(() => [] as string[])) {
-      if (entry === '_lock' || entry === '_done') continue;
+      // The request cache outlives fingerprints: its keys already name model, prompt and parameters.
+      if (entry === '_lock' || entry === '_done' || entry === '_cache') continue;
       await fs.rm(path.join(this.layout.dir, entry), { recursive: true, force: true });
     }
   }
@@ -364,7 +365,7 @@ async function* countRows(spec: NodeSpec, shard: number, batches: AsyncIterable<
       const status = b.columns.status as readonly (string | null)[] | undefined;
       if (!status) throw new StageError(spec.name, shard, 'stage returned a batch without a status column');
       for (const s of status) {
-        if (typeof s !== 'string' || !/^[a-z_]+$/.test(s)) throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
+        if (typeof s !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s)) throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
         stats.row(s);
       }
     } else stats.inc('total', b.rows), stats.inc('ok', b.rows);

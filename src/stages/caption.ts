@@ -1,6 +1,6 @@
 // `caption`: long captions. Captioner `scene` writes them from the synthetic scene graph (the
 // embedded default); `openai` asks a vision-language model behind an OpenAI-compatible server
-// with the paper's long-caption prompt.
+// with the paper's long-caption prompt (configs/prompts/long.txt).
 
 import { p } from '../dag/params.js';
 import { defineStage, type ColumnRef } from './types.js';
@@ -8,30 +8,43 @@ import { mapRows, perRow, RowError } from './base.js';
 import { longCaption } from '../synth/captions.js';
 import type { Scene } from '../synth/scene.js';
 import { deriveSeed } from '../util/random.js';
+import { vlmParams, validateVlm, vlmIdentity, openaiRows } from '../captioners/params.js';
+
+export const CAPTION_COLUMNS = ['caption', 'captioner', 'prompt_sha256', 'server_model'];
 
 export const caption = defineStage({
   kind: 'caption',
-  version: 1,
+  version: 2,
   doc: 'Long descriptive captions, from the scene graph or from a VLM server.',
   mode: 'map',
   params: {
-    captioner: p.enum(['scene'] as const, { doc: 'scene: from the synthetic scene graph' }),
+    captioner: p.enum(['scene', 'openai'] as const, { doc: 'scene: from the synthetic scene graph; openai: a VLM server' }),
     scene: p.optionalColumn({ doc: 'the scene graph column (captioner scene)' }),
+    ...vlmParams,
   },
   needs: { min: 1, max: 2 },
   rowsCanFail: true,
-  columns: () => [
-    { name: 'caption', type: 'VARCHAR' },
-    { name: 'captioner', type: 'VARCHAR' },
-  ],
-  reads: (params) => [params.scene].filter((x): x is ColumnRef => x !== null),
-  run(ctx) {
-    const scene = ctx.params.scene;
-    if (!scene) throw new Error('with.scene is required for captioner scene');
-    return mapRows(
+  columns: () => CAPTION_COLUMNS.map((name) => ({ name, type: 'VARCHAR' as const })),
+  reads: (prm) => [prm.scene, prm.image, prm.alt_text].filter((x): x is ColumnRef => x !== null),
+  validate: (prm) => (prm.captioner === 'scene' ? (prm.scene ? null : 'captioner scene needs scene: node.column') : validateVlm(prm)),
+  identity: (prm) => (prm.captioner === 'openai' ? vlmIdentity(prm) : null),
+  async *run(ctx) {
+    const prm = ctx.params;
+    if (prm.captioner === 'openai') {
+      const columns: Record<string, ColumnRef> = { image: prm.image! };
+      if (prm.alt_text) columns.alt_text = prm.alt_text;
+      const { process, close } = await openaiRows(ctx);
+      try {
+        yield* mapRows(ctx, { columns, batchRows: Math.max(64, prm.concurrency * 8) }, CAPTION_COLUMNS, process);
+      } finally {
+        await close();
+      }
+      return;
+    }
+    yield* mapRows(
       ctx,
-      { columns: { scene } },
-      ['caption', 'captioner'],
+      { columns: { scene: prm.scene! } },
+      CAPTION_COLUMNS,
       perRow((row) => {
         let graph: Scene;
         try {
@@ -39,7 +52,7 @@ export const caption = defineStage({
         } catch (err) {
           throw new RowError('bad_scene', `scene JSON: ${(err as Error).message}`);
         }
-        return { caption: longCaption(graph, deriveSeed(ctx.pipeline.seed, row.id) % 6), captioner: 'scene-v1' };
+        return { caption: longCaption(graph, deriveSeed(ctx.pipeline.seed, row.id) % 6), captioner: 'scene-v1', prompt_sha256: null, server_model: null };
       }),
     );
   },

@@ -1,36 +1,55 @@
 // `short_caption`: captions that fit the 77-token text encoders of several reward models.
-// Summariser `summary` condenses the long caption deterministically (the embedded default).
+// Summariser `summary` condenses the long caption deterministically (the embedded default);
+// `openai` asks the VLM server with the paper's short-caption prompt (configs/prompts/short.txt).
 
 import { p } from '../dag/params.js';
-import { defineStage } from './types.js';
+import { defineStage, type ColumnRef } from './types.js';
 import { mapRows, perRow } from './base.js';
 import { clipTokenBound, shortCaption as summarise } from '../synth/captions.js';
+import { vlmParams, validateVlm, vlmIdentity, openaiRows } from '../captioners/params.js';
+import { CAPTION_COLUMNS } from './caption.js';
+
+const COLUMNS = [...CAPTION_COLUMNS, 'tokens'];
 
 export const shortCaption = defineStage({
   kind: 'short_caption',
-  version: 1,
-  doc: 'Short captions (at most max_tokens CLIP tokens) from the long ones.',
+  version: 2,
+  doc: 'Short captions (at most max_tokens CLIP tokens), from the long ones or from a VLM server.',
   mode: 'map',
   params: {
-    summarizer: p.enum(['summary'] as const, { doc: 'summary: deterministic condensation of the long caption' }),
-    caption: p.column({ doc: 'the long caption column' }),
-    max_tokens: p.int({ doc: 'token budget, counted with a conservative CLIP BPE bound (see synth/captions.ts)', min: 8, default: 77 }),
+    summarizer: p.enum(['summary', 'openai'] as const, { doc: 'summary: deterministic condensation of the long caption; openai: a VLM server' }),
+    caption: p.optionalColumn({ doc: 'the long caption column (summarizer summary)' }),
+    max_caption_tokens: p.int({ doc: 'token budget, counted with a conservative CLIP BPE bound (see synth/captions.ts)', min: 8, default: 77 }),
+    ...vlmParams,
   },
   needs: { min: 1, max: 2 },
   rowsCanFail: true,
-  columns: () => [
-    { name: 'caption', type: 'VARCHAR' },
-    { name: 'tokens', type: 'INTEGER' },
-  ],
-  reads: (params) => [params.caption],
-  run(ctx) {
-    return mapRows(
+  columns: () => [...CAPTION_COLUMNS.map((name) => ({ name, type: 'VARCHAR' as const })), { name: 'tokens', type: 'INTEGER' as const }],
+  reads: (prm) => [prm.caption, prm.image, prm.alt_text].filter((x): x is ColumnRef => x !== null),
+  validate: (prm) => (prm.summarizer === 'summary' ? (prm.caption ? null : 'summarizer summary needs caption: node.column') : validateVlm(prm)),
+  identity: (prm) => (prm.summarizer === 'openai' ? vlmIdentity(prm) : null),
+  async *run(ctx) {
+    const prm = ctx.params;
+    if (prm.summarizer === 'openai') {
+      const columns: Record<string, ColumnRef> = { image: prm.image! };
+      if (prm.alt_text) columns.alt_text = prm.alt_text;
+      const { process, close } = await openaiRows(ctx);
+      try {
+        yield* mapRows(ctx, { columns, batchRows: Math.max(64, prm.concurrency * 8) }, COLUMNS, async (rows) =>
+          (await process(rows)).map((r) => (r instanceof Error ? r : { ...r, tokens: clipTokenBound(String(r.caption)) })),
+        );
+      } finally {
+        await close();
+      }
+      return;
+    }
+    yield* mapRows(
       ctx,
-      { columns: { long: ctx.params.caption } },
-      ['caption', 'tokens'],
+      { columns: { long: prm.caption! } },
+      COLUMNS,
       perRow((row) => {
-        const text = summarise(String(row.long ?? ''), ctx.params.max_tokens);
-        return { caption: text, tokens: clipTokenBound(text) };
+        const text = summarise(String(row.long ?? ''), prm.max_caption_tokens);
+        return { caption: text, captioner: 'summary-v1', prompt_sha256: null, server_model: null, tokens: clipTokenBound(text) };
       }),
     );
   },

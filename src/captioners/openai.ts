@@ -1,0 +1,189 @@
+// A vision-language model behind any OpenAI-compatible chat-completions server (vLLM, SGLang,
+// llama.cpp server, Ollama). Images go as base64 data URLs; the caption is the text between
+// <CAPTION> tags. Requests run with bounded concurrency, a timeout each, and retries with
+// exponential backoff and jitter on 429 (honouring Retry-After), 5xx, timeouts and resets.
+// Every finished request (a caption, or a reply without tags) is appended to a per-shard cache
+// keyed by (id, model, prompt hash, parameters), so a crashed shard never pays twice.
+
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { fetchOnce, withRetries, type RetryPolicy } from '../util/fetch.js';
+import { ModelServerError, errorMessage } from '../errors.js';
+import { RowError } from '../stages/base.js';
+import { sha256, canonicalJson } from '../util/hash.js';
+
+export interface OpenAICaptionerOptions {
+  /** Base URL, e.g. http://localhost:8000/v1 */
+  server: string;
+  model: string;
+  /** Prompt text; `{alt_text}` is replaced by the row's real caption. */
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  concurrency: number;
+  retry: RetryPolicy;
+  apiKey?: string;
+}
+
+export interface CaptionRequest {
+  id: string;
+  image: Uint8Array;
+  mime: string;
+  altText: string | null;
+}
+
+export interface CaptionResult {
+  caption: string;
+  serverModel: string | null;
+}
+
+interface CacheEntry {
+  key: string;
+  id: string;
+  ok: boolean;
+  caption?: string;
+  serverModel?: string | null;
+  status?: string;
+  error?: string;
+}
+
+export function promptHash(prompt: string): string {
+  return sha256(prompt);
+}
+
+export function loadPrompt(file: string): string {
+  return readFileSync(file, 'utf8');
+}
+
+export function extractCaption(text: string): string | null {
+  const m = /<CAPTION>([\s\S]*?)<\/CAPTION>/i.exec(text);
+  const c = m?.[1]?.trim();
+  return c ? c : null;
+}
+
+/** Append-only JSONL cache of finished requests; a torn last line (a crash mid-write) is skipped. */
+export class RequestCache {
+  private entries = new Map<string, CacheEntry>();
+  private handle: fs.FileHandle | undefined;
+
+  private constructor(private readonly file: string) {}
+
+  static async open(file: string): Promise<RequestCache> {
+    const cache = new RequestCache(file);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      try {
+        const e = JSON.parse(line) as CacheEntry;
+        if (e.key) cache.entries.set(e.key, e);
+      } catch {
+        // torn or empty line
+      }
+    }
+    cache.handle = await fs.open(file, 'a');
+    return cache;
+  }
+
+  get(key: string): CacheEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  async put(entry: CacheEntry): Promise<void> {
+    this.entries.set(entry.key, entry);
+    await this.handle!.appendFile(`${JSON.stringify(entry)}\n`);
+    await this.handle!.datasync();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+  }
+}
+
+export class OpenAICaptioner {
+  readonly promptSha: string;
+  requestsSent = 0;
+
+  constructor(readonly opts: OpenAICaptionerOptions) {
+    this.promptSha = promptHash(opts.prompt);
+  }
+
+  cacheKey(id: string): string {
+    return sha256(canonicalJson({ id, model: this.opts.model, prompt: this.promptSha, max_tokens: this.opts.maxTokens, temperature: this.opts.temperature }));
+  }
+
+  private async request(req: CaptionRequest): Promise<CaptionResult> {
+    const body = {
+      model: this.opts.model,
+      max_tokens: this.opts.maxTokens,
+      temperature: this.opts.temperature,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: this.opts.prompt.replaceAll('{alt_text}', req.altText ?? '') },
+            { type: 'image_url', image_url: { url: `data:${req.mime};base64,${Buffer.from(req.image).toString('base64')}` } },
+          ],
+        },
+      ],
+    };
+    const url = `${this.opts.server.replace(/\/$/, '')}/chat/completions`;
+    return withRetries(async () => {
+      this.requestsSent++;
+      const res = await fetchOnce(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}) }, body: JSON.stringify(body) }, this.opts.retry.timeoutMs);
+      let json: { model?: string; choices?: { message?: { content?: unknown } }[] };
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, { cause: err });
+      }
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new ModelServerError(`${url}: reply is not JSON: ${text.slice(0, 120)}`, 'bad_response', true);
+      }
+      const content = json.choices?.[0]?.message?.content;
+      if (typeof content !== 'string') throw new ModelServerError(`${url}: reply has no choices[0].message.content`, 'bad_response', true);
+      const caption = extractCaption(content);
+      if (!caption) throw new RowError('no_tags', `reply without <CAPTION> tags: ${content.slice(0, 120)}`);
+      return { caption, serverModel: typeof json.model === 'string' ? json.model : null };
+    }, this.opts.retry);
+  }
+
+  /** Captions a batch; each result is a caption or the row's error. Finished requests are cached. */
+  async captionAll(requests: CaptionRequest[], cache: RequestCache, onDone?: () => void): Promise<(CaptionResult | RowError)[]> {
+    const limit = pLimit(this.opts.concurrency);
+    return Promise.all(
+      requests.map((req) =>
+        limit(async (): Promise<CaptionResult | RowError> => {
+          const key = this.cacheKey(req.id);
+          const hit = cache.get(key);
+          if (hit) {
+            onDone?.();
+            return hit.ok ? { caption: hit.caption!, serverModel: hit.serverModel ?? null } : new RowError(hit.status!, hit.error!);
+          }
+          try {
+            const r = await this.request(req);
+            await cache.put({ key, id: req.id, ok: true, caption: r.caption, serverModel: r.serverModel });
+            return r;
+          } catch (err) {
+            // A reply without tags is a finished request: cache it. Transport failures are not.
+            if (err instanceof RowError) {
+              await cache.put({ key, id: req.id, ok: false, status: err.status, error: err.message });
+              return err;
+            }
+            if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
+            return new RowError('error', errorMessage(err));
+          } finally {
+            onDone?.();
+          }
+        }),
+      ),
+    );
+  }
+}
