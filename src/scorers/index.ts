@@ -5,6 +5,7 @@ import type { RGBImage } from '../synth/image.js';
 import { colourfulness, sharpness, contrast, cleanliness } from './metrics.js';
 import { objectF1, countingAgreement, spatialAgreement } from './agreement.js';
 import { detect } from '../synth/detector.js';
+import { MiroError } from '../errors.js';
 
 export interface ScoreInput {
   image: RGBImage;
@@ -40,8 +41,19 @@ export const BUILTIN_SCORERS: Record<string, Scorer> = {
 
 export const BUILTIN_SCORER_NAMES = Object.keys(BUILTIN_SCORERS);
 
+/** A built-in scorer by name, or `onnx:<config.yaml>` for a reward model on ONNX Runtime. */
 export async function loadScorer(name: string): Promise<Scorer> {
   const builtin = BUILTIN_SCORERS[name];
   if (builtin) return builtin;
-  throw new Error(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')})`);
+  if (name.startsWith('onnx:')) return (await import('./onnx/scorers.js')).loadOnnxScorer(name.slice(5));
+  throw new MiroError(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml)`);
+}
+
+/** A scorer's identity without loading its model (for fingerprints at plan time). */
+export async function scorerIdentity(name: string): Promise<unknown> {
+  if (name.startsWith('onnx:')) {
+    const { loadScorerConfig, onnxIdentity } = await import('./onnx/config.js');
+    return onnxIdentity(loadScorerConfig(name.slice(5)));
+  }
+  return (await loadScorer(name)).identity;
 }

@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import { p } from '../dag/params.js';
 import { defineStage, type ColumnRef } from './types.js';
 import { mapRows, RowError, type RowResult } from './base.js';
-import { loadScorer } from '../scorers/index.js';
+import { loadScorer, scorerIdentity } from '../scorers/index.js';
 import { decodeImage, type RGBImage } from '../synth/image.js';
 import { errorMessage } from '../errors.js';
 
@@ -26,9 +26,7 @@ export const score = defineStage({
   rowsCanFail: true,
   columns: () => [{ name: 'score', type: 'DOUBLE' }],
   reads: (params) => [params.image, params.caption].filter((x): x is ColumnRef => x !== null),
-  async identity(params) {
-    return (await loadScorer(params.scorer)).identity;
-  },
+  identity: (params) => scorerIdentity(params.scorer),
   async *run(ctx) {
     const scorer = await loadScorer(ctx.params.scorer);
     if (scorer.needsCaption && !ctx.params.caption) throw new Error(`scorer ${scorer.name} reads captions: set with.caption`);
