@@ -91,7 +91,7 @@ test('batching: five images in batches of two score as they do one by one', asyn
   const scorer = await loadScorer(`onnx:${configs.clip}`);
   const batch = [0, 1, 2, 3, 4].map((i) => ({ image: flat([40 * i, 200 - 30 * i, 17 * i]), caption: i % 2 ? 'a red circle' : 'two blue square' }));
   const together = await scorer.score(batch);
-  const alone = [];
+  const alone: (number | null)[] = [];
   for (const b of batch) alone.push(...(await scorer.score([b])));
   together.forEach((v, i) => close(v!, alone[i]!, 1e-5));
 });

@@ -98,3 +98,13 @@ test('a valid pipeline resolves defaults and shard counts', () => {
   assert.deepEqual(p.nodes.get('b')!.params, { columns: { v: { sql: 'value*2', type: 'DOUBLE' } } });
   assert.deepEqual(p.nodes.get('a')!.columns.map((c) => c.name), ['id', 'value']);
 });
+
+test('the paper configuration pipelines/miro.yaml validates and plans with --dry-run', async () => {
+  const { runCli } = await import('./helpers.ts');
+  const res = await runCli(['run', 'pipelines/miro.yaml', '--dry-run'], { env: { MIRO_DATA_ROOT: '/tmp/miro-dry-run-unused' } });
+  assert.equal(res.code, 0, res.stderr);
+  for (const node of ['ingest', 'caption', 'short_caption', 'score_aesthetic', 'score_hpsv2', 'score_imagereward', 'score_pickscore', 'score_sciscore', 'score_vqascore', 'score_jinaclip', 'bins', 'train']) {
+    assert.match(res.stdout, new RegExp(`^${node}\\s`, 'm'), node);
+  }
+  assert.match(res.stdout, /bins\s+bins\s+run 256\/256 shard\(s\)/);
+});

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { sha256 } from '../util/hash.js';
-import { MiroError } from '../errors.js';
+import { MiroError, StageError } from '../errors.js';
 import type { ReleaseManifest } from '../release/release.js';
 import { p } from '../dag/params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
@@ -83,6 +83,9 @@ export const train = defineStage({
     const rewards = rewardsOf(prm);
     const { tf, backend } = await loadTf(prm.backend, ctx.log);
     const cfg = modelConfig(prm.preset, prm.variant, rewards);
+    if (cfg.text.kind !== 'learned') {
+      throw new StageError(ctx.node, 0, `preset ${prm.preset} reads precomputed frozen text-encoder embeddings, and the node that computes them is not implemented yet (see README, "What cannot run here")`);
+    }
     ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
     const loader = new ShardLoader(ctx.duck, {
       sourceSql: prm.release ? releaseSourceSql(prm.release, rewards) : sourceSql(ctx),

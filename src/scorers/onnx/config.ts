@@ -60,7 +60,10 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     const f = typeof v === 'string' ? { path: v } : obj(v, `files.${k}`);
     if (typeof f.path !== 'string') bad(`files.${k}.path`, 'missing');
     if (/\.(pt|pth|bin|ckpt|pkl)$/.test(f.path as string)) bad(`files.${k}.path`, 'pickled checkpoints are never loaded; convert to ONNX or safetensors once, outside the pipeline (see README)');
-    files[k] = { path: f.path as string, sha256: typeof f.sha256 === 'string' ? f.sha256 : null };
+    // YAML reads an all-digit hash as a number, which loses digits: require the text.
+    const sha = f.sha256 === undefined || f.sha256 === null ? null : typeof f.sha256 === 'string' ? f.sha256 : bad(`files.${k}.sha256`, 'quote the hash in YAML');
+    if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) bad(`files.${k}.sha256`, 'expected 64 hex digits (quote it in YAML)');
+    files[k] = { path: f.path as string, sha256: sha };
   }
   for (const need of NEEDED[kind]) if (!files[need]) bad(`files.${need}`, `a ${kind} scorer needs it`);
   const base = path.dirname(path.resolve(file));
