@@ -10,6 +10,8 @@ import { MiroError } from '../errors.js';
 export interface ScoreInput {
   image: RGBImage;
   caption: string | null;
+  /** The encoded image, when there is one: model scorers resize from it in one libvips pass. */
+  bytes?: Uint8Array;
 }
 
 export interface Scorer {

@@ -43,7 +43,7 @@ export const score = defineStage({
         ),
       );
       const good = rows.map((r, i) => ({ r, img: decoded[i]! })).filter((x): x is { r: typeof x.r; img: RGBImage } => !(x.img instanceof RowError));
-      const scores = await scorer.score(good.map((g) => ({ image: g.img, caption: (g.r.caption as string | null) ?? null })));
+      const scores = await scorer.score(good.map((g) => ({ image: g.img, caption: (g.r.caption as string | null) ?? null, bytes: g.r.image as Uint8Array })));
       const byId = new Map(good.map((g, i) => [g.r.id, scores[i]]));
       return rows.map((r, i): RowResult => {
         const d = decoded[i]!;

@@ -63,7 +63,7 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
   const cfg = loadScorerConfig(configFile);
   const O = await ort();
   const S = cfg.image.size;
-  const pixels = (b: ScoreInput[]) => preprocessBatch(b.map((x) => x.image), S, cfg.image.mean, cfg.image.std);
+  const pixels = (b: ScoreInput[]) => preprocessBatch(b.map((x) => x.image), S, cfg.image.mean, cfg.image.std, b.map((x) => x.bytes));
   const base = { name: cfg.name, identity: onnxIdentity(cfg), doc: `${cfg.kind} reward model from ${cfg.file}` };
   const textInputs = (tok: TextEncoder77, captions: string[]) => {
     const { ids, mask } = tok.encode(captions);
