@@ -4,9 +4,9 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { p } from '../dag/params.js';
-import type { ColumnRef, ShardContext, Value } from '../stages/types.js';
+import type { Batch, ColumnRef, ShardContext, Value } from '../stages/types.js';
 import { shardName } from '../store/layout.js';
-import { RowError, type Row, type RowResult } from '../stages/base.js';
+import { mapRows, RowError, type Row, type RowResult } from '../stages/base.js';
 import { OpenAICaptioner, RequestCache } from './openai.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
@@ -49,8 +49,26 @@ export function vlmIdentity(prm: VlmParams): unknown {
   return { model: prm.model, prompt_sha256: sha256(readFileSync(prm.prompt, 'utf8')), max_tokens: prm.max_tokens, temperature: prm.temperature };
 }
 
+/**
+ * The shard loop of a stage that captions with the VLM server: rows with their image (and alt
+ * text), captioned through the request cache; `extra` adds columns to each ok row.
+ */
+export async function* captionWithServer(ctx: ShardContext<VlmParams>, outputColumns: string[], extra: (row: Record<string, Value>) => Record<string, Value> = () => ({})): AsyncIterable<Batch> {
+  const prm = ctx.params;
+  const columns: Record<string, ColumnRef> = { image: prm.image! };
+  if (prm.alt_text) columns.alt_text = prm.alt_text;
+  const { process, close } = await openaiRows(ctx);
+  try {
+    yield* mapRows(ctx, { columns, batchRows: Math.max(64, prm.concurrency * 8) }, outputColumns, async (rows) =>
+      (await process(rows)).map((r) => (r instanceof Error ? r : { ...r, ...extra(r) })),
+    );
+  } finally {
+    await close();
+  }
+}
+
 /** A process function for mapRows: caption each live row, through the shard's request cache. */
-export async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (rows: Row[]) => Promise<RowResult[]>; close: () => Promise<void> }> {
+async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (rows: Row[]) => Promise<RowResult[]>; close: () => Promise<void> }> {
   const prm = ctx.params;
   const captioner = new OpenAICaptioner({
     server: prm.server,

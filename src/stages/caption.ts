@@ -8,7 +8,7 @@ import { mapRows, perRow, RowError } from './base.js';
 import { longCaption } from '../synth/captions.js';
 import type { Scene } from '../synth/scene.js';
 import { deriveSeed } from '../util/random.js';
-import { vlmParams, validateVlm, vlmIdentity, openaiRows } from '../captioners/params.js';
+import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from '../captioners/params.js';
 
 export const CAPTION_COLUMNS = ['caption', 'captioner', 'prompt_sha256', 'server_model'];
 
@@ -31,14 +31,7 @@ export const caption = defineStage({
   async *run(ctx) {
     const prm = ctx.params;
     if (prm.captioner === 'openai') {
-      const columns: Record<string, ColumnRef> = { image: prm.image! };
-      if (prm.alt_text) columns.alt_text = prm.alt_text;
-      const { process, close } = await openaiRows(ctx);
-      try {
-        yield* mapRows(ctx, { columns, batchRows: Math.max(64, prm.concurrency * 8) }, CAPTION_COLUMNS, process);
-      } finally {
-        await close();
-      }
+      yield* captionWithServer(ctx, CAPTION_COLUMNS);
       return;
     }
     yield* mapRows(

@@ -6,7 +6,7 @@ import { p } from '../dag/params.js';
 import { defineStage, type ColumnRef } from './types.js';
 import { mapRows, perRow } from './base.js';
 import { clipTokenBound, shortCaption as summarise } from '../synth/captions.js';
-import { vlmParams, validateVlm, vlmIdentity, openaiRows } from '../captioners/params.js';
+import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from '../captioners/params.js';
 import { CAPTION_COLUMNS } from './caption.js';
 
 const COLUMNS = [...CAPTION_COLUMNS, 'tokens'];
@@ -31,16 +31,7 @@ export const shortCaption = defineStage({
   async *run(ctx) {
     const prm = ctx.params;
     if (prm.summarizer === 'openai') {
-      const columns: Record<string, ColumnRef> = { image: prm.image! };
-      if (prm.alt_text) columns.alt_text = prm.alt_text;
-      const { process, close } = await openaiRows(ctx);
-      try {
-        yield* mapRows(ctx, { columns, batchRows: Math.max(64, prm.concurrency * 8) }, COLUMNS, async (rows) =>
-          (await process(rows)).map((r) => (r instanceof Error ? r : { ...r, tokens: clipTokenBound(String(r.caption)) })),
-        );
-      } finally {
-        await close();
-      }
+      yield* captionWithServer(ctx, COLUMNS, (r) => ({ tokens: clipTokenBound(String(r.caption)) }));
       return;
     }
     yield* mapRows(
