@@ -10,6 +10,7 @@ import { p } from '../dag/params.js';
 import { defineStage, type Column, type NodeContext } from './types.js';
 import { queryRows, sqlFileList } from '../store/duck.js';
 import { SQL_DIR } from '../dag/checks.js';
+import { sha256 } from '../util/hash.js';
 import type { ColumnRef } from './types.js';
 
 export const LOWEST = -Number.MAX_VALUE;
@@ -75,6 +76,7 @@ export const bins = defineStage({
     { name: `${r}_target`, type: 'DOUBLE' },
   ]),
   reads: (params) => Object.values(params.rewards),
+  identity: () => ({ sql: sha256(readFileSync(path.join(SQL_DIR, 'binning.sql'), 'utf8')) }),
 
   async prepare(ctx): Promise<BinState> {
     const q = sqlSections();

@@ -2,7 +2,9 @@
 // histograms) and the paper's claims measured in miniature (sql/claims/), each stated as holding
 // or not, with its table, its query and contact sheets of the samples. Rows: one per claim.
 
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { SQL_DIR } from '../dag/checks.js';
+import { sha256 } from '../util/hash.js';
 import path from 'node:path';
 import { p } from '../dag/params.js';
 import { defineStage } from './types.js';
@@ -28,6 +30,8 @@ export const report = defineStage({
   },
   needs: { min: 1 },
   rowsCanFail: false,
+  // The claims and reports are SQL files: a changed query re-runs the report.
+  identity: () => ({ sql: sha256(['claims', 'reports'].flatMap((d) => readdirSync(path.join(SQL_DIR, d)).sort().map((f) => readFileSync(path.join(SQL_DIR, d, f), 'utf8'))).join('\n')) }),
   columns: () => [
     { name: 'claim', type: 'VARCHAR' },
     { name: 'holds', type: 'BOOLEAN' },
