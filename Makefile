@@ -17,7 +17,7 @@ typecheck: $(NODE_MODULES_STAMP)
 	npx tsc --noEmit -p .
 
 test: $(NODE_MODULES_STAMP) typecheck
-	node --import tsx --test --test-concurrency=2 --test-reporter=spec 'test/**/*.test.ts'
+	node --import tsx --test --test-concurrency=2 --test-reporter=spec test/*.test.ts
 
 bench: $(NODE_MODULES_STAMP)
 	@for b in bench/*.ts; do [ "$$b" = bench/util.ts ] && continue; echo "# $$b"; node --import tsx $$b || exit 1; done
