@@ -145,6 +145,8 @@ class NodeRun {
           const marker = await this.retryShard(shard, manifest);
           env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
         }
+        // A single rank is the node's only writer: index its markers now, so re-runs read one file.
+        if (env.world === 1) await readMarkers(this.layout, { indexNow: true });
       } finally {
         await lock.release();
       }

@@ -62,9 +62,9 @@ interface MarkerIndex {
  * many shards keeps `_markers.json`, a cache of all its markers keyed by the `_done` folder's
  * mtime: every commit renames a file into `_done`, which changes that mtime. The cache is
  * trusted only when built over a second after the folder's last change, so changes within one
- * timestamp tick cannot hide.
+ * timestamp tick cannot hide, or when built by the only writer as it finishes the node.
  */
-export async function readMarkers(layout: NodeLayout): Promise<Map<number, ShardMarker>> {
+export async function readMarkers(layout: NodeLayout, opts: { indexNow?: boolean } = {}): Promise<Map<number, ShardMarker>> {
   let names: string[];
   let mtimeNs: bigint;
   try {
@@ -82,7 +82,8 @@ export async function readMarkers(layout: NodeLayout): Promise<Map<number, Shard
   const out = new Map<number, ShardMarker>();
   markers.forEach((m, i) => m && out.set(shards[i]!, m));
   const now = Date.now();
-  if (shards.length >= 64 && now - Number(mtimeNs / 1_000_000n) > 1000) {
+  // `indexNow`: the caller holds the only writer's lock (a single rank), so no rename can race.
+  if (shards.length >= 64 && (opts.indexNow || now - Number(mtimeNs / 1_000_000n) > 1000)) {
     const fresh: MarkerIndex = { dirMtimeNs: String(mtimeNs), builtMs: now, count: shards.length, markers: [...out.values()] };
     await writeFileAtomic(indexFile, JSON.stringify(fresh)).catch(() => undefined);
   }
