@@ -1,6 +1,8 @@
 // Runs a planned pipeline: nodes in dependency order, independent nodes concurrently (p-limit),
 // each node's shards for this rank (shard % world == rank). A shard is committed by writing its
 // Parquet file durably and then its marker; a crash anywhere leaves a whole shard or none.
+// Over 300 lines because one node's whole life is here in order (locks, prepare, waiting for
+// other ranks, shards, retries, checks), so the commit protocol can be read in one place.
 
 import { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';
