@@ -26,13 +26,8 @@ SELECT bin, count(*) AS population
 FROM (SELECT least({{max_bin}}, greatest(0, {{bucketize}} - 1)) AS bin FROM calibration_values WHERE v IS NOT NULL)
 GROUP BY bin;
 
--- query: aligned
--- Whether the reward shards hold the same ids in the same order (then a positional join is a
--- join by id, and the primary shard's order is kept); any mismatch falls back to joins on id.
-SELECT count(*) AS mismatches FROM read_parquet({{primary_files}}) t0{{positional}}
-WHERE {{id_mismatch}};
-
 -- query: assign
 -- Per shard: bin index and target in [0, 1] per reward; NULL stays NULL, never 0.
 SELECT id{{targets}}
-FROM (SELECT t0.id{{columns}} FROM read_parquet({{primary_files}}) t0{{joins}});
+FROM (SELECT t0.id{{columns}} FROM read_parquet({{primary_files}}) t0{{joins}})
+ORDER BY id;

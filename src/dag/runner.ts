@@ -298,8 +298,7 @@ class NodeRun {
       let written;
       if (spec.stage.query && !prefix) {
         const q = await spec.stage.query(ctx);
-        const { sql, orderedById } = typeof q === 'string' ? { sql: q, orderedById: false } : q;
-        written = await writeParquetQuery(sql, this.layout.shardFile(shard), { orderBy: orderedById ? null : 'id', context: `node ${spec.name}, shard ${shard}` });
+        written = await writeParquetQuery(q, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
         stats.merge(written.stats);
       } else {
         if (!spec.stage.run) throw new StageError(spec.name, shard, `stage kind ${spec.stage.kind} has neither run() nor query()`);

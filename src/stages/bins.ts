@@ -119,19 +119,17 @@ export const bins = defineStage({
     return state;
   },
 
-  async query(ctx) {
+  query(ctx) {
     const q = sqlSections();
     const state = ctx.state as BinState;
     const B = state.num_bins;
     const refs = Object.entries(ctx.params.rewards);
     const nodes = [...new Set(refs.map(([, r]) => r.node))];
     const alias = (ref: ColumnRef) => `t${nodes.indexOf(ref.node)}`;
-    const src = (n: string) => `read_parquet(${sqlFileList(ctx.inputs.files(n))})`;
-    const primary_files = sqlFileList(ctx.inputs.files(nodes[0]!));
-    const positional = nodes.slice(1).map((n, i) => ` POSITIONAL JOIN ${src(n)} t${i + 1}`).join('');
-    const idMismatch = nodes.slice(1).map((_, i) => `t0.id IS DISTINCT FROM t${i + 1}.id`).join(' OR ') || 'false';
-    const aligned = Number((await queryRows(ctx.duck, fill(q.aligned!, { primary_files, positional, id_mismatch: idMismatch })))[0]!.mismatches) === 0;
-    const joins = aligned ? positional : nodes.slice(1).map((n, i) => ` LEFT JOIN ${src(n)} t${i + 1} ON t${i + 1}.id = t0.id`).join('');
+    const joins = nodes
+      .slice(1)
+      .map((n, i) => ` LEFT JOIN read_parquet(${sqlFileList(ctx.inputs.files(n))}) t${i + 1} ON t${i + 1}.id = t0.id`)
+      .join('');
     const columns = refs
       .map(([reward, ref]) => {
         const v = `CASE WHEN ${alias(ref)}.status = 'ok' THEN ${alias(ref)}."${ref.column}" END`;
@@ -139,7 +137,7 @@ export const bins = defineStage({
       })
       .join('');
     const targets = refs.map(([reward]) => `, "${reward}_bin", "${reward}_bin" / ${B - 1}::DOUBLE AS "${reward}_target"`).join('');
-    return { sql: fill(q.assign!, { primary_files, columns, joins, targets }), orderedById: aligned };
+    return fill(q.assign!, { primary_files: sqlFileList(ctx.inputs.files(nodes[0]!)), columns, joins, targets });
   },
 });
 

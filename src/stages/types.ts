@@ -94,9 +94,6 @@ export type Mode =
   /** Reads every committed shard of its needs and writes a single shard. */
   | 'global';
 
-/** SQL for a shard's rows; `orderedById` when the query already yields rows sorted by id (no sort needed). */
-export type ShardQuery = string | { sql: string; orderedById: boolean };
-
 export interface StageKind<S extends Shape = Shape> {
   kind: string;
   /** Bump when the stage's output for the same input and parameters changes. */
@@ -130,7 +127,7 @@ export interface StageKind<S extends Shape = Shape> {
    * Or, for stages that are pure SQL: a query over the input files that yields the shard's
    * rows. The store writes it with COPY, so rows never pass through JavaScript.
    */
-  query?(ctx: ShardContext<ParamsOf<S>>): Promise<ShardQuery> | ShardQuery;
+  query?(ctx: ShardContext<ParamsOf<S>>): Promise<string> | string;
 }
 
 export function defineStage<S extends Shape>(stage: StageKind<S>): StageKind<S> {

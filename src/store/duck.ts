@@ -136,14 +136,12 @@ export async function writeParquet(
 }
 
 /** Writes a query's result as one zstd Parquet file, durably, without a JavaScript round trip. */
-export async function writeParquetQuery(query: string, target: string, opts: { orderBy?: string | null; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
+export async function writeParquetQuery(query: string, target: string, opts: { orderBy?: string; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
   const conn = await connect();
   try {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = `${target}.tmp`;
-    // orderBy null: the query's rows are already in order, and DuckDB preserves insertion order.
-    const order = opts.orderBy === null ? '' : ` ORDER BY ${opts.orderBy ?? 'id'}`;
-    await conn.run(`COPY (SELECT * FROM (${query})${order}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
+    await conn.run(`COPY (SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
     await commitFile(tmp, target);
     const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(target)})`)).getRows()[0]![0]);
     const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
