@@ -38,10 +38,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`miro ${name}: ${err.name}: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`miro ${name}: ${err.message}\n${usage()}`);
       return 2;
     }
-    throw err;
+    // A bug, not a user error: say so with the stack, and exit non-zero.
+    process.stderr.write(`miro ${name}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
   }
 }
