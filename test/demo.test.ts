@@ -22,8 +22,8 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
   const reportDir = path.join(data, 'ci/_report');
   const report = readFileSync(path.join(reportDir, 'report.md'), 'utf8');
   const claimSections = report.split('\n').filter((l) => /^## /.test(l) && !/Training|Contact/.test(l));
-  assert.equal(claimSections.length, 6, report);
-  assert.equal((report.match(/```sql/g) ?? []).length, 6);
+  assert.equal(claimSections.length, 7, report);
+  assert.equal((report.match(/```sql/g) ?? []).length, 7);
   for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png']) assert.ok(existsSync(path.join(reportDir, f)), f);
   assert.equal(readdirSync(reportDir).filter((f) => f.startsWith('hist_')).length, 7);
   assert.ok(existsSync(path.join(data, 'ci/sample_miro/contact/w7.png')));
@@ -40,7 +40,7 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
     assert.ok(report.includes(formatMarkdown(c.rows)), `${c.id}: the report's table is not the query's result`);
   }
   const claimRows = await runCli(['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(holds) AS judged FROM report', '--format', 'csv'], { env });
-  assert.equal(claimRows.stdout.trim(), 'n,judged\n6,6');
+  assert.equal(claimRows.stdout.trim(), "n,judged\n7,7");
 
   const second = await runCli(['run', 'pipelines/ci.yaml'], { env });
   assert.equal(second.code, 0, second.stderr);
