@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { p } from '../dag/params.js';
 import { defineStage, type Column } from './types.js';
-import { queryBatches, readNodeManifest, sqlFileList } from '../store/duck.js';
+import { queryBatches, sqlFileList } from '../store/duck.js';
+import { readManifest } from '../store/markers.js';
+import { NodeLayout } from '../store/layout.js';
 import { decodeImage } from '../synth/image.js';
 import { scoreImages } from '../eval/judge.js';
 import { detect } from '../synth/detector.js';
@@ -45,7 +47,7 @@ export const evaluate = defineStage({
   async *run(ctx) {
     const prm = ctx.params;
     for (const n of [...prm.samples, prm.bins]) if (!ctx.needs.includes(n)) throw new StageError(ctx.node, 0, `${n} is not in needs`);
-    const state = (await readNodeManifest(ctx.inputs.dir(prm.bins)))?.state as BinState | undefined;
+    const state = (await readManifest(new NodeLayout(ctx.inputs.dir(prm.bins))))?.state as BinState | undefined;
     if (!state) throw new StageError(ctx.node, 0, `bins node ${prm.bins} has no recorded edges`);
     const geneval = new Map(
       readFileSync(prm.geneval_file, 'utf8')

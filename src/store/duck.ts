@@ -189,12 +189,3 @@ export async function queryRows(conn: DuckDBConnection, sql: string): Promise<Re
   const names = reader.columnNames();
   return reader.getRows().map((r) => Object.fromEntries(names.map((n, i) => [n, fromDuck(r[i]!)])));
 }
-
-/** The manifest of a node folder, read without the store layer's types (for stages). */
-export async function readNodeManifest(dir: string): Promise<{ state: unknown } | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(dir, '_manifest.json'), 'utf8')) as { state: unknown };
-  } catch {
-    return undefined;
-  }
-}
