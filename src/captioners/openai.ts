@@ -67,10 +67,8 @@ export class RequestCache {
   private entries = new Map<string, CacheEntry>();
   private handle: fs.FileHandle | undefined;
 
-  private constructor(private readonly file: string) {}
-
   static async open(file: string): Promise<RequestCache> {
-    const cache = new RequestCache(file);
+    const cache = new RequestCache();
     await fs.mkdir(path.dirname(file), { recursive: true });
     const text = await fs.readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n')) {

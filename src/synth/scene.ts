@@ -172,7 +172,8 @@ export function degrade(img: Float32Array, size: number, d: Degradations, rand: 
     const x = Math.floor(rand() * size);
     const y = Math.floor(rand() * size);
     const c = [rand() * 255, rand() * 255, rand() * 255];
-    for (const [dx, dy] of [[0, 0], [1, 0]] as const) {
+    for (const dx of [0, 1]) {
+      // a speck is two pixels wide
       if (x + dx >= size) continue;
       const i = (y * size + x + dx) * 3;
       out.set(c, i);
