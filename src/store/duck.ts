@@ -93,6 +93,7 @@ export async function writeParquet(
 ): Promise<WrittenFile> {
   const conn = await connect();
   const table = `w_${process.pid}_${Math.random().toString(36).slice(2)}`;
+  const tmp = `${target}.tmp`;
   try {
     await conn.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ')})`);
     const appender = await conn.createAppender(table, 'main', 'temp');
@@ -117,7 +118,6 @@ export async function writeParquet(
     appender.flushSync();
     appender.closeSync();
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.tmp`;
     const order = opts.orderBy ?? 'id';
     await conn.run(
       `COPY (SELECT * FROM ${table} ${opts.where ? `WHERE ${opts.where}` : ''} ORDER BY ${order}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`,
@@ -127,6 +127,7 @@ export async function writeParquet(
     const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
     return { file: target, rows, bytes: stat.size, sha256: sha };
   } catch (err) {
+    await fs.rm(tmp, { force: true }); // a half-written file only takes space (e.g. on a full disk)
     if (err instanceof StoreError) throw err;
     throw new StoreError(`${opts.context}: writing ${target} failed: ${(err as Error).message}`, { cause: err });
   } finally {
@@ -138,15 +139,16 @@ export async function writeParquet(
 /** Writes a query's result as one zstd Parquet file, durably, without a JavaScript round trip. */
 export async function writeParquetQuery(query: string, target: string, opts: { orderBy?: string; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
   const conn = await connect();
+  const tmp = `${target}.tmp`;
   try {
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.tmp`;
     await conn.run(`COPY (SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
     await commitFile(tmp, target);
     const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(target)})`)).getRows()[0]![0]);
     const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
     return { file: target, rows, bytes: stat.size, sha256: sha, stats: { total: rows, ok: rows } };
   } catch (err) {
+    await fs.rm(tmp, { force: true });
     throw new StoreError(`${opts.context}: writing ${target} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     conn.closeSync();
