@@ -81,6 +81,17 @@ export interface WrittenFile {
   sha256: string;
 }
 
+/** COPY a query to `<target>.tmp` (zstd), fsync, rename into place; then count, size and hash it. */
+async function copyToParquet(conn: DuckDBConnection, select: string, target: string): Promise<WrittenFile> {
+  const tmp = `${target}.tmp`;
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await conn.run(`COPY (${select}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
+  await commitFile(tmp, target);
+  const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(target)})`)).getRows()[0]![0]);
+  const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
+  return { file: target, rows, bytes: stat.size, sha256: sha };
+}
+
 /**
  * Streams batches into a temporary table, then writes it as one zstd Parquet file ordered by
  * `orderBy`, durably: `.tmp`, fsync, rename. The caller writes the marker afterwards.
@@ -89,7 +100,7 @@ export async function writeParquet(
   columns: Column[],
   batches: AsyncIterable<Batch> | Iterable<Batch>,
   target: string,
-  opts: { orderBy?: string; where?: string; extraSql?: string; context: string },
+  opts: { orderBy?: string; context: string },
 ): Promise<WrittenFile> {
   const conn = await connect();
   const table = `w_${process.pid}_${Math.random().toString(36).slice(2)}`;
@@ -117,15 +128,7 @@ export async function writeParquet(
     }
     appender.flushSync();
     appender.closeSync();
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const order = opts.orderBy ?? 'id';
-    await conn.run(
-      `COPY (SELECT * FROM ${table} ${opts.where ? `WHERE ${opts.where}` : ''} ORDER BY ${order}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`,
-    );
-    await commitFile(tmp, target);
-    const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0]);
-    const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
-    return { file: target, rows, bytes: stat.size, sha256: sha };
+    return await copyToParquet(conn, `SELECT * FROM ${table} ORDER BY ${opts.orderBy ?? 'id'}`, target);
   } catch (err) {
     await fs.rm(tmp, { force: true }); // a half-written file only takes space (e.g. on a full disk)
     if (err instanceof StoreError) throw err;
@@ -141,12 +144,8 @@ export async function writeParquetQuery(query: string, target: string, opts: { o
   const conn = await connect();
   const tmp = `${target}.tmp`;
   try {
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await conn.run(`COPY (SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)`);
-    await commitFile(tmp, target);
-    const rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(target)})`)).getRows()[0]![0]);
-    const [stat, sha] = await Promise.all([fs.stat(target), sha256File(target)]);
-    return { file: target, rows, bytes: stat.size, sha256: sha, stats: { total: rows, ok: rows } };
+    const written = await copyToParquet(conn, `SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}`, target);
+    return { ...written, stats: { total: written.rows, ok: written.rows } };
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw new StoreError(`${opts.context}: writing ${target} failed: ${(err as Error).message}`, { cause: err });
