@@ -1,6 +1,7 @@
 -- MIRO reward binning (see ../shared/SPEC.md, Binning). The `bins` stage fills the {{...}}
--- placeholders; {{bucketize}} is a generated binary search over a reward's sorted edges that
--- returns how many edges lie strictly below the score (torch.bucketize with right=False).
+-- placeholders. Bins come from miro_bins_* functions that the stage registers
+-- (src/binning/duckdb-function.ts): a binary search over a reward's edges that counts the edges
+-- strictly below the score (torch.bucketize with right=False), several rewards packed per call.
 
 -- query: calibration
 -- A reproducible subset: the same ids and seed always give the same rows, in any order or sharding.
@@ -10,24 +11,50 @@ ORDER BY md5(id || ':' || {{seed}}), id
 LIMIT {{calibration_size}};
 
 -- query: calibration_values
--- One reward's scores on the calibration subset; failed rows and missing scores are NULL.
+-- Every reward's scores on the calibration subset, one row per reward and calibration row.
 CREATE OR REPLACE TEMP TABLE calibration_values AS
-SELECT c.id, CASE WHEN r.status = 'ok' THEN r.{{column}} END AS v
+{{each_reward}};
+
+-- query: calibration_values_of
+-- One reward's part of calibration_values: failed rows, missing scores and NaN are NULL.
+SELECT {{reward}} AS reward, CASE WHEN r.status = 'ok' AND NOT isnan(r.{{column}}) THEN r.{{column}} END AS v
 FROM calibration c LEFT JOIN read_parquet({{files}}) r USING (id);
 
 -- query: edge_candidates
--- B+1 quantiles (linear interpolation) of the distinct values, and what the fallback needs.
-SELECT count(*) AS distinct_values, min(v) AS lo, max(v) AS hi, quantile_cont(v, {{probs}}) AS q
-FROM (SELECT DISTINCT v FROM calibration_values WHERE v IS NOT NULL);
+-- Per reward: B+1 quantiles (linear interpolation) of the distinct values, and what the fallback needs.
+SELECT reward, count(*) AS distinct_values, min(v) AS lo, max(v) AS hi, quantile_cont(v, {{probs}}) AS q
+FROM (SELECT DISTINCT reward, v FROM calibration_values WHERE v IS NOT NULL)
+GROUP BY reward;
 
 -- query: populations
--- Calibration rows per bin under the final edges.
-SELECT bin, count(*) AS population
-FROM (SELECT least({{max_bin}}, greatest(0, {{bucketize}} - 1)) AS bin FROM calibration_values WHERE v IS NOT NULL)
-GROUP BY bin;
+-- Calibration rows per reward and bin under the final edges.
+SELECT reward, bin, count(*) AS population
+FROM ({{each_reward}})
+GROUP BY ALL;
 
--- query: assign
--- Per shard: bin index and target in [0, 1] per reward; NULL stays NULL, never 0.
+-- query: population_bins_of
+-- One reward's part of populations.
+SELECT {{reward}} AS reward, {{bin}} AS bin
+FROM (SELECT {{packed}} FROM calibration_values WHERE reward = {{reward}} AND v IS NOT NULL);
+
+-- query: assign_aligned
+-- Per shard, when every input shard holds the same ids in the same order (score nodes mapped
+-- from one source do, and every shard is written in id order): a positional join, no hashing,
+-- and rows come out in id order. Inputs that disagree ask for assign_joined instead.
 SELECT id{{targets}}
-FROM (SELECT t0.id{{columns}} FROM read_parquet({{primary_files}}) t0{{joins}})
-ORDER BY id;
+FROM (
+  SELECT id{{bins}}
+  FROM (
+    SELECT t0.id{{packed}}
+    FROM read_parquet({{primary_files}}) t0{{positional_joins}}
+    WHERE CASE WHEN {{aligned}} THEN true ELSE error('{{fallback_signal}}: input shards hold different ids at the same positions') END
+  )
+);
+
+-- query: assign_joined
+-- The same, joined by id.
+SELECT id{{targets}}
+FROM (
+  SELECT id{{bins}}
+  FROM (SELECT t0.id{{packed}} FROM read_parquet({{primary_files}}) t0{{joins}})
+);

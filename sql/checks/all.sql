@@ -2,6 +2,3 @@
 
 -- check: ids_not_null
 SELECT * FROM this WHERE id IS NULL;
-
--- check: ids_unique
-SELECT id, count(*) AS copies FROM this GROUP BY id HAVING count(*) > 1;

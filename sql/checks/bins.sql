@@ -1,8 +1,12 @@
 -- Checks of the bins node. `this` is the bins rows; `bin_edges` the edges and populations.
 
 -- check: targets_in_unit_interval_or_null
-SELECT id FROM this
-WHERE list_bool_or(list_transform(list_value(*COLUMNS('_target$')), t -> t < 0 OR t > 1));
+-- The lowest and highest value of every target column (NaN counts as the highest).
+SELECT stat, value FROM (
+  UNPIVOT (SELECT min(COLUMNS('_target$')), max(COLUMNS('_target$')) FROM this)
+  ON COLUMNS(*) INTO NAME stat VALUE value
+)
+WHERE value < 0 OR value > 1 OR isnan(value);
 
 -- check: edges_ascending
 SELECT reward, bin, lower, upper FROM bin_edges WHERE NOT (lower < upper);

@@ -1,5 +1,5 @@
 // After a node's last shard commits, the SQL checks of its stage kind run over its committed
-// Parquet: `sql/checks/all.sql` for every node, `map.sql` for map stages, `rows_can_fail.sql`
+// Parquet: `sql/checks/all.sql` for every node, `<mode>.sql` (source, map, global), `rows_can_fail.sql`
 // where rows carry a status, and `<kind>.sql`. A check passes when its query returns no rows.
 
 import { existsSync, readFileSync } from 'node:fs';

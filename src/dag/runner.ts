@@ -14,14 +14,14 @@ import type { Pipeline, NodeSpec } from './pipeline.js';
 import { planPipeline, layoutOf, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
 import { ParquetInputs } from './inputs.js';
 import { runChecks } from './checks.js';
-import { connect, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
+import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
 import { openViews, populated } from '../store/views.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
-import type { Batch, Column, NodeContext, ShardContext, Value } from '../stages/types.js';
+import { FALLBACK_SIGNAL, type Batch, type Column, type NodeContext, type ShardContext, type ShardQuery, type Value } from '../stages/types.js';
 
 export interface RunOptions extends PlanOptions {
   dryRun?: boolean;
@@ -138,11 +138,26 @@ class NodeRun {
         const manifest = await this.prepareOnce();
         env.progress.nodeStart(spec.name, todo.length + retry.length);
         let n = 0;
-        for (const shard of todo) {
-          await this.waitForInputs(shard);
-          const marker = await this.runShard(shard, manifest, null);
-          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
-        }
+        // After a failure no new shard starts, and the ones in flight finish before the lock goes.
+        let failed = false;
+        const atOnce = pLimit(spec.stage.concurrentShards ? duckThreads() : 1);
+        const results = await Promise.allSettled(
+          todo.map((shard) =>
+            atOnce(async () => {
+              if (failed) return;
+              try {
+                await this.waitForInputs(shard);
+                const marker = await this.runShard(shard, manifest, null);
+                env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
+              } catch (err) {
+                failed = true;
+                throw err;
+              }
+            }),
+          ),
+        );
+        const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failure) throw failure.reason;
         for (const shard of retry) {
           const marker = await this.retryShard(shard, manifest);
           env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
@@ -298,7 +313,7 @@ class NodeRun {
       let written;
       if (spec.stage.query && !prefix) {
         const q = await spec.stage.query(ctx);
-        written = await writeParquetQuery(q, this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+        written = await this.writeShardQuery(typeof q === 'string' ? { sql: q } : q, shard);
         stats.merge(written.stats);
       } else {
         if (!spec.stage.run) throw new StageError(spec.name, shard, `stage kind ${spec.stage.kind} has neither run() nor query()`);
@@ -327,6 +342,19 @@ class NodeRun {
       throw new StageError(spec.name, shard, errorMessage(err), { cause: err });
     } finally {
       conn.closeSync();
+    }
+  }
+
+  /** Writes a shard's query; one that signals for its fallback (FALLBACK_SIGNAL) is replaced by it. */
+  private async writeShardQuery(q: ShardQuery, shard: number): ReturnType<typeof writeParquetQuery> {
+    const file = this.layout.shardFile(shard);
+    try {
+      return await writeParquetQuery(q.sql, file, { orderedById: q.orderedById, context: `node ${this.spec.name}, shard ${shard}` });
+    } catch (err) {
+      const message = errorMessage(err);
+      if (!q.fallback || !message.includes(FALLBACK_SIGNAL)) throw err;
+      this.env.progress.log(`[${this.spec.name}] shard ${shard}: ${message.slice(message.indexOf(FALLBACK_SIGNAL) + FALLBACK_SIGNAL.length).replace(/^[:\s]+/, '').split('\n')[0]}; using the fallback query`);
+      return this.writeShardQuery(q.fallback, shard);
     }
   }
 

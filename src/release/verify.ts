@@ -5,7 +5,6 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
-import { binSql } from '../stages/bins.js';
 import type { ReleaseManifest } from './release.js';
 
 async function walk(dir: string, root: string, out: string[]): Promise<void> {
@@ -85,4 +84,21 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
     conn.closeSync();
   }
   return { manifest, problems };
+}
+
+/** A double as a SQL literal that round-trips exactly. */
+const lit = (x: number) => `${x.toPrecision(17)}::DOUBLE`;
+
+/**
+ * The bin of a score as a SQL CASE tree: a binary search over the edges counting those strictly
+ * below the score. Deliberately not the `bins` stage's JavaScript search, so a release is checked
+ * by a second implementation. NULL and NaN are not scores.
+ */
+export function binSql(x: string, edges: number[], numBins: number): string {
+  const below = (lo: number, hi: number): string => {
+    if (lo === hi) return String(lo);
+    const mid = (lo + hi + 1) >> 1;
+    return `CASE WHEN ${x} > ${lit(edges[mid - 1]!)} THEN ${below(mid, hi)} ELSE ${below(lo, mid - 1)} END`;
+  };
+  return `CASE WHEN (${x}) IS NULL OR isnan(${x}) THEN NULL ELSE least(${numBins - 1}, greatest(0, ${below(0, edges.length)} - 1)) END`;
 }

@@ -7,11 +7,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { p } from '../dag/params.js';
-import { defineStage, type Column, type NodeContext } from './types.js';
-import { queryRows, sqlFileList } from '../store/duck.js';
+import { defineStage, FALLBACK_SIGNAL, type Column, type NodeContext, type ShardQuery } from './types.js';
+import { queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { SQL_DIR } from '../dag/checks.js';
 import { sha256 } from '../util/hash.js';
 import type { ColumnRef } from './types.js';
+import { EdgeSearch } from '../binning/search.js';
+import { binColumns } from '../binning/duckdb-function.js';
 
 export const LOWEST = -Number.MAX_VALUE;
 export const HIGHEST = Number.MAX_VALUE;
@@ -43,20 +45,7 @@ function fill(sql: string, vars: Record<string, string | number>): string {
 /** A double as a SQL literal that round-trips exactly. */
 const lit = (x: number) => `${x.toPrecision(17)}::DOUBLE`;
 
-/** Binary search: the number of edges strictly below `x` (0 .. edges.length). */
-export function bucketizeSql(x: string, edges: number[]): string {
-  const go = (lo: number, hi: number): string => {
-    if (lo === hi) return String(lo);
-    const mid = (lo + hi + 1) >> 1;
-    return `CASE WHEN ${x} > ${lit(edges[mid - 1]!)} THEN ${go(mid, hi)} ELSE ${go(lo, mid - 1)} END`;
-  };
-  return go(0, edges.length);
-}
-
-/** The bin index; NULL for a NULL score (a CASE would otherwise send NULL down its ELSE arm). */
-export function binSql(x: string, edges: number[], numBins: number): string {
-  return `CASE WHEN (${x}) IS NULL THEN NULL ELSE least(${numBins - 1}, greatest(0, ${bucketizeSql(x, edges)} - 1)) END`;
-}
+const selectList = (items: string[]) => items.map((x) => `, ${x}`).join('');
 
 export const bins = defineStage({
   kind: 'bins',
@@ -87,20 +76,26 @@ export const bins = defineStage({
     const calRows = Number((await queryRows(ctx.duck, 'SELECT count(*) AS n FROM calibration'))[0]!.n);
     const state: BinState = { num_bins: B, calibration: { rows: calRows, seed: calibration_seed }, edges: {} };
     const probs = `[${Array.from({ length: B + 1 }, (_, i) => lit(i / B)).join(', ')}]`;
-    const tableRows: { reward: string; bin: number; lower: number; upper: number; population: number; distinct_values: number }[] = [];
 
-    for (const [reward, ref] of refs) {
-      await ctx.duck.run(fill(q.calibration_values!, { column: `"${ref.column}"`, files: sqlFileList(ctx.inputs.files(ref.node)) }));
-      const c = (await queryRows(ctx.duck, fill(q.edge_candidates!, { probs })))[0]!;
-      const distinct = Number(c.distinct_values);
+    const eachReward = (section: string, vars: (reward: string, i: number) => Record<string, string>) =>
+      refs.map(([reward], i) => fill(section, { reward: sqlString(reward), ...vars(reward, i) })).join('\nUNION ALL\n');
+    await ctx.duck.run(
+      fill(q.calibration_values!, {
+        each_reward: eachReward(q.calibration_values_of!, (_r, i) => ({ column: `"${refs[i]![1].column}"`, files: sqlFileList(ctx.inputs.files(refs[i]![1].node)) })),
+      }),
+    );
+    const candidates = new Map((await queryRows(ctx.duck, fill(q.edge_candidates!, { probs }))).map((c) => [String(c.reward), c]));
+    for (const [reward] of refs) {
+      const c = candidates.get(reward);
+      const distinct = Number(c?.distinct_values ?? 0);
       let edges: number[];
       let method: BinState['edges'][string]['method'];
       if (distinct >= B + 1) {
-        edges = (c.q as number[]).slice();
+        edges = (c!.q as number[]).slice();
         method = 'quantiles';
       } else if (distinct > 0) {
-        const lo = Number(c.lo);
-        const hi = Number(c.hi);
+        const lo = Number(c!.lo);
+        const hi = Number(c!.hi);
         edges = Array.from({ length: B + 1 }, (_, i) => lo + ((hi - lo) * i) / B);
         method = 'uniform';
       } else {
@@ -110,34 +105,51 @@ export const bins = defineStage({
       edges[0] = LOWEST;
       edges[B] = HIGHEST;
       state.edges[reward] = { edges, method, distinct_values: distinct };
-      const pops = await queryRows(ctx.duck, fill(q.populations!, { max_bin: B - 1, bucketize: bucketizeSql('v', edges) }));
-      const popOf = new Map(pops.map((r) => [Number(r.bin), Number(r.population)]));
-      for (let b = 0; b < B; b++) tableRows.push({ reward, bin: b, lower: edges[b]!, upper: edges[b + 1]!, population: popOf.get(b) ?? 0, distinct_values: distinct });
       ctx.log(`${reward}: ${method} edges from ${distinct} distinct values`);
     }
+
+    const perReward = eachReward(q.population_bins_of!, (reward) => {
+      const calls = binColumns(ctx.duck, [new EdgeSearch(state.edges[reward]!.edges, B)], ['v'], '_bins');
+      return { packed: calls.packed.join(', '), bin: calls.bins[0]! };
+    });
+    const population = new Map((await queryRows(ctx.duck, fill(q.populations!, { each_reward: perReward }))).map((r) => [`${r.reward}:${r.bin}`, Number(r.population)]));
+    const tableRows = refs.flatMap(([reward]) => {
+      const { edges, distinct_values } = state.edges[reward]!;
+      return Array.from({ length: B }, (_, b) => ({ reward, bin: b, lower: edges[b]!, upper: edges[b + 1]!, population: population.get(`${reward}:${b}`) ?? 0, distinct_values }));
+    });
     await writeEdges(ctx, tableRows);
     return state;
   },
 
-  query(ctx) {
+  // Shards join by position (one DuckDB thread each), so several run at once.
+  concurrentShards: true,
+
+  query(ctx): ShardQuery {
     const q = sqlSections();
     const state = ctx.state as BinState;
     const B = state.num_bins;
     const refs = Object.entries(ctx.params.rewards);
     const nodes = [...new Set(refs.map(([, r]) => r.node))];
     const alias = (ref: ColumnRef) => `t${nodes.indexOf(ref.node)}`;
-    const joins = nodes
-      .slice(1)
-      .map((n, i) => ` LEFT JOIN read_parquet(${sqlFileList(ctx.inputs.files(n))}) t${i + 1} ON t${i + 1}.id = t0.id`)
-      .join('');
-    const columns = refs
-      .map(([reward, ref]) => {
-        const v = `CASE WHEN ${alias(ref)}.status = 'ok' THEN ${alias(ref)}."${ref.column}" END`;
-        return `, ${binSql(v, state.edges[reward]!.edges, B)} AS "${reward}_bin"`;
-      })
-      .join('');
-    const targets = refs.map(([reward]) => `, "${reward}_bin", "${reward}_bin" / ${B - 1}::DOUBLE AS "${reward}_target"`).join('');
-    return fill(q.assign!, { primary_files: sqlFileList(ctx.inputs.files(nodes[0]!)), columns, joins, targets });
+    const scores = refs.map(([, ref]) => `CASE WHEN ${alias(ref)}.status = 'ok' THEN ${alias(ref)}."${ref.column}" END`);
+    const calls = binColumns(ctx.duck, refs.map(([reward]) => new EdgeSearch(state.edges[reward]!.edges, B)), scores, '_bins');
+    const others = nodes.slice(1).map((n, i) => ({ files: sqlFileList(ctx.inputs.files(n)), alias: `t${i + 1}` }));
+    const vars = {
+      primary_files: sqlFileList(ctx.inputs.files(nodes[0]!)),
+      packed: selectList(calls.packed),
+      bins: selectList(refs.map(([reward], i) => `${calls.bins[i]} AS "${reward}_bin"`)),
+      targets: selectList(refs.flatMap(([reward]) => [`"${reward}_bin"`, `"${reward}_bin" / ${B - 1}::DOUBLE AS "${reward}_target"`])),
+      fallback_signal: FALLBACK_SIGNAL,
+    };
+    return {
+      sql: fill(q.assign_aligned!, {
+        ...vars,
+        positional_joins: others.map((o) => ` POSITIONAL JOIN read_parquet(${o.files}) ${o.alias}`).join(''),
+        aligned: others.map((o) => `${o.alias}.id = t0.id`).join(' AND ') || 'true',
+      }),
+      orderedById: true,
+      fallback: { sql: fill(q.assign_joined!, { ...vars, joins: others.map((o) => ` LEFT JOIN read_parquet(${o.files}) ${o.alias} ON ${o.alias}.id = t0.id`).join('') }) },
+    };
   },
 });
 
@@ -166,17 +178,4 @@ async function writeEdges(ctx: NodeContext<unknown>, rows: { reward: string; bin
       },
     ],
   );
-}
-
-/** The same binning in JavaScript (for scoring generated samples and for `miro verify`). */
-export function binOf(score: number | null, edges: number[], numBins: number): number | null {
-  if (score === null || Number.isNaN(score)) return null;
-  let lo = 0;
-  let hi = edges.length; // count of edges strictly below score, by binary search
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (edges[mid]! < score) lo = mid + 1;
-    else hi = mid;
-  }
-  return Math.min(numBins - 1, Math.max(0, lo - 1));
 }

@@ -12,7 +12,8 @@ import { decodeImage } from '../synth/image.js';
 import { scoreImages } from '../eval/judge.js';
 import { detect } from '../synth/detector.js';
 import { judge, type GenevalPrompt } from '../synth/geneval.js';
-import { binOf, type BinState } from './bins.js';
+import type { BinState } from './bins.js';
+import { binOf } from '../binning/search.js';
 import { StageError } from '../errors.js';
 
 export const evaluate = defineStage({

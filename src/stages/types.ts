@@ -127,8 +127,25 @@ export interface StageKind<S extends Shape = Shape> {
    * Or, for stages that are pure SQL: a query over the input files that yields the shard's
    * rows. The store writes it with COPY, so rows never pass through JavaScript.
    */
-  query?(ctx: ShardContext<ParamsOf<S>>): Promise<string> | string;
+  query?(ctx: ShardContext<ParamsOf<S>>): Promise<string | ShardQuery> | string | ShardQuery;
+  /**
+   * Shards whose queries run mostly on one DuckDB thread (a positional join): the runner runs
+   * as many such shards at once as DuckDB has threads.
+   */
+  concurrentShards?: boolean;
 }
+
+/** A shard's query, with what the store may rely on. */
+export interface ShardQuery {
+  sql: string;
+  /** Rows already come out in id order, so the store need not sort them. */
+  orderedById?: boolean;
+  /** Run instead when `sql` fails with an error containing FALLBACK_SIGNAL (raised by SQL `error()`). */
+  fallback?: ShardQuery;
+}
+
+/** A query raises `error('<FALLBACK_SIGNAL>: why')` to ask for its fallback query. */
+export const FALLBACK_SIGNAL = 'miro:use-fallback-query';
 
 export function defineStage<S extends Shape>(stage: StageKind<S>): StageKind<S> {
   return stage;

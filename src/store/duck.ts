@@ -31,9 +31,14 @@ const CHUNK_ROWS = 2048;
 
 let instance: Promise<DuckDBInstance> | undefined;
 
+/** DuckDB's worker threads: MIRO_DUCKDB_THREADS, by default 2. */
+export function duckThreads(): number {
+  return Math.max(1, Number(process.env.MIRO_DUCKDB_THREADS ?? 2));
+}
+
 /** The process-wide DuckDB instance (in memory; Parquet files are the storage). */
 export function duckInstance(): Promise<DuckDBInstance> {
-  instance ??= DuckDBInstance.create(':memory:', { threads: String(Math.max(1, Number(process.env.MIRO_DUCKDB_THREADS ?? 2))) });
+  instance ??= DuckDBInstance.create(':memory:', { threads: String(duckThreads()) });
   return instance;
 }
 
@@ -139,12 +144,15 @@ export async function writeParquet(
   }
 }
 
-/** Writes a query's result as one zstd Parquet file, durably, without a JavaScript round trip. */
-export async function writeParquetQuery(query: string, target: string, opts: { orderBy?: string; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
+/**
+ * Writes a query's result as one zstd Parquet file ordered by id, durably, without a JavaScript
+ * round trip. `orderedById`: the query already yields rows in id order, so no sort is needed.
+ */
+export async function writeParquetQuery(query: string, target: string, opts: { orderedById?: boolean; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
   const conn = await connect();
   const tmp = `${target}.tmp`;
   try {
-    const written = await copyToParquet(conn, `SELECT * FROM (${query}) ORDER BY ${opts.orderBy ?? 'id'}`, target);
+    const written = await copyToParquet(conn, opts.orderedById ? query : `SELECT * FROM (${query}) ORDER BY id`, target);
     return { ...written, stats: { total: written.rows, ok: written.rows } };
   } catch (err) {
     await fs.rm(tmp, { force: true });
