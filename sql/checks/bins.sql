@@ -3,7 +3,7 @@
 -- check: targets_in_unit_interval_or_null
 -- The lowest and highest value of every target column (NaN counts as the highest).
 SELECT stat, value FROM (
-  UNPIVOT (SELECT min(COLUMNS('_target$')), max(COLUMNS('_target$')) FROM this)
+  UNPIVOT (SELECT min(COLUMNS('(.*_target)$')) AS 'lowest \1', max(COLUMNS('(.*_target)$')) AS 'highest \1' FROM this)
   ON COLUMNS(*) INTO NAME stat VALUE value
 )
 WHERE value < 0 OR value > 1 OR isnan(value);
