@@ -21,10 +21,15 @@ SELECT {{reward}} AS reward, CASE WHEN r.status = 'ok' AND NOT isnan(r.{{column}
 FROM calibration c LEFT JOIN read_parquet({{files}}) r USING (id);
 
 -- query: edge_candidates
--- Per reward: B+1 quantiles (linear interpolation) of the distinct values, and what the fallback needs.
-SELECT reward, count(*) AS distinct_values, min(v) AS lo, max(v) AS hi, quantile_cont(v, {{probs}}) AS q
-FROM (SELECT DISTINCT reward, v FROM calibration_values WHERE v IS NOT NULL)
-GROUP BY reward;
+-- Per reward: its distinct values, sorted (`s`), their count, min and max (what the fallback
+-- needs), and the B+1 quantiles at p = i/B, interpolated linearly between the two nearest ranks
+-- (numpy's and torch's 'linear'): position p * (n - 1), 1-based list indexes.
+SELECT reward, len(s) AS distinct_values, s[1] AS lo, s[-1] AS hi,
+  list_transform(
+    list_transform({{probs}}, lambda p: p * (len(s) - 1)),
+    lambda pos: s[floor(pos)::BIGINT + 1] + (s[least(len(s), floor(pos)::BIGINT + 2)] - s[floor(pos)::BIGINT + 1]) * (pos - floor(pos))
+  ) AS q
+FROM (SELECT reward, list_sort(list(DISTINCT v)) AS s FROM calibration_values WHERE v IS NOT NULL GROUP BY reward);
 
 -- query: populations
 -- Calibration rows per reward and bin under the final edges.
