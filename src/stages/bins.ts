@@ -2,7 +2,9 @@
 // calibration subset, computes B+1 edges per reward from the quantiles of its distinct values
 // (uniform between min and max when there are too few), forces the first and last edges to the
 // lowest and highest doubles, and records them in the `bin_edges` table and the node manifest.
-// Each shard then assigns `<reward>_bin` and `<reward>_target = bin / (B - 1)`.
+// Each shard then assigns `<reward>_bin` and `<reward>_target = bin / (B - 1)`: inputs joined by
+// position when their shards line up (by id otherwise), bins from the JavaScript search that
+// src/binning/ registers as a DuckDB function. README "How `bins` is fast" has the measurements.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +13,7 @@ import { defineStage, FALLBACK_SIGNAL, type Column, type NodeContext, type Shard
 import { queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { SQL_DIR } from '../dag/checks.js';
 import { sha256 } from '../util/hash.js';
-import type { ColumnRef } from './types.js';
+import type { ColumnRef, Value } from './types.js';
 import { EdgeSearch } from '../binning/search.js';
 import { binColumns } from '../binning/duckdb-function.js';
 
@@ -49,7 +51,7 @@ const selectList = (items: string[]) => items.map((x) => `, ${x}`).join('');
 
 export const bins = defineStage({
   kind: 'bins',
-  version: 1,
+  version: 2,
   doc: 'Reward scores to bins and targets in [0, 1], with edges from a calibration subset.',
   mode: 'map',
   params: {
@@ -77,35 +79,17 @@ export const bins = defineStage({
     const state: BinState = { num_bins: B, calibration: { rows: calRows, seed: calibration_seed }, edges: {} };
     const probs = `[${Array.from({ length: B + 1 }, (_, i) => lit(i / B)).join(', ')}]`;
 
-    const eachReward = (section: string, vars: (reward: string, i: number) => Record<string, string>) =>
-      refs.map(([reward], i) => fill(section, { reward: sqlString(reward), ...vars(reward, i) })).join('\nUNION ALL\n');
+    const eachReward = (section: string, vars: (reward: string, ref: ColumnRef) => Record<string, string>) =>
+      refs.map(([reward, ref]) => fill(section, { reward: sqlString(reward), ...vars(reward, ref) })).join('\nUNION ALL\n');
     await ctx.duck.run(
       fill(q.calibration_values!, {
-        each_reward: eachReward(q.calibration_values_of!, (_r, i) => ({ column: `"${refs[i]![1].column}"`, files: sqlFileList(ctx.inputs.files(refs[i]![1].node)) })),
+        each_reward: eachReward(q.calibration_values_of!, (_reward, ref) => ({ column: `"${ref.column}"`, files: sqlFileList(ctx.inputs.files(ref.node)) })),
       }),
     );
     const candidates = new Map((await queryRows(ctx.duck, fill(q.edge_candidates!, { probs }))).map((c) => [String(c.reward), c]));
     for (const [reward] of refs) {
-      const c = candidates.get(reward);
-      const distinct = Number(c?.distinct_values ?? 0);
-      let edges: number[];
-      let method: BinState['edges'][string]['method'];
-      if (distinct >= B + 1) {
-        edges = (c!.q as number[]).slice();
-        method = 'quantiles';
-      } else if (distinct > 0) {
-        const lo = Number(c!.lo);
-        const hi = Number(c!.hi);
-        edges = Array.from({ length: B + 1 }, (_, i) => lo + ((hi - lo) * i) / B);
-        method = 'uniform';
-      } else {
-        edges = Array.from({ length: B + 1 }, (_, i) => i / B);
-        method = 'empty';
-      }
-      edges[0] = LOWEST;
-      edges[B] = HIGHEST;
-      state.edges[reward] = { edges, method, distinct_values: distinct };
-      ctx.log(`${reward}: ${method} edges from ${distinct} distinct values`);
+      state.edges[reward] = edgesFrom(candidates.get(reward), B);
+      ctx.log(`${reward}: ${state.edges[reward]!.method} edges from ${state.edges[reward]!.distinct_values} distinct values`);
     }
 
     const perReward = eachReward(q.population_bins_of!, (reward) => {
@@ -152,6 +136,28 @@ export const bins = defineStage({
     };
   },
 });
+
+/** A reward's B+1 edges: its quantiles, or uniform between min and max when it has too few distinct values. */
+function edgesFrom(candidate: Record<string, Value> | undefined, B: number): BinState['edges'][string] {
+  const distinct = Number(candidate?.distinct_values ?? 0);
+  let edges: number[];
+  let method: BinState['edges'][string]['method'];
+  if (distinct >= B + 1) {
+    edges = (candidate!.q as number[]).slice();
+    method = 'quantiles';
+  } else if (distinct > 0) {
+    const lo = Number(candidate!.lo);
+    const hi = Number(candidate!.hi);
+    edges = Array.from({ length: B + 1 }, (_, i) => lo + ((hi - lo) * i) / B);
+    method = 'uniform';
+  } else {
+    edges = Array.from({ length: B + 1 }, (_, i) => i / B);
+    method = 'empty';
+  }
+  edges[0] = LOWEST;
+  edges[B] = HIGHEST;
+  return { edges, method, distinct_values: distinct };
+}
 
 async function writeEdges(ctx: NodeContext<unknown>, rows: { reward: string; bin: number; lower: number; upper: number; population: number; distinct_values: number }[]): Promise<void> {
   await ctx.writeTable(
