@@ -2,23 +2,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { startFakeVlm, type Fault } from './fake-vlm-server.ts';
-import { killRun, runCli, startCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
-
-async function imageIds(dir: string): Promise<string[]> {
-  const ids: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(d, e.name));
-      else if (e.name.endsWith('.png')) ids.push(createHash('sha256').update(readFileSync(path.join(d, e.name))).digest('hex').slice(0, 16));
-    }
-  };
-  walk(dir);
-  return ids.sort();
-}
+import { imageIds, killRun, runCli, startCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
 
 function pipeline(images: string, server: string, extra = ''): string {
   return `name: cap

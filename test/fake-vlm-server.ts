@@ -2,12 +2,20 @@
 // VLM. It answers with <CAPTION> tags, and injects faults per image from a plan: 500s, 429s with
 // Retry-After, timeouts, replies without tags, malformed JSON, connection resets. Optional fixed
 // latency and a concurrency limit (queueing) model a server's capacity for benchmarks.
+// A request with `logprobs: true` (VQAScore) gets one answer token and its top log-probabilities:
+// P("Yes") is `yesProbability(image id, question)`, shared with the tests; fault `nologprobs`
+// answers without them, as a server that does not support them would.
 
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'ok' | '500' | '429' | 'timeout' | 'notags' | 'badjson' | 'reset';
+export type Fault = 'ok' | '500' | '429' | 'timeout' | 'notags' | 'badjson' | 'reset' | 'nologprobs';
+
+/** The fake model's P("Yes") for an image (its id) and a question: in [0.01, 0.99], from a hash. */
+export function yesProbability(imageId: string, question: string): number {
+  return 0.01 + (0.98 * parseInt(createHash('sha256').update(`${imageId}|${question}`).digest('hex').slice(0, 8), 16)) / 2 ** 32;
+}
 
 export interface FakeVlmOptions {
   /** Per image id (first 16 hex of the image's sha256): the reply to each successive attempt. */
@@ -44,7 +52,7 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
       res.writeHead(404).end();
       return;
     }
-    const parsed = JSON.parse(body) as { model: string; messages: { content: { type: string; image_url?: { url: string } }[] }[] };
+    const parsed = JSON.parse(body) as { model: string; logprobs?: boolean; top_logprobs?: number; messages: { content: { type: string; text?: string; image_url?: { url: string } }[] }[] };
     const dataUrl = parsed.messages[0]!.content.find((c) => c.type === 'image_url')!.image_url!.url;
     const bytes = Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
@@ -71,8 +79,25 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
         case 'badjson':
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices": [ {"message": ');
           return;
+        case 'nologprobs':
         case 'notags':
         case 'ok': {
+          if (parsed.logprobs) {
+            const question = parsed.messages[0]!.content.find((c) => c.type === 'text')!.text!;
+            const p = yesProbability(id, question);
+            // "No" takes most of the rest; "yes" (another token) a little, to test exact matching.
+            const top = [
+              { token: 'Yes', logprob: Math.log(p) },
+              { token: 'No', logprob: Math.log((1 - p) * 0.9) },
+              { token: 'yes', logprob: Math.log((1 - p) * 0.05) },
+            ].sort((a, b) => b.logprob - a.logprob);
+            const logprobs = fault === 'nologprobs' ? null : { content: [{ ...top[0]!, top_logprobs: top.slice(0, parsed.top_logprobs ?? 0) }] };
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ id: `cmpl-${id}`, object: 'chat.completion', model: 'fake-vlm-1', choices: [{ index: 0, message: { role: 'assistant', content: top[0]!.token }, logprobs, finish_reason: 'length' }] }), () => {
+              completedOk.set(id, (completedOk.get(id) ?? 0) + 1);
+            });
+            return;
+          }
           const content = fault === 'ok' ? `Here you go. <CAPTION>A test image ${id}.</CAPTION>` : 'A test image without any tags.';
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ id: `cmpl-${id}`, object: 'chat.completion', model: 'fake-vlm-1', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }), () => {

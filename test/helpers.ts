@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { connect, queryRows } from '../src/store/duck.ts';
 import type { Value } from '../src/stages/types.ts';
@@ -63,6 +64,19 @@ export async function writeImage(file: string, seed: number, size = 24, caption?
 
 export async function writeImageFolder(dir: string, count: number, size = 24): Promise<void> {
   await Promise.all(Array.from({ length: count }, (_, i) => writeImage(path.join(dir, String(Math.floor(i / 100)).padStart(5, '0'), `${String(i).padStart(6, '0')}.png`), i + 1, size, `image number ${i}`)));
+}
+
+/** The ids ingest gives a folder's PNGs (the first 16 hex digits of each file's sha256), sorted. */
+export async function imageIds(dir: string): Promise<string[]> {
+  const ids: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(d, e.name));
+      else if (e.name.endsWith('.png')) ids.push(createHash('sha256').update(await fs.readFile(path.join(d, e.name))).digest('hex').slice(0, 16));
+    }
+  };
+  await walk(dir);
+  return ids.sort();
 }
 
 export async function sql(query: string): Promise<Record<string, Value>[]> {

@@ -7,10 +7,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { tmpDir, runCli, writePipeline, sql, writeImageFolder } from './helpers.ts';
 import { writeRewardModels, W_IMAGE, E_TEXT, D, MLP, JOINT_V, VOCAB } from './onnx-fixtures.ts';
-import { loadScorer } from '../src/scorers/index.ts';
+import { loadScorer, type Scorer } from '../src/scorers/index.ts';
 import { preprocess } from '../src/scorers/onnx/preprocess.ts';
 import { TextEncoder77 } from '../src/scorers/onnx/text.ts';
 import type { RGBImage } from '../src/synth/image.ts';
+
+/** A reward model through the `onnx:` prefix; ONNX scorers give numbers (or null), never row errors. */
+const onnxScorer = async (config: string) => (await loadScorer(`onnx:${config}`)) as Scorer;
 
 const dir = tmpDir('miro-onnx-');
 const configs = await writeRewardModels(dir);
@@ -50,13 +53,13 @@ test('tokenisation pads to max_tokens and keeps EOS last when a caption is trunc
 });
 
 test('clip: scale x cosine of the image and text embeddings', async () => {
-  const scorer = await loadScorer(`onnx:${configs.clip}`);
+  const scorer = await onnxScorer(configs.clip);
   const [s] = await scorer.score([{ image: flat([200, 30, 90]), caption: 'a blue square' }]);
   close(s!, 100 * dotp(unit(imageEmbed([200, 30, 90])), unit(textEmbed(ids('a blue square')))));
 });
 
 test('clip-mlp: the aesthetic MLP on the L2-normalised image embedding', async () => {
-  const scorer = await loadScorer(`onnx:${configs.clipMlp}`);
+  const scorer = await onnxScorer(configs.clipMlp);
   const [s] = await scorer.score([{ image: flat([20, 220, 90]), caption: null }]);
   const v = unit(imageEmbed([20, 220, 90]));
   const h = [0, 1, 2].map((o) => dotp(MLP.w0.slice(o * D, (o + 1) * D), v) + MLP.b0[o]!);
@@ -64,7 +67,7 @@ test('clip-mlp: the aesthetic MLP on the L2-normalised image embedding', async (
 });
 
 test('blip-reward: (r - 0.16717362830052426) / 1.0333394966054072', async () => {
-  const scorer = await loadScorer(`onnx:${configs.blip}`);
+  const scorer = await onnxScorer(configs.blip);
   const [s] = await scorer.score([{ image: flat([90, 90, 250]), caption: 'two red circle' }]);
   const joint = imageEmbed([90, 90, 250]).map((x, d) => x * textEmbed(ids('two red circle'))[d]!);
   const r = dotp(joint, JOINT_V(1));
@@ -72,7 +75,7 @@ test('blip-reward: (r - 0.16717362830052426) / 1.0333394966054072', async () => 
 });
 
 test('vqa: probability of the "Yes" token for the VQAScore question', async () => {
-  const scorer = await loadScorer(`onnx:${configs.vqa}`);
+  const scorer = await onnxScorer(configs.vqa);
   const [s] = await scorer.score([{ image: flat([120, 40, 40]), caption: 'a red circle' }]);
   // The question, tokenised as the scorer does (punctuation outside the vocabulary counts as padding).
   const tok = await TextEncoder77.load(path.join(dir, 'model/tokenizer.json'), 16, 2, 0);
@@ -88,7 +91,7 @@ test('vqa: probability of the "Yes" token for the VQAScore question', async () =
 });
 
 test('batching: five images in batches of two score as they do one by one', async () => {
-  const scorer = await loadScorer(`onnx:${configs.clip}`);
+  const scorer = await onnxScorer(configs.clip);
   const batch = [0, 1, 2, 3, 4].map((i) => ({ image: flat([40 * i, 200 - 30 * i, 17 * i]), caption: i % 2 ? 'a red circle' : 'two blue square' }));
   const together = await scorer.score(batch);
   const alone: (number | null)[] = [];

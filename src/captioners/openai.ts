@@ -102,6 +102,42 @@ export class RequestCache {
   }
 }
 
+/** An image as a chat-completions content part: a base64 data URL. */
+export function imageContent(bytes: Uint8Array, mime = sniffMime(bytes)): { type: 'image_url'; image_url: { url: string } } {
+  return { type: 'image_url', image_url: { url: `data:${mime};base64,${Buffer.from(bytes).toString('base64')}` } };
+}
+
+export function sniffMime(b: Uint8Array): string {
+  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
+  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
+  if (b[0] === 0x52 && b[1] === 0x49) return 'image/webp';
+  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
+  return 'application/octet-stream';
+}
+
+/**
+ * One POST to `<server>/chat/completions` (one attempt: wrap it in withRetries). Transport
+ * failures, HTTP errors and a reply that is not JSON become retryable ModelServerErrors.
+ */
+export async function postChatCompletion(server: { server: string; apiKey?: string; retry: RetryPolicy }, body: unknown): Promise<{ json: Record<string, unknown>; url: string }> {
+  const url = `${server.server.replace(/\/$/, '')}/chat/completions`;
+  const headers = { 'content-type': 'application/json', ...(server.apiKey ? { authorization: `Bearer ${server.apiKey}` } : {}) };
+  const res = await fetchOnce(url, { method: 'POST', headers, body: JSON.stringify(body) }, server.retry.timeoutMs);
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, { cause: err });
+  }
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json && typeof json === 'object' && !Array.isArray(json)) return { json: json as Record<string, unknown>, url };
+  } catch {
+    // falls through
+  }
+  throw new ModelServerError(`${url}: reply is not a JSON object: ${text.slice(0, 120)}`, 'bad_response', true);
+}
+
 export class OpenAICaptioner {
   readonly promptSha: string;
   requestsSent = 0;
@@ -119,33 +155,12 @@ export class OpenAICaptioner {
       model: this.opts.model,
       max_tokens: this.opts.maxTokens,
       temperature: this.opts.temperature,
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: this.opts.prompt.replaceAll('{alt_text}', req.altText ?? '') },
-            { type: 'image_url', image_url: { url: `data:${req.mime};base64,${Buffer.from(req.image).toString('base64')}` } },
-          ],
-        },
-      ],
+      messages: [{ role: 'user', content: [{ type: 'text', text: this.opts.prompt.replaceAll('{alt_text}', req.altText ?? '') }, imageContent(req.image, req.mime)] }],
     };
-    const url = `${this.opts.server.replace(/\/$/, '')}/chat/completions`;
     return withRetries(async () => {
       this.requestsSent++;
-      const res = await fetchOnce(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}) }, body: JSON.stringify(body) }, this.opts.retry.timeoutMs);
-      let json: { model?: string; choices?: { message?: { content?: unknown } }[] };
-      let text: string;
-      try {
-        text = await res.text();
-      } catch (err) {
-        throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, { cause: err });
-      }
-      try {
-        json = JSON.parse(text);
-      } catch {
-        throw new ModelServerError(`${url}: reply is not JSON: ${text.slice(0, 120)}`, 'bad_response', true);
-      }
-      const content = json.choices?.[0]?.message?.content;
+      const { json, url } = await postChatCompletion(this.opts, body);
+      const content = (json.choices as { message?: { content?: unknown } }[] | undefined)?.[0]?.message?.content;
       if (typeof content !== 'string') throw new ModelServerError(`${url}: reply has no choices[0].message.content`, 'bad_response', true);
       const caption = extractCaption(content);
       if (!caption) throw new RowError('no_tags', `reply without <CAPTION> tags: ${content.slice(0, 120)}`);

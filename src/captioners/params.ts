@@ -7,7 +7,7 @@ import { p } from '../dag/params.js';
 import type { Batch, ColumnRef, ShardContext, Value } from '../stages/types.js';
 import { shardName } from '../store/layout.js';
 import { mapRows, RowError, type Row, type RowResult } from '../stages/base.js';
-import { OpenAICaptioner, RequestCache } from './openai.js';
+import { OpenAICaptioner, RequestCache, sniffMime } from './openai.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
 
@@ -99,10 +99,3 @@ async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (row
   return { process: captionRows, close: () => cache.close() };
 }
 
-function sniffMime(b: Uint8Array): string {
-  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
-  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
-  if (b[0] === 0x52 && b[1] === 0x49) return 'image/webp';
-  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
-  return 'application/octet-stream';
-}

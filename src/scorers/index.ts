@@ -1,11 +1,12 @@
 // The reward scorers by name. The seven built-in ones need no weights; `onnx:<config>` scorers
-// (the paper's reward models) load their model files on first use.
+// (the paper's reward models) load their model files on first use; `vlm:<config>` asks a server.
 
 import type { RGBImage } from '../synth/image.js';
 import { colourfulness, sharpness, contrast, cleanliness } from './metrics.js';
 import { objectF1, countingAgreement, spatialAgreement } from './agreement.js';
 import { detect } from '../synth/detector.js';
 import { MiroError } from '../errors.js';
+import type { RowError } from '../stages/base.js';
 
 export interface ScoreInput {
   image: RGBImage;
@@ -14,13 +15,17 @@ export interface ScoreInput {
   bytes?: Uint8Array;
 }
 
-export interface Scorer {
+/** A score, null for a missing reward, or the row's error (a model server that gave up). */
+export type ScoreResult = number | null | RowError;
+
+/** Built-in and ONNX scorers give numbers or null; a server-backed one may also give row errors. */
+export interface Scorer<R extends ScoreResult = number | null> {
   name: string;
   needsCaption: boolean;
   /** What a score depends on besides the code version: formula, model files and their hashes. */
   identity: unknown;
   doc: string;
-  score(batch: ScoreInput[]): Promise<(number | null)[]>;
+  score(batch: ScoreInput[]): Promise<R[]>;
 }
 
 function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): Scorer {
@@ -43,12 +48,16 @@ export const BUILTIN_SCORERS: Record<string, Scorer> = {
 
 export const BUILTIN_SCORER_NAMES = Object.keys(BUILTIN_SCORERS);
 
-/** A built-in scorer by name, or `onnx:<config.yaml>` for a reward model on ONNX Runtime. */
-export async function loadScorer(name: string): Promise<Scorer> {
+/**
+ * A built-in scorer by name, `onnx:<config.yaml>` for a reward model on ONNX Runtime, or
+ * `vlm:<config.yaml>` for VQAScore from a VLM server's log-probabilities.
+ */
+export async function loadScorer(name: string): Promise<Scorer<ScoreResult>> {
   const builtin = BUILTIN_SCORERS[name];
   if (builtin) return builtin;
   if (name.startsWith('onnx:')) return (await import('./onnx/scorers.js')).loadOnnxScorer(name.slice(5));
-  throw new MiroError(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml)`);
+  if (name.startsWith('vlm:')) return (await import('./vlm.js')).loadVlmScorer(name.slice(4));
+  throw new MiroError(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml; or vlm:configs/scorers/vqascore-server.yaml)`);
 }
 
 /** A scorer's identity without loading its model (for fingerprints at plan time). */
@@ -56,6 +65,10 @@ export async function scorerIdentity(name: string): Promise<unknown> {
   if (name.startsWith('onnx:')) {
     const { loadScorerConfig, onnxIdentity } = await import('./onnx/config.js');
     return onnxIdentity(loadScorerConfig(name.slice(5)));
+  }
+  if (name.startsWith('vlm:')) {
+    const { loadVlmScorerConfig, vlmScorerIdentity } = await import('./vlm.js');
+    return vlmScorerIdentity(loadVlmScorerConfig(name.slice(4)));
   }
   return (await loadScorer(name)).identity;
 }

@@ -16,7 +16,7 @@ export const score = defineStage({
   doc: 'A reward score per image (and caption).',
   mode: 'map',
   params: {
-    scorer: p.string({ doc: 'a built-in scorer (colourfulness, sharpness, contrast, cleanliness, objects, counting, position)' }),
+    scorer: p.string({ doc: 'a built-in scorer (colourfulness, sharpness, contrast, cleanliness, objects, counting, position), onnx:<config> or vlm:<config>' }),
     name: p.string({ doc: 'the reward name in views, bins and the model (default: the scorer)', default: '' }),
     image: p.column({ doc: 'the image column' }),
     caption: p.optionalColumn({ doc: 'the caption column, for scorers that read text' }),
@@ -49,6 +49,7 @@ export const score = defineStage({
         const d = decoded[i]!;
         if (d instanceof RowError) return d;
         const s = byId.get(r.id);
+        if (s instanceof RowError) return s;
         if (s !== null && s !== undefined && !Number.isFinite(s)) return new RowError('bad_score', `scorer returned ${s}`);
         return { score: s ?? null };
       });

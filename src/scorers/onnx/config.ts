@@ -51,6 +51,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   };
   const obj = (v: unknown, key: string) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(key, 'expected a mapping'));
   const kind = raw.kind as ScorerKind;
+  if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
   if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
   const hubRaw = raw.hub ? obj(raw.hub, 'hub') : null;
   const hub = hubRaw ? { repo: String(hubRaw.repo ?? bad('hub.repo', 'missing')), revision: String(hubRaw.revision ?? bad('hub.revision', 'missing')) } : null;

@@ -1,0 +1,130 @@
+// VQAScore from a vision-language model behind an OpenAI-compatible chat-completions server
+// (vLLM, SGLang, llama.cpp server): the image and the question 'Does this figure show
+// "{caption}"? Please answer yes or no.' go in one request that generates a single token with
+// `logprobs`; the score is P("Yes"), the summed probability of the configured yes-tokens among
+// the first token's top log-probabilities. A yes-token outside the top `top_logprobs` counts as
+// 0: its probability is below the smallest one listed. Configured in configs/scorers/*.yaml with
+// `kind: vqa-server` and used as `scorer: vlm:<config>`.
+
+import { readFileSync } from 'node:fs';
+import pLimit from 'p-limit';
+import { parse } from 'yaml';
+import { MiroError, ModelServerError, errorMessage } from '../errors.js';
+import { RowError } from '../stages/base.js';
+import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
+import { imageContent, postChatCompletion } from '../captioners/openai.js';
+import type { Scorer, ScoreResult } from './index.js';
+
+export interface VlmScorerConfig {
+  file: string;
+  name: string;
+  server: { url: string; model: string; api_key_env: string; concurrency: number; timeout_ms: number; retries: number };
+  question: string;
+  /** Tokens whose probabilities add up to P("Yes"), matched exactly (e.g. "Yes"). */
+  yes_tokens: string[];
+  top_logprobs: number;
+}
+
+export function loadVlmScorerConfig(file: string): VlmScorerConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new MiroError(`scorer config ${file}: ${(err as Error).message}`);
+  }
+  const bad = (key: string, why: string): never => {
+    throw new MiroError(`scorer config ${file}: ${key}: ${why}`);
+  };
+  if (raw.kind !== 'vqa-server') bad('kind', `a vlm: scorer needs kind: vqa-server, got ${JSON.stringify(raw.kind)}`);
+  const server = (raw.server && typeof raw.server === 'object' ? raw.server : bad('server', 'expected a mapping with url and model')) as Record<string, unknown>;
+  const text = (key: string, v: unknown) => (typeof v === 'string' && v ? v : bad(key, 'expected a non-empty string'));
+  const count = (key: string, v: unknown, d: number, min: number) => {
+    const n = v === undefined ? d : v;
+    return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : bad(key, `expected an integer >= ${min}`);
+  };
+  const question = text('question', raw.question ?? 'Does this figure show "{caption}"? Please answer yes or no.');
+  if (!question.includes('{caption}')) bad('question', 'must contain {caption}');
+  const yes = raw.yes_tokens ?? ['Yes'];
+  if (!Array.isArray(yes) || !yes.length || !yes.every((t) => typeof t === 'string' && t)) bad('yes_tokens', 'expected a list of tokens, e.g. [Yes]');
+  return {
+    file,
+    name: String(raw.name ?? 'vqascore'),
+    server: {
+      url: text('server.url', server.url),
+      model: text('server.model', server.model),
+      api_key_env: typeof server.api_key_env === 'string' ? server.api_key_env : '',
+      concurrency: count('server.concurrency', server.concurrency, 8, 1),
+      timeout_ms: count('server.timeout_ms', server.timeout_ms, 120_000, 1),
+      retries: count('server.retries', server.retries, defaultRetry.retries, 0),
+    },
+    question,
+    yes_tokens: yes as string[],
+    top_logprobs: count('top_logprobs', raw.top_logprobs, 20, 1),
+  };
+}
+
+/** What the scores depend on: the model, the question and how P("Yes") is read (not the URL). */
+export function vlmScorerIdentity(cfg: VlmScorerConfig): unknown {
+  return { vlm: cfg.name, model: cfg.server.model, question: cfg.question, yes_tokens: cfg.yes_tokens, top_logprobs: cfg.top_logprobs };
+}
+
+interface TokenLogprob {
+  token?: unknown;
+  logprob?: unknown;
+}
+
+/** P(yes) from a chat-completions reply that carries `logprobs` for its first token. */
+export function yesProbability(json: Record<string, unknown>, yesTokens: string[], url: string): number {
+  const choice = (json.choices as { logprobs?: { content?: (TokenLogprob & { top_logprobs?: TokenLogprob[] })[] } }[] | undefined)?.[0];
+  const first = choice?.logprobs?.content?.[0];
+  if (!first) throw new RowError('no_logprobs', `${url}: the reply has no choices[0].logprobs.content; the server must support "logprobs" (vLLM, SGLang and llama.cpp server do)`);
+  const seen = new Map<string, number>();
+  for (const t of [first, ...(first.top_logprobs ?? [])]) {
+    if (typeof t.token !== 'string' || typeof t.logprob !== 'number' || !(t.logprob <= 0)) throw new ModelServerError(`${url}: malformed logprob entry ${JSON.stringify(t).slice(0, 120)}`, 'bad_response', true);
+    seen.set(t.token, t.logprob);
+  }
+  const p = yesTokens.reduce((sum, tok) => sum + (seen.has(tok) ? Math.exp(seen.get(tok)!) : 0), 0);
+  if (p > 1 + 1e-6) throw new ModelServerError(`${url}: the yes-tokens' probabilities add up to ${p}`, 'bad_response', true);
+  return Math.min(1, p);
+}
+
+export function loadVlmScorer(file: string): Scorer<ScoreResult> {
+  const cfg = loadVlmScorerConfig(file);
+  const retry: RetryPolicy = { ...defaultRetry, timeoutMs: cfg.server.timeout_ms, retries: cfg.server.retries };
+  const server = { server: cfg.server.url, apiKey: cfg.server.api_key_env ? process.env[cfg.server.api_key_env] : undefined, retry };
+  const limit = pLimit(cfg.server.concurrency);
+  const ask = (bytes: Uint8Array, caption: string) =>
+    withRetries(async () => {
+      const body = {
+        model: cfg.server.model,
+        max_tokens: 1,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: cfg.top_logprobs,
+        messages: [{ role: 'user', content: [imageContent(bytes), { type: 'text', text: cfg.question.replaceAll('{caption}', caption) }] }],
+      };
+      const { json, url } = await postChatCompletion(server, body);
+      return yesProbability(json, cfg.yes_tokens, url);
+    }, retry);
+  return {
+    name: cfg.name,
+    needsCaption: true,
+    identity: vlmScorerIdentity(cfg),
+    doc: `VQAScore: P("Yes") from ${cfg.server.model} over an OpenAI-compatible server`,
+    score: (batch) =>
+      Promise.all(
+        batch.map((item) =>
+          limit(async () => {
+            if (!item.bytes) return new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none');
+            try {
+              return await ask(item.bytes, item.caption ?? '');
+            } catch (err) {
+              if (err instanceof RowError) return err;
+              if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
+              return new RowError('error', errorMessage(err));
+            }
+          }),
+        ),
+      ),
+  };
+}
