@@ -6,10 +6,9 @@
 // 0: its probability is below the smallest one listed. Configured in configs/scorers/*.yaml with
 // `kind: vqa-server` and used as `scorer: vlm:<config>`.
 
-import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { parse } from 'yaml';
-import { MiroError, ModelServerError, errorMessage } from '../errors.js';
+import { ModelServerError, errorMessage } from '../errors.js';
+import { readConfigFile } from './config-file.js';
 import { RowError } from '../stages/base.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
 import { imageContent, postChatCompletion } from '../captioners/openai.js';
@@ -26,17 +25,9 @@ export interface VlmScorerConfig {
 }
 
 export function loadVlmScorerConfig(file: string): VlmScorerConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new MiroError(`scorer config ${file}: ${(err as Error).message}`);
-  }
-  const bad = (key: string, why: string): never => {
-    throw new MiroError(`scorer config ${file}: ${key}: ${why}`);
-  };
+  const { raw, bad, mapping } = readConfigFile(file);
   if (raw.kind !== 'vqa-server') bad('kind', `a vlm: scorer needs kind: vqa-server, got ${JSON.stringify(raw.kind)}`);
-  const server = (raw.server && typeof raw.server === 'object' ? raw.server : bad('server', 'expected a mapping with url and model')) as Record<string, unknown>;
+  const server = mapping(raw.server, 'server');
   const text = (key: string, v: unknown) => (typeof v === 'string' && v ? v : bad(key, 'expected a non-empty string'));
   const count = (key: string, v: unknown, d: number, min: number) => {
     const n = v === undefined ? d : v;

@@ -2,11 +2,9 @@
 // revision, how to preprocess images and text, and the score formula. Validated on load; errors
 // name the config file and key.
 
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
-import { MiroError } from '../../errors.js';
+import { readConfigFile } from '../config-file.js';
 
 export type ScorerKind = 'clip' | 'clip-mlp' | 'blip-reward' | 'vqa';
 
@@ -40,16 +38,7 @@ const KINDS: ScorerKind[] = ['clip', 'clip-mlp', 'blip-reward', 'vqa'];
 const NEEDED: Record<ScorerKind, string[]> = { clip: ['vision', 'text', 'tokenizer'], 'clip-mlp': ['vision', 'mlp'], 'blip-reward': ['model', 'tokenizer'], vqa: ['model', 'tokenizer'] };
 
 export function loadScorerConfig(file: string): OnnxScorerConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new MiroError(`scorer config ${file}: ${(err as Error).message}`);
-  }
-  const bad = (key: string, why: string): never => {
-    throw new MiroError(`scorer config ${file}: ${key}: ${why}`);
-  };
-  const obj = (v: unknown, key: string) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(key, 'expected a mapping'));
+  const { raw, bad, mapping: obj } = readConfigFile(file);
   const kind = raw.kind as ScorerKind;
   if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
   if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
