@@ -1,7 +1,7 @@
 // The ONNX scorer wrapper against a bare ONNX Runtime session on the same model and batch
-// (target: at least 90% of bare), and the VLM captioner's request rate against a local
-// chat-completions server with a fixed latency and concurrency limit (target: at least 95% of
-// the server's capacity).
+// (target: at least 90% of bare), and the VLM captioner's and the VQAScore server scorer's
+// request rates against a local chat-completions server with a fixed latency and concurrency
+// limit (target: at least 95% of the server's capacity).
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -114,8 +114,16 @@ t0 = performance.now();
 const results = await captioner.captionAll(requests, cache);
 const secs = (performance.now() - t0) / 1000;
 await cache.close();
-server.kill('SIGTERM');
 if (results.some((r) => r instanceof Error)) throw new Error('captioner bench: some requests failed');
+// VQAScore through the same server: one token with logprobs a request, same slots in flight.
+const vqaConfig = path.join(dir, 'vqascore-server.yaml');
+await fs.writeFile(vqaConfig, `kind: vqa-server\nserver: {url: ${JSON.stringify(url)}, model: bench, concurrency: ${2 * SLOTS}}\n`);
+const vqa = await loadScorer(`vlm:${vqaConfig}`);
+t0 = performance.now();
+const vqaScores = await vqa.score(requests.map((r) => ({ image: { width: 1, height: 1, data: new Float32Array(3) }, caption: 'a red circle', bytes: r.image })));
+const vqaSecs = (performance.now() - t0) / 1000;
+server.kill('SIGTERM');
+if (vqaScores.some((v) => typeof v !== 'number')) throw new Error('vqa-server bench: some requests failed');
 // The server's capacity as measured: a bare client keeping the server's queue full with the same
 // requests, pre-serialised (nominal capacity is SLOTS / LATENCY; timers and parsing cost a little).
 const server2 = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'), JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS })], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -137,3 +145,5 @@ report('captioner.requests_per_s', REQ / secs, 'requests/s');
 report('captioner.server_nominal_capacity', (SLOTS * 1000) / LATENCY, 'requests/s');
 report('captioner.server_measured_capacity', capacity, 'requests/s');
 report('captioner.share_of_measured_capacity', REQ / secs / capacity, 'x');
+report('vqa_server.requests_per_s', REQ / vqaSecs, 'requests/s');
+report('vqa_server.share_of_measured_capacity', REQ / vqaSecs / capacity, 'x');
