@@ -155,6 +155,8 @@ nodes:
   const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stderr, /shard 0: input shards hold different ids at the same positions; using the fallback query/);
+  // Shards 0 and 1 start together and may both find out; shard 2 goes straight to the fallback.
+  assert.ok(res.stderr.match(/using the fallback query/g)!.length <= 2);
   const root = path.join(dir, 'data/misaligned');
 
   const shardOf = async (node: string) => {

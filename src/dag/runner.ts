@@ -113,6 +113,8 @@ interface RunEnv {
 
 class NodeRun {
   private readonly layout;
+  /** Set once a shard's query asked for its fallback: later shards go straight to theirs. */
+  private useFallback = false;
   constructor(
     private readonly pipeline: Pipeline,
     private readonly spec: NodeSpec,
@@ -345,14 +347,19 @@ class NodeRun {
     }
   }
 
-  /** Writes a shard's query; one that signals for its fallback (FALLBACK_SIGNAL) is replaced by it. */
+  /**
+   * Writes a shard's query; one that signals for its fallback (FALLBACK_SIGNAL) is replaced by it,
+   * and so are the node's later shards' (their inputs are cut the same way).
+   */
   private async writeShardQuery(q: ShardQuery, shard: number): ReturnType<typeof writeParquetQuery> {
     const file = this.layout.shardFile(shard);
+    if (this.useFallback && q.fallback) return this.writeShardQuery(q.fallback, shard);
     try {
       return await writeParquetQuery(q.sql, file, { orderedById: q.orderedById, context: `node ${this.spec.name}, shard ${shard}` });
     } catch (err) {
       const message = errorMessage(err);
       if (!q.fallback || !message.includes(FALLBACK_SIGNAL)) throw err;
+      this.useFallback = true;
       this.env.progress.log(`[${this.spec.name}] shard ${shard}: ${message.slice(message.indexOf(FALLBACK_SIGNAL) + FALLBACK_SIGNAL.length).replace(/^[:\s]+/, '').split('\n')[0]}; using the fallback query`);
       return this.writeShardQuery(q.fallback, shard);
     }
