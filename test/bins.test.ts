@@ -205,3 +205,36 @@ test('a bins run killed mid-node (two shards in flight) resumes to the same byte
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs after resume`);
 });
+
+test('rewards that come from one node bin like the reference too (no join at all)', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(
+    dir,
+    'onenode',
+    `name: onenode
+settings: {shards: 2, seed: 5}
+nodes:
+  base: {uses: rows, with: {count: 1500}}
+  scores:
+    uses: derive
+    needs: [base]
+    with: {columns: {a: {sql: "value * 10"}, b: {sql: "CASE WHEN value < 0.2 THEN NULL ELSE round(value * 30) END"}, status: {sql: "'ok'", type: VARCHAR}}}
+  bins:
+    uses: bins
+    needs: [scores]
+    with: {num_bins: ${B}, calibration_size: ${CAL}, calibration_seed: ${SEED}, rewards: {a: scores.a, b: scores.b}}
+`,
+  );
+  const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
+  assert.equal(res.code, 0, res.stderr);
+  const root = path.join(dir, 'data/onenode');
+  const rows = await sql(`SELECT s.id, s.a, s.b, b.a_bin, b.b_bin FROM read_parquet('${root}/scores/*.parquet') s JOIN read_parquet('${root}/bins/part-*.parquet') b USING (id)`);
+  assert.equal(rows.length, 1500);
+  const md5 = (id: string) => createHash('md5').update(`${id}:${SEED}`).digest('hex');
+  const calibration = [...rows].sort((x, y) => (md5(String(x.id)) < md5(String(y.id)) ? -1 : 1)).slice(0, CAL);
+  for (const r of ['a', 'b'] as const) {
+    const edges = referenceEdges(calibration.map((c) => c[r] as number | null));
+    for (const row of rows) assert.equal(row[`${r}_bin`], referenceBin(row[r] as number | null, edges), `${r} bin of ${row.id}`);
+  }
+  assert.ok(rows.some((row) => row.b === null && row.b_bin === null));
+});
