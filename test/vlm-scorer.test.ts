@@ -3,27 +3,39 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFakeVlm, yesProbability, type Fault } from './fake-vlm-server.ts';
-import { imageIds, runCli, tmpDir, writeImageFolder, writePipeline, sql } from './helpers.ts';
+import { imageIds, killRun, runCli, startCli, tmpDir, writeImageFolder, writePipeline, sql } from './helpers.ts';
 import { loadVlmScorerConfig } from '../src/scorers/vlm.ts';
 
 const QUESTION = 'Does this figure show "{caption}"? Please answer yes or no.';
 
-function config(dir: string, url: string): string {
+function config(dir: string, url: string, concurrency = 4): string {
   const file = path.join(dir, 'vqascore-server.yaml');
   writeFileSync(
     file,
     `name: vqascore
 kind: vqa-server
-server: {url: ${JSON.stringify(url)}, model: fake-vlm, concurrency: 4, timeout_ms: 2000, retries: 2}
+server: {url: ${JSON.stringify(url)}, model: fake-vlm, concurrency: ${concurrency}, timeout_ms: 2000, retries: 2}
 question: '${QUESTION}'
 yes_tokens: [Yes]
 top_logprobs: 3
 `,
   );
   return file;
+}
+
+function pipeline(images: string, scorerConfig: string, shards = 2): string {
+  return `name: vqa
+settings: {shards: ${shards}}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  score_vqa:
+    uses: score
+    needs: [ingest]
+    with: {scorer: ${JSON.stringify(`vlm:${scorerConfig}`)}, name: vqascore, image: ingest.image, caption: ingest.caption, batch_size: 4}
+`;
 }
 
 test('VQAScore is P("Yes") from the server log-probabilities; faults end as retried rows or error rows', async () => {
@@ -40,19 +52,7 @@ test('VQAScore is P("Yes") from the server log-probabilities; faults end as retr
   };
   const vlm = await startFakeVlm({ plan });
   try {
-    const file = await writePipeline(
-      dir,
-      'vqa',
-      `name: vqa
-settings: {shards: 2}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  score_vqa:
-    uses: score
-    needs: [ingest]
-    with: {scorer: ${JSON.stringify(`vlm:${config(dir, vlm.url)}`)}, name: vqascore, image: ingest.image, caption: ingest.caption, batch_size: 4}
-`,
-    );
+    const file = await writePipeline(dir, 'vqa', pipeline(images, config(dir, vlm.url)));
     const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
     const res = await runCli(['run', file], { env });
     assert.equal(res.code, 0, res.stderr);
@@ -77,6 +77,36 @@ nodes:
     assert.equal(again.code, 0);
     // 10 first tries, one retry each for the 500, the 429 and the reset, two for the bad JSON.
     assert.equal(vlm.total(), 10 + 3 + 2, 'a second run asks nothing');
+  } finally {
+    await vlm.close();
+  }
+});
+
+test('a scoring run killed mid-shard repeats no finished request when it resumes', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 30);
+  const vlm = await startFakeVlm({ latencyMs: 60 });
+  try {
+    const file = await writePipeline(dir, 'vqa', pipeline(images, config(dir, vlm.url, 2), 1));
+    const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+    const { child, done } = startCli(['run', file], { env });
+    while (vlm.total() < 12) await new Promise((r) => setTimeout(r, 5));
+    killRun(child);
+    await done;
+    const cached = new Set(
+      readFileSync(path.join(dir, 'data/vqa/score_vqa/_cache/shard-00000.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
+    assert.ok(cached.size >= 8 && cached.size < 30, `cached at the kill: ${cached.size}`);
+    const before = new Map(vlm.requests);
+    const res = await runCli(['run', file], { env });
+    assert.equal(res.code, 0, res.stderr);
+    for (const id of cached) assert.equal(vlm.requests.get(id), before.get(id), `finished request for ${id} was sent again`);
+    const rows = await sql(`SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE status = 'ok') AS ok FROM read_parquet('${dir}/data/vqa/score_vqa/*.parquet')`);
+    assert.deepEqual(rows, [{ n: 30, ids: 30, ok: 30 }]);
   } finally {
     await vlm.close();
   }

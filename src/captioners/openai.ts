@@ -38,12 +38,14 @@ export interface CaptionResult {
   serverModel: string | null;
 }
 
-interface CacheEntry {
+/** A finished request: its answer (a caption, or a score) or the row error it ended in. */
+export interface CacheEntry {
   key: string;
   id: string;
   ok: boolean;
   caption?: string;
   serverModel?: string | null;
+  score?: number;
   status?: string;
   error?: string;
 }

@@ -9,6 +9,8 @@ import { MiroError } from '../errors.js';
 import type { RowError } from '../stages/base.js';
 
 export interface ScoreInput {
+  /** The row's id, where there is one: server-backed scorers key their request cache by it. */
+  id?: string;
   image: RGBImage;
   caption: string | null;
   /** The encoded image, when there is one: model scorers resize from it in one libvips pass. */
@@ -26,6 +28,11 @@ export interface Scorer<R extends ScoreResult = number | null> {
   identity: unknown;
   doc: string;
   score(batch: ScoreInput[]): Promise<R[]>;
+  /**
+   * For scorers that ask a server: the same scorer with finished requests kept in `cacheFile`,
+   * so a shard that crashed does not ask again. Close it when the shard ends.
+   */
+  withCache?(cacheFile: string): Promise<Scorer<R> & { close(): Promise<void> }>;
 }
 
 function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): Scorer {

@@ -4,15 +4,17 @@
 // `logprobs`; the score is P("Yes"), the summed probability of the configured yes-tokens among
 // the first token's top log-probabilities. A yes-token outside the top `top_logprobs` counts as
 // 0: its probability is below the smallest one listed. Configured in configs/scorers/*.yaml with
-// `kind: vqa-server` and used as `scorer: vlm:<config>`.
+// `kind: vqa-server` and used as `scorer: vlm:<config>`. In a `score` node, finished requests go
+// to the node's per-shard request cache (`_cache/`), as the captioner's do.
 
 import pLimit from 'p-limit';
 import { ModelServerError, errorMessage } from '../errors.js';
 import { readConfigFile } from './config-file.js';
 import { RowError } from '../stages/base.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
-import { imageContent, postChatCompletion } from '../captioners/openai.js';
-import type { Scorer, ScoreResult } from './index.js';
+import { imageContent, postChatCompletion, RequestCache } from '../captioners/openai.js';
+import { canonicalJson, sha256 } from '../util/hash.js';
+import type { Scorer, ScoreInput, ScoreResult } from './index.js';
 
 export interface VlmScorerConfig {
   file: string;
@@ -79,12 +81,17 @@ export function yesProbability(json: Record<string, unknown>, yesTokens: string[
   return Math.min(1, p);
 }
 
+/** The request cache's key: the row and everything its answer depends on. */
+function cacheKey(cfg: VlmScorerConfig, id: string, question: string): string {
+  return sha256(canonicalJson({ id, model: cfg.server.model, question, yes_tokens: cfg.yes_tokens, top_logprobs: cfg.top_logprobs }));
+}
+
 export function loadVlmScorer(file: string): Scorer<ScoreResult> {
   const cfg = loadVlmScorerConfig(file);
   const retry: RetryPolicy = { ...defaultRetry, timeoutMs: cfg.server.timeout_ms, retries: cfg.server.retries };
   const server = { server: cfg.server.url, apiKey: cfg.server.api_key_env ? process.env[cfg.server.api_key_env] : undefined, retry };
   const limit = pLimit(cfg.server.concurrency);
-  const ask = (bytes: Uint8Array, caption: string) =>
+  const ask = (bytes: Uint8Array, question: string) =>
     withRetries(async () => {
       const body = {
         model: cfg.server.model,
@@ -92,30 +99,43 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
         temperature: 0,
         logprobs: true,
         top_logprobs: cfg.top_logprobs,
-        messages: [{ role: 'user', content: [imageContent(bytes), { type: 'text', text: cfg.question.replaceAll('{caption}', caption) }] }],
+        messages: [{ role: 'user', content: [imageContent(bytes), { type: 'text', text: question }] }],
       };
       const { json, url } = await postChatCompletion(server, body);
       return yesProbability(json, cfg.yes_tokens, url);
     }, retry);
-  return {
+
+  // Finished requests (a score, or a reply that can never give one) go to the cache when there
+  // is one; transport failures do not, so a re-run asks again.
+  const scoreOne = async (item: ScoreInput, cache: RequestCache | null): Promise<ScoreResult> => {
+    if (!item.bytes) return new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none');
+    const question = cfg.question.replaceAll('{caption}', item.caption ?? '');
+    const key = cache && item.id !== undefined ? cacheKey(cfg, item.id, question) : null;
+    const hit = key ? cache!.get(key) : undefined;
+    if (hit) return hit.ok ? hit.score! : new RowError(hit.status!, hit.error!);
+    try {
+      const p = await ask(item.bytes, question);
+      if (key) await cache!.put({ key, id: item.id!, ok: true, score: p });
+      return p;
+    } catch (err) {
+      if (err instanceof RowError) {
+        if (key) await cache!.put({ key, id: item.id!, ok: false, status: err.status, error: err.message });
+        return err;
+      }
+      if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
+      return new RowError('error', errorMessage(err));
+    }
+  };
+  const scorer: Scorer<ScoreResult> = {
     name: cfg.name,
     needsCaption: true,
     identity: vlmScorerIdentity(cfg),
     doc: `VQAScore: P("Yes") from ${cfg.server.model} over an OpenAI-compatible server`,
-    score: (batch) =>
-      Promise.all(
-        batch.map((item) =>
-          limit(async () => {
-            if (!item.bytes) return new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none');
-            try {
-              return await ask(item.bytes, item.caption ?? '');
-            } catch (err) {
-              if (err instanceof RowError) return err;
-              if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
-              return new RowError('error', errorMessage(err));
-            }
-          }),
-        ),
-      ),
+    score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, null)))),
+    withCache: async (cacheFile) => {
+      const cache = await RequestCache.open(cacheFile);
+      return { ...scorer, score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, cache)))), close: () => cache.close() };
+    },
   };
+  return scorer;
 }
