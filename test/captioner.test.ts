@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { startFakeVlm, type Fault } from './fake-vlm-server.ts';
-import { imageIds, killRun, runCli, startCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
+import { imageIds, killAndResume, runCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
 
 function pipeline(images: string, server: string, extra = ''): string {
   return `name: cap
@@ -68,22 +68,11 @@ test('a run killed mid-shard repeats no finished request when it resumes', async
   try {
     const file = await writePipeline(dir, 'cap', pipeline(images, vlm.url, ', concurrency: 2'));
     const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
-    const { child, done } = startCli(['run', file], { env });
-    while (vlm.total() < 12) await new Promise((r) => setTimeout(r, 5));
-    killRun(child);
-    await done;
     const cacheFile = path.join(dir, 'data/cap/caption/_cache/shard-00000.jsonl');
-    const cached = new Set(
-      readFileSync(cacheFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => (JSON.parse(l) as { id: string }).id),
-    );
+    const { cached, askedAgain, resumed } = await killAndResume({ file, env, requests: vlm.requests, total: vlm.total, cacheFile, killAfter: 12 });
     assert.ok(cached.size >= 8 && cached.size < 30, `cached at the kill: ${cached.size}`);
-    const before = new Map(vlm.requests);
-    const res = await runCli(['run', file], { env });
-    assert.equal(res.code, 0, res.stderr);
-    for (const id of cached) assert.equal(vlm.requests.get(id), before.get(id), `finished request for ${id} was sent again`);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(askedAgain, [], 'finished requests were sent again');
     const rows = await sql(`SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE status = 'ok') AS ok FROM read_parquet('${dir}/data/cap/caption/*.parquet')`);
     assert.deepEqual(rows, [{ n: 30, ids: 30, ok: 30 }]);
   } finally {

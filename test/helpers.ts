@@ -107,3 +107,20 @@ export async function writePipeline(dir: string, name: string, yaml: string): Pr
   await fs.writeFile(file, yaml);
   return file;
 }
+
+/**
+ * Starts `miro run file`, kills it once the VLM server has seen `killAfter` requests, and runs it
+ * again to the end. Returns the row ids the killed run had cached, the ones the resumed run asked
+ * the server for again anyway, and the resumed run's result.
+ */
+export async function killAndResume(opts: { file: string; env: Record<string, string>; requests: Map<string, number>; total: () => number; cacheFile: string; killAfter: number }): Promise<{ cached: Set<string>; askedAgain: string[]; resumed: CliResult }> {
+  const { child, done } = startCli(['run', opts.file], { env: opts.env });
+  while (opts.total() < opts.killAfter) await new Promise((r) => setTimeout(r, 5));
+  killRun(child);
+  await done;
+  const lines = (await fs.readFile(opts.cacheFile, 'utf8')).split('\n').filter(Boolean);
+  const cached = new Set(lines.map((l) => (JSON.parse(l) as { id: string }).id));
+  const before = new Map(opts.requests);
+  const resumed = await runCli(['run', opts.file], { env: opts.env });
+  return { cached, askedAgain: [...cached].filter((id) => opts.requests.get(id) !== before.get(id)), resumed };
+}

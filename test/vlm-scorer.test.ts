@@ -3,10 +3,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startFakeVlm, yesProbability, type Fault } from './fake-vlm-server.ts';
-import { imageIds, killRun, runCli, startCli, tmpDir, writeImageFolder, writePipeline, sql } from './helpers.ts';
+import { imageIds, killAndResume, runCli, tmpDir, writeImageFolder, writePipeline, sql } from './helpers.ts';
 import { loadVlmScorerConfig } from '../src/scorers/vlm.ts';
 
 const QUESTION = 'Does this figure show "{caption}"? Please answer yes or no.';
@@ -90,21 +90,11 @@ test('a scoring run killed mid-shard repeats no finished request when it resumes
   try {
     const file = await writePipeline(dir, 'vqa', pipeline(images, config(dir, vlm.url, 2), 1));
     const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
-    const { child, done } = startCli(['run', file], { env });
-    while (vlm.total() < 12) await new Promise((r) => setTimeout(r, 5));
-    killRun(child);
-    await done;
-    const cached = new Set(
-      readFileSync(path.join(dir, 'data/vqa/score_vqa/_cache/shard-00000.jsonl'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => (JSON.parse(l) as { id: string }).id),
-    );
+    const cacheFile = path.join(dir, 'data/vqa/score_vqa/_cache/shard-00000.jsonl');
+    const { cached, askedAgain, resumed } = await killAndResume({ file, env, requests: vlm.requests, total: vlm.total, cacheFile, killAfter: 12 });
     assert.ok(cached.size >= 8 && cached.size < 30, `cached at the kill: ${cached.size}`);
-    const before = new Map(vlm.requests);
-    const res = await runCli(['run', file], { env });
-    assert.equal(res.code, 0, res.stderr);
-    for (const id of cached) assert.equal(vlm.requests.get(id), before.get(id), `finished request for ${id} was sent again`);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(askedAgain, [], 'finished requests were sent again');
     const rows = await sql(`SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE status = 'ok') AS ok FROM read_parquet('${dir}/data/vqa/score_vqa/*.parquet')`);
     assert.deepEqual(rows, [{ n: 30, ids: 30, ok: 30 }]);
   } finally {
