@@ -1,5 +1,5 @@
 // MIRO's bucketize as a DuckDB scalar function written in JavaScript. A generated SQL CASE tree
-// costs DuckDB about 50 ns a value; this costs about 10 ns plus one hand-over from a DuckDB
+// costs DuckDB about 50 ns a value; this costs about 15 ns plus one hand-over from a DuckDB
 // thread to the JavaScript thread per vector of 2048 rows (about 80 µs). To pay that hand-over
 // once for several rewards, one call bins up to `perCall` rewards and packs their bins into one
 // double: `bits` bits a reward, well inside the 53 bits a double holds exactly. SQL unpacks it.
