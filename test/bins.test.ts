@@ -62,6 +62,12 @@ function referenceBin(x: number | null, edges: number[]): number | null {
   return Math.min(B - 1, Math.max(0, below - 1));
 }
 
+/** The calibration subset as the SPEC'd reference picks it: the CAL rows first by md5(id:seed). */
+function calibrationOf<T>(rows: T[], idOf: (row: T) => string): T[] {
+  const key = new Map(rows.map((r) => [r, createHash('md5').update(`${idOf(r)}:${SEED}`).digest('hex')]));
+  return [...rows].sort((x, y) => (key.get(x)! < key.get(y)! ? -1 : key.get(x)! > key.get(y)! ? 1 : 0)).slice(0, CAL);
+}
+
 test('bins and targets agree exactly with an independent reference; edges to 1e-12', async () => {
   const dir = tmpDir();
   const file = await writePipeline(dir, 'bintest', yaml());
@@ -80,8 +86,7 @@ test('bins and targets agree exactly with an independent reference; edges to 1e-
   assert.equal(rows.length, 3000);
   assert.ok(rows.some((r) => r.ties === null) && rows.some((r) => r.smooth === null), 'data has NULLs and failed rows');
 
-  const md5 = (id: string) => createHash('md5').update(`${id}:${SEED}`).digest('hex');
-  const calibration = [...rows].sort((a, b) => (md5(String(a.id)) < md5(String(b.id)) ? -1 : md5(String(a.id)) > md5(String(b.id)) ? 1 : 0)).slice(0, CAL);
+  const calibration = calibrationOf(rows, (r) => String(r.id));
 
   const edgesRows = await sql(`SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/bin_edges/*.parquet') ORDER BY reward, bin`);
   const bins = await sql(`SELECT * FROM read_parquet('${root}/bins/*.parquet') ORDER BY id`);
@@ -165,8 +170,7 @@ nodes:
   };
   const a = await shardOf('score_a');
   const b = await shardOf('score_b');
-  const md5 = (id: string) => createHash('md5').update(`${id}:${SEED}`).digest('hex');
-  const calibration = [...a.keys()].sort((x, y) => (md5(x) < md5(y) ? -1 : md5(x) > md5(y) ? 1 : 0)).slice(0, CAL);
+  const calibration = calibrationOf([...a.keys()], (id) => id);
   // Edges: scores of the calibration ids, wherever they are; a shard's bins: its own shard's scores.
   const edgesB = referenceEdges(calibration.map((id) => (b.get(id)?.score as number | undefined) ?? null));
   const bins = await sql(`SELECT id, a_bin, b_bin FROM read_parquet('${root}/bins/part-*.parquet')`);
@@ -230,8 +234,7 @@ nodes:
   const root = path.join(dir, 'data/onenode');
   const rows = await sql(`SELECT s.id, s.a, s.b, b.a_bin, b.b_bin FROM read_parquet('${root}/scores/*.parquet') s JOIN read_parquet('${root}/bins/part-*.parquet') b USING (id)`);
   assert.equal(rows.length, 1500);
-  const md5 = (id: string) => createHash('md5').update(`${id}:${SEED}`).digest('hex');
-  const calibration = [...rows].sort((x, y) => (md5(String(x.id)) < md5(String(y.id)) ? -1 : 1)).slice(0, CAL);
+  const calibration = calibrationOf(rows, (r) => String(r.id));
   for (const r of ['a', 'b'] as const) {
     const edges = referenceEdges(calibration.map((c) => c[r] as number | null));
     for (const row of rows) assert.equal(row[`${r}_bin`], referenceBin(row[r] as number | null, edges), `${r} bin of ${row.id}`);
