@@ -140,6 +140,34 @@ export async function postChatCompletion(server: { server: string; apiKey?: stri
   throw new ModelServerError(`${url}: reply is not a JSON object: ${text.slice(0, 120)}`, 'bad_response', true);
 }
 
+/**
+ * One request through a request cache (or none): a cached answer comes back as it was; a new
+ * answer, or a RowError (a reply that can never give one), is cached; a transport failure becomes
+ * the row's error and is not cached, so a re-run asks again.
+ */
+export async function cachedRequest<T>(
+  cache: RequestCache | null,
+  key: string,
+  id: string,
+  request: () => Promise<T>,
+  codec: { save: (answer: T) => Partial<CacheEntry>; load: (entry: CacheEntry) => T },
+): Promise<T | RowError> {
+  const hit = cache?.get(key);
+  if (hit) return hit.ok ? codec.load(hit) : new RowError(hit.status!, hit.error!);
+  try {
+    const answer = await request();
+    await cache?.put({ ...codec.save(answer), key, id, ok: true });
+    return answer;
+  } catch (err) {
+    if (err instanceof RowError) {
+      await cache?.put({ key, id, ok: false, status: err.status, error: err.message });
+      return err;
+    }
+    if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
+    return new RowError('error', errorMessage(err));
+  }
+}
+
 export class OpenAICaptioner {
   readonly promptSha: string;
   requestsSent = 0;
@@ -176,24 +204,12 @@ export class OpenAICaptioner {
     return Promise.all(
       requests.map((req) =>
         limit(async (): Promise<CaptionResult | RowError> => {
-          const key = this.cacheKey(req.id);
-          const hit = cache.get(key);
-          if (hit) {
-            onDone?.();
-            return hit.ok ? { caption: hit.caption!, serverModel: hit.serverModel ?? null } : new RowError(hit.status!, hit.error!);
-          }
           try {
-            const r = await this.request(req);
-            await cache.put({ key, id: req.id, ok: true, caption: r.caption, serverModel: r.serverModel });
-            return r;
-          } catch (err) {
-            // A reply without tags is a finished request: cache it. Transport failures are not.
-            if (err instanceof RowError) {
-              await cache.put({ key, id: req.id, ok: false, status: err.status, error: err.message });
-              return err;
-            }
-            if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
-            return new RowError('error', errorMessage(err));
+            // A reply without tags is a finished request (a RowError): cached like a caption.
+            return await cachedRequest(cache, this.cacheKey(req.id), req.id, () => this.request(req), {
+              save: (r) => ({ caption: r.caption, serverModel: r.serverModel }),
+              load: (e) => ({ caption: e.caption!, serverModel: e.serverModel ?? null }),
+            });
           } finally {
             onDone?.();
           }

@@ -2,7 +2,7 @@
 // Parquet: `sql/checks/all.sql` for every node, `<mode>.sql` (source, map, global), `rows_can_fail.sql`
 // where rows carry a status, and `<kind>.sql`. A check passes when its query returns no rows.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pipeline, NodeSpec } from './pipeline.js';
@@ -13,6 +13,7 @@ import { readJsonIfExists, writeFileAtomic } from '../store/atomic.js';
 import { layoutOf } from './planner.js';
 import { StageError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
+import { sqlSections } from '../util/sql-file.js';
 
 export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
@@ -24,13 +25,7 @@ export interface Check {
 
 /** Splits a checks file into its `-- check: name` sections. */
 export function parseChecks(file: string): Check[] {
-  const text = readFileSync(file, 'utf8');
-  const checks: Check[] = [];
-  for (const part of text.split(/^-- check: /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    checks.push({ name: part.slice(0, nl).trim(), file, sql: part.slice(nl + 1).trim().replace(/;\s*$/, '') });
-  }
-  return checks;
+  return sqlSections(file, 'check').map((section) => ({ ...section, file }));
 }
 
 export function checksFor(spec: NodeSpec): Check[] {

@@ -3,7 +3,7 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
+import { connect, queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
 import type { ReleaseManifest } from './release.js';
 
@@ -86,9 +86,6 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
   return { manifest, problems };
 }
 
-/** A double as a SQL literal that round-trips exactly. */
-const lit = (x: number) => `${x.toPrecision(17)}::DOUBLE`;
-
 /**
  * The bin of a score as a SQL CASE tree: a binary search over the edges counting those strictly
  * below the score. Deliberately not the `bins` stage's JavaScript search, so a release is checked
@@ -98,7 +95,7 @@ export function binSql(x: string, edges: number[], numBins: number): string {
   const below = (lo: number, hi: number): string => {
     if (lo === hi) return String(lo);
     const mid = (lo + hi + 1) >> 1;
-    return `CASE WHEN ${x} > ${lit(edges[mid - 1]!)} THEN ${below(mid, hi)} ELSE ${below(lo, mid - 1)} END`;
+    return `CASE WHEN ${x} > ${sqlDouble(edges[mid - 1]!)} THEN ${below(mid, hi)} ELSE ${below(lo, mid - 1)} END`;
   };
   return `CASE WHEN (${x}) IS NULL OR isnan(${x}) THEN NULL ELSE least(${numBins - 1}, greatest(0, ${below(0, edges.length)} - 1)) END`;
 }

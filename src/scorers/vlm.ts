@@ -8,11 +8,11 @@
 // to the node's per-shard request cache (`_cache/`), as the captioner's do.
 
 import pLimit from 'p-limit';
-import { ModelServerError, errorMessage } from '../errors.js';
+import { ModelServerError } from '../errors.js';
 import { readConfigFile } from './config-file.js';
 import { RowError } from '../stages/base.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
-import { imageContent, postChatCompletion, RequestCache } from '../captioners/openai.js';
+import { cachedRequest, imageContent, postChatCompletion, RequestCache } from '../captioners/openai.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { Scorer, ScoreInput, ScoreResult } from './index.js';
 
@@ -105,26 +105,15 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
       return yesProbability(json, cfg.yes_tokens, url);
     }, retry);
 
-  // Finished requests (a score, or a reply that can never give one) go to the cache when there
-  // is one; transport failures do not, so a re-run asks again.
-  const scoreOne = async (item: ScoreInput, cache: RequestCache | null): Promise<ScoreResult> => {
-    if (!item.bytes) return new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none');
+  // Finished requests go to the cache when the node gives one (see cachedRequest).
+  const scoreOne = (item: ScoreInput, cache: RequestCache | null): Promise<ScoreResult> => {
+    if (!item.bytes) return Promise.resolve(new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none'));
     const question = cfg.question.replaceAll('{caption}', item.caption ?? '');
-    const key = cache && item.id !== undefined ? cacheKey(cfg, item.id, question) : null;
-    const hit = key ? cache!.get(key) : undefined;
-    if (hit) return hit.ok ? hit.score! : new RowError(hit.status!, hit.error!);
-    try {
-      const p = await ask(item.bytes, question);
-      if (key) await cache!.put({ key, id: item.id!, ok: true, score: p });
-      return p;
-    } catch (err) {
-      if (err instanceof RowError) {
-        if (key) await cache!.put({ key, id: item.id!, ok: false, status: err.status, error: err.message });
-        return err;
-      }
-      if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
-      return new RowError('error', errorMessage(err));
-    }
+    const id = item.id ?? '';
+    return cachedRequest(item.id === undefined ? null : cache, cacheKey(cfg, id, question), id, () => ask(item.bytes!, question), {
+      save: (score) => ({ score }),
+      load: (entry) => entry.score!,
+    });
   };
   const scorer: Scorer<ScoreResult> = {
     name: cfg.name,

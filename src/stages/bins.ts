@@ -10,9 +10,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { p } from '../dag/params.js';
 import { defineStage, FALLBACK_SIGNAL, type Column, type NodeContext, type ShardQuery } from './types.js';
-import { queryRows, sqlFileList, sqlString } from '../store/duck.js';
+import { queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
 import { SQL_DIR } from '../dag/checks.js';
 import { sha256 } from '../util/hash.js';
+import { sqlSections } from '../util/sql-file.js';
 import type { ColumnRef, Value } from './types.js';
 import { EdgeSearch } from '../binning/search.js';
 import { binColumns } from '../binning/duckdb-function.js';
@@ -27,14 +28,8 @@ export interface BinState {
   edges: Record<string, { edges: number[]; method: 'quantiles' | 'uniform' | 'empty'; distinct_values: number }>;
 }
 
-function sqlSections(): Record<string, string> {
-  const text = readFileSync(path.join(SQL_DIR, 'binning.sql'), 'utf8');
-  const out: Record<string, string> = {};
-  for (const part of text.split(/^-- query: /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    out[part.slice(0, nl).trim()] = part.slice(nl + 1).trim().replace(/;\s*$/, '');
-  }
-  return out;
+function binningSql(): Record<string, string> {
+  return Object.fromEntries(sqlSections(path.join(SQL_DIR, 'binning.sql'), 'query').map((q) => [q.name, q.sql]));
 }
 
 function fill(sql: string, vars: Record<string, string | number>): string {
@@ -43,9 +38,6 @@ function fill(sql: string, vars: Record<string, string | number>): string {
     return String(vars[k]);
   });
 }
-
-/** A double as a SQL literal that round-trips exactly. */
-const lit = (x: number) => `${x.toPrecision(17)}::DOUBLE`;
 
 const selectList = (items: string[]) => items.map((x) => `, ${x}`).join('');
 
@@ -70,14 +62,14 @@ export const bins = defineStage({
   identity: () => ({ sql: sha256(readFileSync(path.join(SQL_DIR, 'binning.sql'), 'utf8')) }),
 
   async prepare(ctx): Promise<BinState> {
-    const q = sqlSections();
+    const q = binningSql();
     const { num_bins: B, calibration_size, calibration_seed } = ctx.params;
     const refs = Object.entries(ctx.params.rewards);
     const primary = refs[0]![1].node;
     await ctx.duck.run(fill(q.calibration!, { primary_files: sqlFileList(ctx.inputs.files(primary)), seed: calibration_seed, calibration_size }));
     const calRows = Number((await queryRows(ctx.duck, 'SELECT count(*) AS n FROM calibration'))[0]!.n);
     const state: BinState = { num_bins: B, calibration: { rows: calRows, seed: calibration_seed }, edges: {} };
-    const probs = `[${Array.from({ length: B + 1 }, (_, i) => lit(i / B)).join(', ')}]`;
+    const probs = `[${Array.from({ length: B + 1 }, (_, i) => sqlDouble(i / B)).join(', ')}]`;
 
     const eachReward = (section: string, vars: (reward: string, ref: ColumnRef) => Record<string, string>) =>
       refs.map(([reward, ref]) => fill(section, { reward: sqlString(reward), ...vars(reward, ref) })).join('\nUNION ALL\n');
@@ -109,7 +101,7 @@ export const bins = defineStage({
   concurrentShards: true,
 
   query(ctx): ShardQuery {
-    const q = sqlSections();
+    const q = binningSql();
     const state = ctx.state as BinState;
     const B = state.num_bins;
     const refs = Object.entries(ctx.params.rewards);

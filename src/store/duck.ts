@@ -50,6 +50,11 @@ export function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
+/** A double as a SQL literal that round-trips exactly. */
+export function sqlDouble(x: number): string {
+  return `${x.toPrecision(17)}::DOUBLE`;
+}
+
 export function sqlIdent(s: string): string {
   return `"${s.replaceAll('"', '""')}"`;
 }
