@@ -9,7 +9,8 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { loadScorer } from '../src/scorers/index.ts';
 import { preprocessBatch } from '../src/scorers/onnx/preprocess.ts';
-import { OpenAICaptioner, RequestCache } from '../src/captioners/openai.ts';
+import { OpenAICaptioner } from '../src/captioners/openai.ts';
+import { RequestCache } from '../src/vlm/client.ts';
 import { defaultRetry } from '../src/util/fetch.ts';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -65,7 +66,7 @@ await fs.writeFile(path.join(dir, 'scorer.yaml'), `name: benchvit\nkind: clip-ml
 const B = 16;
 const IMAGES = 64;
 // Inputs as the score stage hands them over: decoded 256x256 RGB images, resized and cropped by the wrapper.
-const { encodePng } = await import('../src/synth/image.ts');
+const { encodePng } = await import('../src/util/image.ts');
 const images = await Promise.all(
   Array.from({ length: IMAGES }, async (_, k) => {
     const data = Float32Array.from({ length: 256 * 256 * 3 }, (_, i) => (i * 7 + k * 13) % 256);

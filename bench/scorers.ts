@@ -4,7 +4,7 @@ import { BUILTIN_SCORERS } from '../src/scorers/index.ts';
 import { generateScene, renderScene } from '../src/synth/scene.ts';
 import { altText } from '../src/synth/captions.ts';
 import { mulberry32 } from '../src/util/random.ts';
-import { encodePng, decodeImage } from '../src/synth/image.ts';
+import { encodePng, decodeImage } from '../src/util/image.ts';
 import { report } from './util.ts';
 
 const N = 2000;

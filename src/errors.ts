@@ -61,3 +61,14 @@ export class ModelServerError extends MiroError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A row-level failure with a stable error class for `status` (e.g. timeout, no_tags). */
+export class RowError extends Error {
+  override name = 'RowError';
+  constructor(
+    readonly status: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadPipeline } from '../src/dag/pipeline.ts';
-import { layoutOf } from '../src/dag/planner.ts';
+import { layoutOf } from '../src/store/layout.ts';
 import { runChecks } from '../src/dag/checks.ts';
 import { readMarkers } from '../src/store/markers.ts';
 import { runPipeline } from '../src/dag/runner.ts';

@@ -7,9 +7,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, runCli, tmpDir } from './helpers.ts';
 import { loadPipeline } from '../src/dag/pipeline.ts';
-import { openViews } from '../src/store/views.ts';
+import { openViews } from '../src/dag/views.ts';
 import { runClaims } from '../src/report/claims.ts';
-import { formatMarkdown } from '../src/cli/table.ts';
+import { formatMarkdown } from '../src/util/table.ts';
 
 test('the CI-sized demo runs end to end; its report is complete and every claim number comes from the Parquet', async () => {
   const data = tmpDir();

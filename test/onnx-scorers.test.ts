@@ -10,7 +10,7 @@ import { writeRewardModels, W_IMAGE, E_TEXT, D, MLP, JOINT_V, VOCAB } from './on
 import { loadScorer, type Scorer } from '../src/scorers/index.ts';
 import { preprocess } from '../src/scorers/onnx/preprocess.ts';
 import { TextEncoder77 } from '../src/scorers/onnx/text.ts';
-import type { RGBImage } from '../src/synth/image.ts';
+import type { RGBImage } from '../src/util/image.ts';
 
 /** A reward model through the `onnx:` prefix; ONNX scorers give numbers (or null), never row errors. */
 const onnxScorer = async (config: string) => (await loadScorer(`onnx:${config}`)) as Scorer;

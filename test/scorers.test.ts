@@ -8,7 +8,7 @@ import { objectF1, countingAgreement, spatialAgreement } from '../src/scorers/ag
 import { detect } from '../src/synth/detector.ts';
 import { degrade, renderClean, CLEAN, type Scene } from '../src/synth/scene.ts';
 import { mulberry32 } from '../src/util/random.ts';
-import type { RGBImage } from '../src/synth/image.ts';
+import type { RGBImage } from '../src/util/image.ts';
 
 function image(w: number, h: number, px: (x: number, y: number) => [number, number, number]): RGBImage {
   const data = new Float32Array(w * h * 3);

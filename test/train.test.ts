@@ -9,7 +9,7 @@ import { killRun, runCli, startCli, tmpDir, writePipeline, sql } from './helpers
 import { loadTf } from '../src/model/backend.ts';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
 import { sampleImages } from '../src/model/sampler.ts';
-import { encodePng } from '../src/synth/image.ts';
+import { encodePng } from '../src/util/image.ts';
 import type { ModelConfig } from '../src/model/config.ts';
 
 const yaml = `name: tr

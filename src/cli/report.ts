@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadPipeline } from '../dag/pipeline.js';
-import { openViews, populated } from '../store/views.js';
+import { openViews, populated } from '../dag/views.js';
 import { writeDataReport } from '../report/data-report.js';
 import { MiroError } from '../errors.js';
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadPipeline } from '../dag/pipeline.js';
-import { openViews } from '../store/views.js';
+import { openViews } from '../dag/views.js';
 import { queryRows } from '../store/duck.js';
 import { MiroError } from '../errors.js';
-import { formatCsv, formatJson, formatTable } from './table.js';
+import { formatCsv, formatJson, formatTable } from '../util/table.js';
 
 export default async function sql(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadPipeline } from '../dag/pipeline.js';
 import { planPipeline } from '../dag/planner.js';
 import { MiroError } from '../errors.js';
-import { formatTable } from './table.js';
+import { formatTable } from '../util/table.js';
 
 export default async function status(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'data-root': { type: 'string' } } });

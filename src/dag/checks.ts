@@ -4,18 +4,15 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import type { NodeLayout } from '../store/layout.js';
+import { layoutOf, type NodeLayout } from '../store/layout.js';
 import { readManifest, type ShardMarker } from '../store/markers.js';
 import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { readJsonIfExists, writeFileAtomic } from '../store/atomic.js';
-import { layoutOf } from './planner.js';
 import { StageError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
-import { sqlSections } from '../util/sql-file.js';
+import { SQL_DIR, sqlSections } from '../util/sql-file.js';
 
-export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
 export interface Check {
   name: string;

@@ -3,10 +3,12 @@
 // is missing upstream arrives with `upstream_error` set.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Batch, InputReader, SelectOptions } from '../stages/types.js';
+import type { Batch, ColumnRef, InputReader, SelectOptions } from '../stages/types.js';
 import type { NodeSpec } from './pipeline.js';
 import { queryBatches, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
 import { StageError } from '../errors.js';
+import { readManifest } from '../store/markers.js';
+import { NodeLayout } from '../store/layout.js';
 
 export class ParquetInputs implements InputReader {
   constructor(
@@ -32,9 +34,37 @@ export class ParquetInputs implements InputReader {
     return this.filesOf(need);
   }
 
+  async manifestState(need: string): Promise<unknown> {
+    return (await readManifest(new NodeLayout(this.dir(need))))?.state;
+  }
+
+  joinSql(columns: Record<string, ColumnRef>): string {
+    const join = this.joinById(columns);
+    const value = ([as, r]: [string, ColumnRef]) => {
+      const t = join.alias.get(r.node)!;
+      const col = `${t}.${sqlIdent(r.column)}`;
+      return `${this.hasStatus(r.node) ? `CASE WHEN ${t}.status = 'ok' THEN ${col} END` : col} AS ${sqlIdent(as)}`;
+    };
+    return `SELECT t0.id AS id${Object.entries(columns).map((c) => `, ${value(c)}`).join('')} FROM ${join.from}`;
+  }
+
   select(opts: SelectOptions): AsyncIterable<Batch> {
-    const refs = Object.entries(opts.columns);
-    const nodes = [...new Set(refs.map(([, r]) => r.node))];
+    const join = this.joinById(opts.columns);
+    const upstream = join.nodes.map((n, i) => {
+      const missing = i === 0 ? '' : `WHEN t${i}.id IS NULL THEN ${sqlString(`${n}: no row`)} `;
+      const failed = this.hasStatus(n) ? `WHEN t${i}.status <> 'ok' THEN ${sqlString(`${n}: `)} || t${i}.status ` : '';
+      return missing || failed ? `CASE ${missing}${failed}END` : 'NULL';
+    });
+    const cols = Object.entries(opts.columns).map(([as, r]) => `${join.alias.get(r.node)}.${sqlIdent(r.column)} AS ${sqlIdent(as)}`);
+    const ids = opts.ids ?? this.retryIds;
+    const where = ids ? `WHERE t0.id IN (SELECT unnest(${sqlFileList(ids)}))` : '';
+    const sql = `SELECT t0.id AS id${cols.map((c) => `, ${c}`).join('')}, concat_ws('; ', ${upstream.join(', ')}) AS upstream_error FROM ${join.from} ${where} ORDER BY t0.id`;
+    return mapEmptyToNull(queryBatches(this.conn, sql, opts.batchRows ?? 256));
+  }
+
+  /** The one join of this project: the needs' files LEFT JOINed by id onto the first node's rows. */
+  private joinById(columns: Record<string, ColumnRef>): { nodes: string[]; alias: Map<string, string>; from: string } {
+    const nodes = [...new Set(Object.values(columns).map((r) => r.node))];
     if (nodes.length === 0) nodes.push(this.node.needs[0]!);
     const alias = new Map(nodes.map((n, i) => [n, `t${i}`]));
     const from = nodes
@@ -43,18 +73,11 @@ export class ParquetInputs implements InputReader {
         return i === 0 ? `${src} t0` : `LEFT JOIN ${src} t${i} ON t${i}.id = t0.id`;
       })
       .join(' ');
-    const upstream = nodes.map((n, i) => {
-      const spec = this.nodeSpecOf(n);
-      const hasStatus = spec.columns.some((c) => c.name === 'status');
-      const missing = i === 0 ? '' : `WHEN t${i}.id IS NULL THEN ${sqlString(`${n}: no row`)} `;
-      const failed = hasStatus ? `WHEN t${i}.status <> 'ok' THEN ${sqlString(`${n}: `)} || t${i}.status ` : '';
-      return missing || failed ? `CASE ${missing}${failed}END` : 'NULL';
-    });
-    const cols = refs.map(([as, r]) => `${alias.get(r.node)}.${sqlIdent(r.column)} AS ${sqlIdent(as)}`);
-    const ids = opts.ids ?? this.retryIds;
-    const where = ids ? `WHERE t0.id IN (SELECT unnest(${sqlFileList(ids)}))` : '';
-    const sql = `SELECT t0.id AS id${cols.map((c) => `, ${c}`).join('')}, concat_ws('; ', ${upstream.join(', ')}) AS upstream_error FROM ${from} ${where} ORDER BY t0.id`;
-    return mapEmptyToNull(queryBatches(this.conn, sql, opts.batchRows ?? 256));
+    return { nodes, alias, from };
+  }
+
+  private hasStatus(node: string): boolean {
+    return this.nodeSpecOf(node).columns.some((c) => c.name === 'status');
   }
 
   private nodeSpecOf(name: string): NodeSpec {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { parseShape, type Fail } from './params.js';
+import { parseShape, type Fail } from '../stages/params.js';
 import type { ColumnRef, PipelineSettings, StageKind, Column } from '../stages/types.js';
 import { stageKinds } from '../stages/registry.js';
 import { topoOrder } from './graph.js';
@@ -100,7 +100,7 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
       fail(`${at}.needs`, `stage kind ${uses} takes ${max === min ? min : `${min} to ${max ?? 'any number of'}`} inputs, got ${count}`);
     }
     const params = parseShape(stage!.params, node.with, `${at}.with`, fail);
-    const problem = stage!.validate?.(params);
+    const problem = stage!.validate?.(params, needs as string[]);
     if (problem) fail(`${at}.with`, problem);
     partial.set(nodeName, { stage: stage!, params, needs: needs as string[] });
   }

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import { NodeLayout } from '../store/layout.js';
+import { layoutOf } from '../store/layout.js';
 import { readManifest, readMarkers, type NodeManifest, type ShardMarker } from '../store/markers.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import { descendants } from './graph.js';
@@ -39,10 +39,6 @@ export interface PlanOptions {
   from?: string[];
   force?: string[];
   retryFailed?: string[];
-}
-
-export function layoutOf(pipeline: Pipeline, node: string): NodeLayout {
-  return NodeLayout.of(pipeline.settings.dataRoot, pipeline.settings.name, node);
 }
 
 /** Hash of the input markers a shard reads: shard i of each need, or all shards for global nodes. */

@@ -5,23 +5,22 @@
 // other ranks, shards, retries, checks), so the commit protocol can be read in one place.
 
 import { promises as fs } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import { planPipeline, layoutOf, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
-import { ParquetInputs } from './inputs.js';
+import { layoutOf } from '../store/layout.js';
+import { planPipeline, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
-import { openViews, populated } from '../store/views.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
-import { FALLBACK_SIGNAL, type Batch, type Column, type NodeContext, type ShardContext, type ShardQuery, type Value } from '../stages/types.js';
+import { runInChild } from './child.js';
+import { nodeContext } from './context.js';
+import { concat, countRows } from './batches.js';
+import { FALLBACK_SIGNAL, type Batch, type ShardContext, type ShardQuery, type Value } from '../stages/types.js';
 
 export interface RunOptions extends PlanOptions {
   dryRun?: boolean;
@@ -34,13 +33,8 @@ export interface RunOptions extends PlanOptions {
   progress?: ProgressSink;
 }
 
-export interface NodeOutcome {
-  node: string;
-  status: 'skipped' | 'ran' | 'failed' | 'blocked';
-  reason: string;
-  shardsRun: number;
-  error?: Error;
-}
+export type { NodeOutcome } from './outcome.js';
+import type { NodeOutcome } from './outcome.js';
 
 export class RunFailed extends MiroError {
   override name = 'RunFailed';
@@ -79,28 +73,6 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
   const outcomes = await Promise.all(pipeline.order.map((n) => done.get(n)!));
   if (outcomes.some((o) => o.status === 'failed')) throw new RunFailed(outcomes);
   return { plans, outcomes };
-}
-
-/**
- * Runs one node as `miro run --only NODE` in a child process, so CPU-bound nodes use separate
- * cores. The child takes the same locks and writes the same markers; its log lines pass through.
- */
-async function runInChild(pipeline: Pipeline, spec: NodeSpec, plan: NodePlan, env: RunEnv, opts: RunOptions): Promise<NodeOutcome> {
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
-  const args = [bin, 'run', pipeline.file, '--only', spec.name, '--data-root', pipeline.settings.dataRoot, '--rank', String(env.rank), '--world', String(env.world), '--jobs', '1'];
-  for (const n of opts.force ?? []) if (n === spec.name) args.push('--force', n);
-  for (const n of opts.from ?? []) args.push('--from', n);
-  for (const n of opts.retryFailed ?? []) if (n === spec.name) args.push('--retry-failed', n);
-  const child = spawn(process.execPath, args, { env: { ...process.env, MIRO_CHILD: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  const lines = createInterface({ input: child.stderr! });
-  lines.on('line', (line) => {
-    tail = `${tail}\n${line}`.slice(-4000);
-    if (!line.startsWith('done:')) env.progress.log(line);
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code === 0) return { node: spec.name, status: 'ran', reason: plan.reason, shardsRun: plan.todo.size };
-  return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: new StageError(spec.name, undefined, `child process exited with ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')}`) };
 }
 
 interface RunEnv {
@@ -190,7 +162,7 @@ class NodeRun {
       const tables: Record<string, TableRecord> = {};
       const conn = await connect();
       try {
-        const ctx = this.nodeContext(conn, tables, null, null);
+        const ctx = nodeContext(this.pipeline, this.spec, this.layout, this.env.progress, conn, tables, null, null);
         const state = (await this.spec.stage.prepare?.(ctx)) ?? null;
         const manifest: NodeManifest = {
           node: this.spec.name,
@@ -258,38 +230,6 @@ class NodeRun {
     }
   }
 
-  private nodeContext(
-    conn: Awaited<ReturnType<typeof connect>>,
-    tables: Record<string, TableRecord>,
-    shard: number | null,
-    retryIds: string[] | null,
-  ): NodeContext<Record<string, unknown>> {
-    const files = (need: string): string[] => {
-      const up = layoutOf(this.pipeline, need);
-      const shards = this.spec.stage.mode === 'map' && shard !== null ? [shard] : [...Array(this.pipeline.nodes.get(need)!.shards).keys()];
-      return shards.map((s) => up.shardFile(s));
-    };
-    return {
-      node: this.spec.name,
-      params: this.spec.params,
-      pipeline: this.pipeline.settings,
-      dir: this.layout.dir,
-      duck: conn,
-      needs: this.spec.needs,
-      inputs: new ParquetInputs(conn, this.spec, this.pipeline.nodes, files, retryIds, (n) => layoutOf(this.pipeline, n).dir),
-      log: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
-      openViews: async () => {
-        const { conn: c, views } = await openViews(this.pipeline);
-        return { conn: c, views: populated(views) };
-      },
-      writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
-        const orderBy = columns.map((c) => `"${c.name}"`).slice(0, 2).join(', ');
-        const w = await writeParquet(columns, batches, this.layout.tableFile(name), { orderBy, context: `node ${this.spec.name}, table ${name}` });
-        tables[name] = { file: path.relative(this.layout.dir, w.file), rows: w.rows, bytes: w.bytes, sha256: w.sha256 };
-      },
-    };
-  }
-
   private async runShard(
     shard: number,
     manifest: NodeManifest,
@@ -302,7 +242,7 @@ class NodeRun {
     const conn = await connect();
     try {
       const stats = new Stats();
-      const base = this.nodeContext(conn, manifest.tables, shard, retry?.ids ?? null);
+      const base = nodeContext(this.pipeline, this.spec, this.layout, this.env.progress, conn, manifest.tables, shard, retry?.ids ?? null);
       const ctx: ShardContext<Record<string, unknown>> = {
         ...base,
         shard,
@@ -390,24 +330,5 @@ class NodeRun {
     const markers = known ?? (await readMarkers(this.layout));
     for (let s = 0; s < this.spec.shards; s++) if (markers.get(s)?.fingerprint !== this.plan.fingerprint) return;
     await runChecks(this.pipeline, this.spec, this.layout, markers, (m) => this.env.progress.log(m));
-  }
-}
-
-async function* concat(...parts: AsyncIterable<Batch>[]): AsyncIterable<Batch> {
-  for (const p of parts) yield* p;
-}
-
-/** Counts row outcomes into the shard's stats and checks the status column's vocabulary. */
-async function* countRows(spec: NodeSpec, shard: number, batches: AsyncIterable<Batch>, stats: Stats): AsyncIterable<Batch> {
-  for await (const b of batches) {
-    if (spec.stage.rowsCanFail) {
-      const status = b.columns.status as readonly (string | null)[] | undefined;
-      if (!status) throw new StageError(spec.name, shard, 'stage returned a batch without a status column');
-      for (const s of status) {
-        if (typeof s !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s)) throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
-        stats.row(s);
-      }
-    } else stats.inc('total', b.rows), stats.inc('ok', b.rows);
-    yield b;
   }
 }

@@ -1,6 +1,6 @@
 // Judging generated images: the seven rewards (read against the image's prompt) and mini-GenEval.
 
-import type { RGBImage } from '../synth/image.js';
+import type { RGBImage } from '../util/image.js';
 import { BUILTIN_SCORERS } from '../scorers/index.js';
 import { detect } from '../synth/detector.js';
 import { judge, summarise, type GenevalPrompt, type GenevalSummary } from '../synth/geneval.js';

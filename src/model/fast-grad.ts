@@ -2,7 +2,9 @@
 // on a slow path; plain matMul after an explicit transpose takes the fast kernel (FACTS.md:
 // a transformer step went from 0.45 to 2 steps/s). Same values, re-registered once per process.
 
-import type { Tf } from './backend.js';
+import type * as TF from '@tensorflow/tfjs';
+
+type Tf = typeof TF;
 import type { Tensor, NamedAttrMap } from '@tensorflow/tfjs';
 
 let registered = false;

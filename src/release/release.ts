@@ -10,37 +10,18 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Pipeline } from '../dag/pipeline.js';
-import { planPipeline, layoutOf } from '../dag/planner.js';
+import { planPipeline } from '../dag/planner.js';
+import { layoutOf } from '../store/layout.js';
 import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
 import { readManifest } from '../store/markers.js';
 import { releaseSources, type ReleaseSources } from './plan.js';
-import type { BinState } from '../stages/bins.js';
+import type { FileRecord, ReleaseManifest } from '../store/release-manifest.js';
+import type { BinState } from '../store/markers.js';
 import { MiroError } from '../errors.js';
-import { formatMarkdown } from '../cli/table.js';
+import { datasetCard } from './card.js';
 
 export const RELEASE_ROW_GROUP = 4096;
-
-export interface FileRecord {
-  path: string;
-  sha256: string;
-  bytes: number;
-  rows: number;
-  schema: { name: string; type: string }[];
-}
-
-export interface ReleaseManifest {
-  format: 'miro-release/1';
-  name: string;
-  tool: { name: string; version: string; node: string; duckdb: string; git_commit: string | null };
-  pipeline: { file: string; name: string; seed: number; yaml: string; nodes: Record<string, { kind: string; fingerprint: string; params: unknown; identity: unknown }> };
-  rewards: string[];
-  images: 'embed' | 'path';
-  filter: { where: string | null; include_failed: boolean };
-  counts: { rows: number; excluded_failed: number; excluded_by_where: number };
-  bin_edges: BinState;
-  files: FileRecord[];
-}
 
 export interface ReleaseOptions {
   out: string;
@@ -180,78 +161,5 @@ export async function describeFile(conn: Awaited<ReturnType<typeof connect>>, ro
   const schema = (await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)).map((r) => ({ name: String(r.name), type: String(r.type) }));
   const rows = Number((await queryRows(conn, `SELECT count(*) AS n FROM read_parquet(${sqlString(file)})`))[0]!.n);
   return { path: rel, sha256: await sha256File(file), bytes: (await fs.stat(file)).size, rows, schema };
-}
-
-const HF_TYPES: Record<string, string> = { VARCHAR: 'string', DOUBLE: 'float64', INTEGER: 'int32', BIGINT: 'int64', BLOB: 'binary', BOOLEAN: 'bool' };
-
-async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: ReleaseManifest): Promise<string> {
-  const data = m.files.find((f) => f.path.startsWith('data/'))!;
-  const features = data.schema.map((c) => `  - name: ${c.name}\n    dtype: ${HF_TYPES[c.type] ?? 'string'}`).join('\n');
-  const pick = (suffix: string) => m.rewards.map((r) => `"${r}_${suffix}" AS "${r}"`).join(', ');
-  const dist = await queryRows(
-    conn,
-    `WITH s AS (UNPIVOT (SELECT id, ${pick('score')} FROM release_rows) ON COLUMNS(* EXCLUDE id) INTO NAME reward VALUE score),
-          t AS (UNPIVOT (SELECT id, ${pick('target')} FROM release_rows) ON COLUMNS(* EXCLUDE id) INTO NAME reward VALUE target)
-     SELECT reward, count(score) AS scored, round(min(score), 4) AS min, round(median(score), 4) AS median, round(max(score), 4) AS max, round(avg(target), 3) AS mean_target
-     FROM s LEFT JOIN t USING (id, reward) GROUP BY reward ORDER BY reward`,
-  );
-  const edgeRows = m.rewards.map((r) => {
-    const e = m.bin_edges.edges[r]!;
-    return { reward: r, method: e.method, distinct_values: e.distinct_values, inner_edges: e.edges.slice(1, -1).map((x) => Number(x.toPrecision(4))).join(', ') };
-  });
-  return `---
-license: other # FILL IN before publishing: the license of the source images and captions
-pretty_name: ${m.name}
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: data/train-*.parquet
-dataset_info:
-  features:
-${features}
-  splits:
-  - name: train
-    num_examples: ${m.counts.rows}
----
-
-# ${m.name}
-
-A scored and binned dataset for MIRO (multi-reward conditioned pretraining), cut by \`miro release\`
-from pipeline \`${m.pipeline.name}\` (seed ${m.pipeline.seed}, git ${m.tool.git_commit ?? 'unknown'}).
-
-**License: not set.** The person releasing this dataset must fill in the \`license\` field above.
-
-## How it was made
-
-Each row is one image with its real caption (\`caption\`), a long synthetic caption
-(\`caption_long\`), a short one (\`caption_short\`), and for each of ${m.rewards.length} rewards its raw
-score (\`<reward>_score\`), bin (\`<reward>_bin\`) and training target (\`<reward>_target\` =
-bin / (B - 1), B = ${m.bin_edges.num_bins}). A NULL score is a missing reward, not zero quality.
-Edges are quantiles of the distinct scores of a calibration subset of ${m.bin_edges.calibration.rows}
-rows (seed ${m.bin_edges.calibration.seed}); they are stored in \`bin_edges.parquet\` and \`release.json\`
-and must not be recomputed. \`release.json\` records every node's parameters and fingerprint.
-
-Rows: ${m.counts.rows}. Excluded because scoring failed: ${m.counts.excluded_failed}. Excluded by
-the filter ${m.filter.where ? `\`${m.filter.where}\`` : '(none)'}: ${m.counts.excluded_by_where}.
-
-## Reward distributions
-
-${formatMarkdown(dist)}
-
-## Bin edges
-
-${formatMarkdown(edgeRows)}
-
-## Loading
-
-\`\`\`sql
-SELECT * FROM read_parquet('${m.name}/data/*.parquet');   -- DuckDB
-\`\`\`
-
-With Hugging Face datasets: \`load_dataset("parquet", data_files="${m.name}/data/*.parquet")\`, or
-\`load_dataset("path/to/${m.name}")\`, which reads the \`configs\` above. Check it with
-\`miro verify ${m.name}\`.
-`;
 }
 

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { connect, queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
-import type { ReleaseManifest } from './release.js';
+import type { ReleaseManifest } from '../store/release-manifest.js';
 
 async function walk(dir: string, root: string, out: string[]): Promise<void> {
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {

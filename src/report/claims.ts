@@ -5,9 +5,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { SQL_DIR } from '../dag/checks.js';
+import { SQL_DIR } from '../util/sql-file.js';
 import { queryRows } from '../store/duck.js';
-import type { Value } from '../stages/types.js';
+import type { Value } from '../store/batch.js';
 
 export interface ClaimResult {
   id: string;

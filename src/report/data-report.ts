@@ -7,7 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { runReports } from './sql-reports.js';
 import { renderChart, histogram } from './charts.js';
 import { queryRows } from '../store/duck.js';
-import { formatMarkdown } from '../cli/table.js';
+import { formatMarkdown } from '../util/table.js';
 
 export interface WrittenReport {
   markdown: string;

@@ -1,39 +1,15 @@
 // The reward scorers by name. The seven built-in ones need no weights; `onnx:<config>` scorers
 // (the paper's reward models) load their model files on first use; `vlm:<config>` asks a server.
 
-import type { RGBImage } from '../synth/image.js';
+import type { RGBImage } from '../util/image.js';
 import { colourfulness, sharpness, contrast, cleanliness } from './metrics.js';
 import { objectF1, countingAgreement, spatialAgreement } from './agreement.js';
 import { detect } from '../synth/detector.js';
 import { MiroError } from '../errors.js';
-import type { RowError } from '../stages/base.js';
+import { loadScorerConfig } from './onnx/config.js';
 
-export interface ScoreInput {
-  /** The row's id, where there is one: server-backed scorers key their request cache by it. */
-  id?: string;
-  image: RGBImage;
-  caption: string | null;
-  /** The encoded image, when there is one: model scorers resize from it in one libvips pass. */
-  bytes?: Uint8Array;
-}
-
-/** A score, null for a missing reward, or the row's error (a model server that gave up). */
-export type ScoreResult = number | null | RowError;
-
-/** Built-in and ONNX scorers give numbers or null; a server-backed one may also give row errors. */
-export interface Scorer<R extends ScoreResult = number | null> {
-  name: string;
-  needsCaption: boolean;
-  /** What a score depends on besides the code version: formula, model files and their hashes. */
-  identity: unknown;
-  doc: string;
-  score(batch: ScoreInput[]): Promise<R[]>;
-  /**
-   * For scorers that ask a server: the same scorer with finished requests kept in `cacheFile`,
-   * so a shard that crashed does not ask again. Close it when the shard ends.
-   */
-  withCache?(cacheFile: string): Promise<Scorer<R> & { close(): Promise<void> }>;
-}
+export type { Scorer, ScoreInput, ScoreResult } from './types.js';
+import type { Scorer, ScoreResult } from './types.js';
 
 function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): Scorer {
   return { name, needsCaption: false, identity: { builtin: name, version: 1 }, doc, score: async (batch) => batch.map((b) => fn(b.image)) };
@@ -65,6 +41,13 @@ export async function loadScorer(name: string): Promise<Scorer<ScoreResult>> {
   if (name.startsWith('onnx:')) return (await import('./onnx/scorers.js')).loadOnnxScorer(name.slice(5));
   if (name.startsWith('vlm:')) return (await import('./vlm.js')).loadVlmScorer(name.slice(4));
   throw new MiroError(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml; or vlm:configs/scorers/vqascore-server.yaml)`);
+}
+
+/** Whether a scorer reads the caption, known without loading its model (checked when the pipeline loads). */
+export function scorerReadsCaption(name: string): boolean {
+  if (name.startsWith('onnx:')) return loadScorerConfig(name.slice(5)).kind !== 'clip-mlp';
+  if (name.startsWith('vlm:')) return true;
+  return BUILTIN_SCORERS[name]?.needsCaption ?? false;
 }
 
 /** A scorer's identity without loading its model (for fingerprints at plan time). */

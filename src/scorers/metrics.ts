@@ -1,6 +1,6 @@
 // Image-quality rewards that need no weights. Each reads an RGB image on the 0-255 scale.
 
-import { grey, type RGBImage } from '../synth/image.js';
+import { grey, type RGBImage } from '../util/image.js';
 
 /**
  * Colourfulness, Hasler and Suesstrunk (2003), "Measuring colourfulness in natural images":

@@ -8,13 +8,12 @@
 // to the node's per-shard request cache (`_cache/`), as the captioner's do.
 
 import pLimit from 'p-limit';
-import { ModelServerError } from '../errors.js';
+import { ModelServerError, RowError } from '../errors.js';
 import { readConfigFile } from './config-file.js';
-import { RowError } from '../stages/base.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
-import { cachedRequest, imageContent, postChatCompletion, RequestCache } from '../captioners/openai.js';
+import { cachedRequest, imageContent, postChatCompletion, RequestCache } from '../vlm/client.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
-import type { Scorer, ScoreInput, ScoreResult } from './index.js';
+import type { Scorer, ScoreInput, ScoreResult } from './types.js';
 
 export interface VlmScorerConfig {
   file: string;

@@ -4,18 +4,7 @@
 // becomes, or why it failed.
 
 import type { Batch, SelectOptions, ShardContext, Value } from './types.js';
-import { errorMessage } from '../errors.js';
-
-/** A row-level failure with a stable error class for `status` (e.g. timeout, no_tags). */
-export class RowError extends Error {
-  override name = 'RowError';
-  constructor(
-    readonly status: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { errorMessage, RowError } from '../errors.js';
 
 export type Row = Record<string, Value> & { id: string };
 export type RowResult = Record<string, Value> | RowError;

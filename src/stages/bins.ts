@@ -8,10 +8,11 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, FALLBACK_SIGNAL, type Column, type NodeContext, type ShardQuery } from './types.js';
 import { queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
-import { SQL_DIR } from '../dag/checks.js';
+import type { BinState } from '../store/markers.js';
+import { SQL_DIR } from '../util/sql-file.js';
 import { sha256 } from '../util/hash.js';
 import { sqlSections } from '../util/sql-file.js';
 import type { ColumnRef, Value } from './types.js';
@@ -20,13 +21,6 @@ import { binColumns } from '../binning/duckdb-function.js';
 
 export const LOWEST = -Number.MAX_VALUE;
 export const HIGHEST = Number.MAX_VALUE;
-
-export interface BinState {
-  num_bins: number;
-  calibration: { rows: number; seed: number };
-  /** Per reward: B+1 ascending edges, and how they were made. */
-  edges: Record<string, { edges: number[]; method: 'quantiles' | 'uniform' | 'empty'; distinct_values: number }>;
-}
 
 function binningSql(): Record<string, string> {
   return Object.fromEntries(sqlSections(path.join(SQL_DIR, 'binning.sql'), 'query').map((q) => [q.name, q.sql]));

@@ -2,13 +2,14 @@
 // embedded default); `openai` asks a vision-language model behind an OpenAI-compatible server
 // with the paper's long-caption prompt (configs/prompts/long.txt).
 
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, type ColumnRef } from './types.js';
-import { mapRows, perRow, RowError } from './base.js';
+import { mapRows, perRow } from './base.js';
+import { RowError } from '../errors.js';
 import { longCaption } from '../synth/captions.js';
 import type { Scene } from '../synth/scene.js';
 import { deriveSeed } from '../util/random.js';
-import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from '../captioners/params.js';
+import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from './caption-server.js';
 
 export const CAPTION_COLUMNS = ['caption', 'captioner', 'prompt_sha256', 'server_model'];
 

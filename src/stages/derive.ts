@@ -1,7 +1,7 @@
 // `derive`: new columns computed by SQL expressions over one input node, row for row.
 // E.g. `columns: {aesthetic_10: {sql: "score * 10", type: DOUBLE}}`.
 
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, type ColumnType } from './types.js';
 import { sqlFileList } from '../store/duck.js';
 

@@ -3,16 +3,14 @@
 // recorded edges, so rewards compare on one [0, 1] scale), and judges mini-GenEval prompts.
 
 import { readFileSync } from 'node:fs';
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, type Column } from './types.js';
 import { queryBatches, sqlFileList } from '../store/duck.js';
-import { readManifest } from '../store/markers.js';
-import { NodeLayout } from '../store/layout.js';
-import { decodeImage } from '../synth/image.js';
+import { decodeImage } from '../util/image.js';
 import { scoreImages } from '../eval/judge.js';
 import { detect } from '../synth/detector.js';
 import { judge, type GenevalPrompt } from '../synth/geneval.js';
-import type { BinState } from './bins.js';
+import type { BinState } from '../store/markers.js';
 import { binOf } from '../binning/search.js';
 import { StageError } from '../errors.js';
 
@@ -43,12 +41,15 @@ export const evaluate = defineStage({
     ]),
     { name: 'geneval_correct', type: 'BOOLEAN' },
   ],
+  validate: (prm, needs) => {
+    const missing = [...prm.samples, prm.bins].filter((n) => !needs.includes(n));
+    return missing.length ? `${missing.join(', ')} must be in needs` : null;
+  },
   identity: (prm) => ({ geneval: readFileSync(prm.geneval_file, 'utf8') }),
 
   async *run(ctx) {
     const prm = ctx.params;
-    for (const n of [...prm.samples, prm.bins]) if (!ctx.needs.includes(n)) throw new StageError(ctx.node, 0, `${n} is not in needs`);
-    const state = (await readManifest(new NodeLayout(ctx.inputs.dir(prm.bins))))?.state as BinState | undefined;
+    const state = (await ctx.inputs.manifestState(prm.bins)) as BinState | undefined;
     if (!state) throw new StageError(ctx.node, 0, `bins node ${prm.bins} has no recorded edges`);
     const geneval = new Map(
       readFileSync(prm.geneval_file, 'utf8')

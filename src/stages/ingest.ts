@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, type Value } from './types.js';
 import { StageError, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/hash.js';
@@ -151,8 +151,7 @@ export const ingest = defineStage({
 
   async *run(ctx) {
     const { params } = ctx;
-    const table = path.join(ctx.dir, 'sources', 'part-00000.parquet');
-    let rows = await queryRows(ctx.duck, `SELECT id, source, caption FROM read_parquet(${sqlString(table)}) WHERE shard = ${ctx.shard} ORDER BY id`);
+    let rows = await queryRows(ctx.duck, `SELECT id, source, caption FROM ${ctx.readTable('sources')} WHERE shard = ${ctx.shard} ORDER BY id`);
     if (ctx.retry) {
       const again = new Set(ctx.retry.rows.map((r) => r.source));
       rows = rows.filter((r) => again.has(r.source));

@@ -3,14 +3,14 @@
 // or not, with its table, its query and contact sheets of the samples. Rows: one per claim.
 
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
-import { SQL_DIR } from '../dag/checks.js';
+import { SQL_DIR } from '../util/sql-file.js';
 import { sha256 } from '../util/hash.js';
 import path from 'node:path';
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage } from './types.js';
 import { writeDataReport } from '../report/data-report.js';
 import { runClaims, type ClaimResult } from '../report/claims.js';
-import { formatMarkdown } from '../cli/table.js';
+import { formatMarkdown } from '../util/table.js';
 import { sqlIdent } from '../store/duck.js';
 import { renderChart } from '../report/charts.js';
 import { queryRows } from '../store/duck.js';

@@ -1,7 +1,7 @@
 // `rows`: a source of N rows with seeded random values and no real work. For smoke tests,
 // engine benchmarks, and as the smallest example of a stage kind.
 
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage } from './types.js';
 import { mulberry32 } from '../util/random.js';
 

@@ -6,12 +6,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage } from './types.js';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
 import { sampleImages, guidancePreset } from '../model/sampler.js';
-import { encodePng } from '../synth/image.js';
+import { encodePng } from '../util/image.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { queryRows, sqlFileList } from '../store/duck.js';
 import { StageError } from '../errors.js';

@@ -4,12 +4,13 @@
 
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { p, type ParamsOf } from '../dag/params.js';
+import { p, type ParamsOf } from './params.js';
 import { defineStage, type Batch, type ColumnRef, type ShardContext } from './types.js';
-import { mapRows, RowError, type RowResult } from './base.js';
-import { loadScorer, scorerIdentity, type Scorer, type ScoreResult } from '../scorers/index.js';
+import { mapRows, type RowResult } from './base.js';
+import { RowError } from '../errors.js';
+import { loadScorer, scorerIdentity, type Scorer, type ScoreResult, scorerReadsCaption } from '../scorers/index.js';
 import { shardName } from '../store/layout.js';
-import { decodeImage, type RGBImage } from '../synth/image.js';
+import { decodeImage, type RGBImage } from '../util/image.js';
 import { errorMessage } from '../errors.js';
 
 const params = {
@@ -31,10 +32,10 @@ export const score = defineStage({
   rowsCanFail: true,
   columns: () => [{ name: 'score', type: 'DOUBLE' }],
   reads: (params) => [params.image, params.caption].filter((x): x is ColumnRef => x !== null),
+  validate: (params) => (scorerReadsCaption(params.scorer) && !params.caption ? `scorer ${params.scorer} reads captions: set caption: node.column` : null),
   identity: (params) => scorerIdentity(params.scorer),
   async *run(ctx) {
     const loaded = await loadScorer(ctx.params.scorer);
-    if (loaded.needsCaption && !ctx.params.caption) throw new Error(`scorer ${loaded.name} reads captions: set with.caption`);
     // A scorer that asks a server keeps its finished requests beside the node, per shard.
     const scorer = loaded.withCache ? await loaded.withCache(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`)) : { ...loaded, close: async () => {} };
     try {

@@ -2,11 +2,11 @@
 // Summariser `summary` condenses the long caption deterministically (the embedded default);
 // `openai` asks the VLM server with the paper's short-caption prompt (configs/prompts/short.txt).
 
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage, type ColumnRef } from './types.js';
 import { mapRows, perRow } from './base.js';
 import { clipTokenBound, shortCaption as summarise } from '../synth/captions.js';
-import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from '../captioners/params.js';
+import { vlmParams, validateVlm, vlmIdentity, captionWithServer } from './caption-server.js';
 import { CAPTION_COLUMNS } from './caption.js';
 
 const COLUMNS = [...CAPTION_COLUMNS, 'tokens'];

@@ -2,11 +2,11 @@
 // deterministically from the pipeline seed and the row index, with alt-text-like captions and
 // a spread of quality. The scene graph is kept as JSON, for evaluation only.
 
-import { p } from '../dag/params.js';
+import { p } from './params.js';
 import { defineStage } from './types.js';
 import { generateScene, renderScene } from '../synth/scene.js';
 import { altText } from '../synth/captions.js';
-import { encodePng } from '../synth/image.js';
+import { encodePng } from '../util/image.js';
 import { deriveSeed, mulberry32 } from '../util/random.js';
 
 export const synth = defineStage({

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { sha256 } from '../util/hash.js';
 import { MiroError, StageError } from '../errors.js';
-import type { ReleaseManifest } from '../release/release.js';
-import { p } from '../dag/params.js';
+import { readReleaseManifest } from '../store/release-manifest.js';
+import { p } from './params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
 import { sqlFileList } from '../store/duck.js';
 import { loadTf } from '../model/backend.js';
@@ -156,15 +156,15 @@ export const train = defineStage({
 function rewardsOf(prm: { release: string; targets: Record<string, ColumnRef> }): string[] {
   if (!prm.release) return Object.keys(prm.targets);
   try {
-    return (JSON.parse(readFileSync(path.join(prm.release, 'release.json'), 'utf8')) as ReleaseManifest).rewards;
+    return readReleaseManifest(prm.release).rewards;
   } catch (err) {
-    throw new MiroError(`with.release: cannot read ${path.join(prm.release, 'release.json')} (${(err as Error).message})`);
+    throw new MiroError(`with.release: ${(err as Error).message}`);
   }
 }
 
 /** Training rows from a release: its embedded images, captions and recorded targets. */
 function releaseSourceSql(dir: string, rewards: string[]): string {
-  const m = JSON.parse(readFileSync(path.join(dir, 'release.json'), 'utf8')) as ReleaseManifest;
+  const m = readReleaseManifest(dir);
   if (m.images !== 'embed') throw new MiroError(`release ${dir} keeps images as paths; cut it with --images embed to train from it`);
   const files = m.files.filter((f) => f.path.startsWith('data/')).map((f) => path.join(dir, f.path));
   return `SELECT id, image, caption AS caption_real, caption_long AS caption_synthetic${rewards.map((r) => `, "${r}_target" AS "target_${r}"`).join('')} FROM read_parquet(${sqlFileList(files)})`;
@@ -173,13 +173,9 @@ function releaseSourceSql(dir: string, rewards: string[]): string {
 /** One row per sample: id, image, the two captions and a target per reward, joined by id. */
 function sourceSql(ctx: ShardContext<{ image: ColumnRef | null; caption_real: ColumnRef | null; caption_synthetic: ColumnRef | null; targets: Record<string, ColumnRef> }>): string {
   const prm = ctx.params;
-  const refs: [string, ColumnRef][] = [['image', prm.image!], ['caption_real', prm.caption_real!], ...(prm.caption_synthetic ? [['caption_synthetic', prm.caption_synthetic] as [string, ColumnRef]] : []), ...Object.entries(prm.targets).map(([r, ref]) => [`target_${r}`, ref] as [string, ColumnRef])];
-  const nodes = [...new Set(refs.map(([, r]) => r.node))];
-  const alias = (n: string) => `t${nodes.indexOf(n)}`;
-  // A value from a row that failed upstream is treated as missing.
-  const value = ([as, r]: [string, ColumnRef]) =>
-    ctx.inputs.columns(r.node).includes('status') ? `CASE WHEN ${alias(r.node)}.status = 'ok' THEN ${alias(r.node)}."${r.column}" END AS "${as}"` : `${alias(r.node)}."${r.column}" AS "${as}"`;
-  const from = nodes.map((n, i) => (i === 0 ? `read_parquet(${sqlFileList(ctx.inputs.files(n))}) t0` : `LEFT JOIN read_parquet(${sqlFileList(ctx.inputs.files(n))}) t${i} ON t${i}.id = t0.id`)).join(' ');
-  const synthetic = prm.caption_synthetic ? '' : ', NULL::VARCHAR AS caption_synthetic';
-  return `SELECT t0.id, ${refs.map(value).join(', ')}${synthetic} FROM ${from}`;
+  const columns: Record<string, ColumnRef> = { image: prm.image!, caption_real: prm.caption_real! };
+  if (prm.caption_synthetic) columns.caption_synthetic = prm.caption_synthetic;
+  for (const [r, ref] of Object.entries(prm.targets)) columns[`target_${r}`] = ref;
+  const joined = ctx.inputs.joinSql(columns);
+  return prm.caption_synthetic ? joined : `SELECT *, NULL::VARCHAR AS caption_synthetic FROM (${joined})`;
 }

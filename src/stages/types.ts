@@ -3,24 +3,12 @@
 // to batches of rows. Stages never import the runner.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { ParamsOf, Shape } from '../dag/params.js';
+import type { ColumnRef, ParamsOf, Shape } from './params.js';
+export type { ColumnRef } from './params.js';
 import type { Stats } from '../util/stats.js';
 
-export type ColumnType = 'VARCHAR' | 'DOUBLE' | 'FLOAT' | 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'BLOB' | 'FLOAT[]' | 'DOUBLE[]';
-
-export interface Column {
-  name: string;
-  type: ColumnType;
-}
-
-export type Value = string | number | boolean | bigint | Uint8Array | number[] | null;
-export type ColumnValues = readonly Value[] | Float64Array | Float32Array | Int32Array;
-
-/** Rows travel between a stage and the store as columns, never as arrays of objects. */
-export interface Batch {
-  rows: number;
-  columns: Record<string, ColumnValues>;
-}
+export type { Batch, Column, ColumnType, ColumnValues, Value } from '../store/batch.js';
+import type { Batch, Column, Value } from '../store/batch.js';
 
 /** Pipeline-wide settings a stage may read. */
 export interface PipelineSettings {
@@ -33,11 +21,6 @@ export interface PipelineSettings {
   reportDir: string;
 }
 
-/** A reference to an upstream column, written `node.column` in the YAML. */
-export interface ColumnRef {
-  node: string;
-  column: string;
-}
 
 export interface SelectOptions {
   /** Columns to read, by the name the stage wants to see them under. */
@@ -56,6 +39,13 @@ export interface InputReader {
   columns(node: string): string[];
   /** An upstream node's folder (for files that are not rows, e.g. a trained model). */
   dir(node: string): string;
+  /** What an upstream node's prepare() recorded in its manifest (e.g. the bins node's edges), or undefined. */
+  manifestState(node: string): Promise<unknown>;
+  /**
+   * SQL for the needs' columns joined by id, one row per row of the first node named: `id` and each
+   * column under its key; a value from a row that failed upstream (or has no row there) is NULL.
+   */
+  joinSql(columns: Record<string, ColumnRef>): string;
 }
 
 export interface NodeContext<P> {
@@ -70,6 +60,8 @@ export interface NodeContext<P> {
   log(message: string): void;
   /** A fresh connection with every node of the pipeline as a view (as `miro sql` sees them). */
   openViews(): Promise<{ conn: DuckDBConnection; views: Set<string> }>;
+  /** SQL relation over one of this node's own committed tables (written by writeTable in prepare). */
+  readTable(name: string): string;
   /** Writes a node-level table (e.g. bin_edges), committed with the node manifest. */
   writeTable(name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>): Promise<void>;
 }
@@ -111,8 +103,8 @@ export interface StageKind<S extends Shape = Shape> {
   rowsCanFail: boolean;
   /** Output columns after `id` (and before `status`, `error`). */
   columns(params: ParamsOf<S>): Column[];
-  /** Checks across parameters, at load time; a returned message becomes a ConfigError on `with`. */
-  validate?(params: ParamsOf<S>): string | null;
+  /** Checks across parameters and needs, at load time; a returned message becomes a ConfigError on `with`. */
+  validate?(params: ParamsOf<S>, needs: readonly string[]): string | null;
   /** Upstream columns this node reads; checked against the upstream schema when the pipeline loads. */
   reads?(params: ParamsOf<S>): ColumnRef[];
   /** Identity of external things the output depends on (model ids, weight hashes, prompt hashes): part of the fingerprint. */

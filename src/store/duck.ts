@@ -23,7 +23,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { StoreError } from '../errors.js';
-import type { Batch, Column, ColumnType, ColumnValues, Value } from '../stages/types.js';
+import type { Batch, Column, ColumnType, ColumnValues, Value } from './batch.js';
 import { commitFile } from './atomic.js';
 import { sha256File } from '../util/hash.js';
 

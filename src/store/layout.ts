@@ -30,3 +30,8 @@ export class NodeLayout {
     return path.join(this.dir, '_lock');
   }
 }
+
+/** A node's layout under a pipeline's data root (any object with the pipeline's settings). */
+export function layoutOf(pipeline: { settings: { dataRoot: string; name: string } }, node: string): NodeLayout {
+  return NodeLayout.of(pipeline.settings.dataRoot, pipeline.settings.name, node);
+}

@@ -107,3 +107,11 @@ export async function readManifest(layout: NodeLayout): Promise<NodeManifest | u
 export async function writeManifest(layout: NodeLayout, manifest: NodeManifest): Promise<void> {
   await writeFileAtomic(layout.manifestFile(), JSON.stringify(manifest, null, 1));
 }
+
+/** The bins node's manifest state: per reward, the edges that make its bins (also stored in releases). */
+export interface BinState {
+  num_bins: number;
+  calibration: { rows: number; seed: number };
+  /** Per reward: B+1 ascending edges, and how they were made. */
+  edges: Record<string, { edges: number[]; method: 'quantiles' | 'uniform' | 'empty'; distinct_values: number }>;
+}

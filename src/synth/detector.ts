@@ -4,7 +4,7 @@
 // turn; shape by where its mass sits and how full its bounding box is.
 
 import { COLOURS, COLOUR_NAMES, SIZES, type Colour, type Shape } from './vocab.js';
-import type { RGBImage } from './image.js';
+import type { RGBImage } from '../util/image.js';
 
 export interface Detection {
   colour: Colour;

@@ -6,7 +6,7 @@
 
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../store/duck.js';
-import { decodeImage } from '../synth/image.js';
+import { decodeImage } from '../util/image.js';
 import { tokenize } from '../model/tokenizer.js';
 import { deriveSeed, mulberry32 } from '../util/random.js';
 import { MiroError } from '../errors.js';

@@ -2,6 +2,11 @@
 // (sql/binning.sql uses `query`, sql/checks/*.sql use `check`).
 
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project's `sql/` folder: the SQL the pipeline itself runs (binning, checks, reports). */
+export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
 /** The file's `-- <tag>: name` sections in order, each without its trailing semicolon. */
 export function sqlSections(file: string, tag: string): { name: string; sql: string }[] {

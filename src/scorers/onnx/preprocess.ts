@@ -3,7 +3,7 @@
 // on libuv's thread pool, so the next batch is prepared while ONNX Runtime scores this one.
 
 import sharp from 'sharp';
-import type { RGBImage } from '../../synth/image.js';
+import type { RGBImage } from '../../util/image.js';
 
 const RESIZE = { fit: 'cover', position: 'centre', kernel: 'cubic' } as const;
 

@@ -7,7 +7,7 @@
 
 import { existsSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
-import type { Scorer, ScoreInput } from '../index.js';
+import type { Scorer, ScoreInput } from '../types.js';
 import { filePath, loadScorerConfig, onnxIdentity, type OnnxScorerConfig } from './config.js';
 import { preprocessBatch } from './preprocess.js';
 import { TextEncoder77 } from './text.js';

@@ -3,11 +3,13 @@
 
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { p } from '../dag/params.js';
-import type { Batch, ColumnRef, ShardContext, Value } from '../stages/types.js';
+import { p } from './params.js';
+import type { Batch, ColumnRef, ShardContext, Value } from './types.js';
 import { shardName } from '../store/layout.js';
-import { mapRows, RowError, type Row, type RowResult } from '../stages/base.js';
-import { OpenAICaptioner, RequestCache, sniffMime } from './openai.js';
+import { mapRows, type Row, type RowResult } from './base.js';
+import { RowError } from '../errors.js';
+import { OpenAICaptioner } from '../captioners/openai.js';
+import { RequestCache, sniffMime } from '../vlm/client.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
 

@@ -1,7 +1,12 @@
 // Parameter schemas for a stage kind's `with:` block. Validation happens once, when the
 // pipeline is loaded; stages receive plain, fully defaulted values.
 
-import type { ColumnRef } from '../stages/types.js';
+
+/** A reference to an upstream column, written `node.column` in the YAML. */
+export interface ColumnRef {
+  node: string;
+  column: string;
+}
 
 export type Fail = (keyPath: string, problem: string) => never;
 

@@ -1,11 +1,12 @@
 // Prints query results as an aligned table, CSV or JSON.
 
-import type { Value } from '../stages/types.js';
+/** A cell as the DuckDB client returns it: string, number, boolean, bigint, bytes, a list or NULL. */
+type Value = unknown;
 
 function cell(v: Value): string {
   if (v === null) return 'NULL';
   if (v instanceof Uint8Array) return `<${v.length} bytes>`;
-  if (Array.isArray(v)) return `[${v.map((x) => (Number.isInteger(x) ? x : x.toPrecision(4))).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map((x: number) => (Number.isInteger(x) ? x : x.toPrecision(4))).join(', ')}]`;
   if (typeof v === 'number' && !Number.isInteger(v)) return Number(v.toPrecision(6)).toString();
   return String(v);
 }
@@ -26,7 +27,7 @@ export function formatMarkdown(rows: Record<string, Value>[], columns?: string[]
 export function formatCsv(rows: Record<string, Value>[]): string {
   const cols = Object.keys(rows[0] ?? {});
   const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === null ? '' : esc(cell(r[c]!)))).join(','))].join('\n');
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === null ? '' : esc(cell(r[c])))).join(','))].join('\n');
 }
 
 export function formatJson(rows: Record<string, Value>[]): string {

@@ -4,11 +4,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Pipeline } from '../dag/pipeline.js';
-import { layoutOf } from '../dag/planner.js';
-import { readManifest, readMarkers } from './markers.js';
-import { connect, sqlFileList, sqlIdent, sqlString } from './duck.js';
-import { SQL_DIR } from '../dag/checks.js';
+import type { Pipeline } from './pipeline.js';
+import { layoutOf } from '../store/layout.js';
+import { readManifest, readMarkers } from '../store/markers.js';
+import { connect, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { SQL_DIR } from '../util/sql-file.js';
 
 export interface ViewInfo {
   name: string;

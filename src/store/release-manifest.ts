@@ -1,0 +1,38 @@
+// `release.json`: what a release holds (every file's hash, bytes, rows and schema), how it was
+// made (the pipeline as it ran, filters, counts) and the bin edges. Read by training and verify.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BinState } from './markers.js';
+import { MiroError } from '../errors.js';
+
+export interface FileRecord {
+  path: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+  schema: { name: string; type: string }[];
+}
+
+export interface ReleaseManifest {
+  format: 'miro-release/1';
+  name: string;
+  tool: { name: string; version: string; node: string; duckdb: string; git_commit: string | null };
+  pipeline: { file: string; name: string; seed: number; yaml: string; nodes: Record<string, { kind: string; fingerprint: string; params: unknown; identity: unknown }> };
+  rewards: string[];
+  images: 'embed' | 'path';
+  filter: { where: string | null; include_failed: boolean };
+  counts: { rows: number; excluded_failed: number; excluded_by_where: number };
+  bin_edges: BinState;
+  files: FileRecord[];
+}
+
+/** Reads `<dir>/release.json`; an unreadable or invalid file is a MiroError naming it. */
+export function readReleaseManifest(dir: string): ReleaseManifest {
+  const file = path.join(dir, 'release.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ReleaseManifest;
+  } catch (err) {
+    throw new MiroError(`cannot read ${file} (${(err as Error).message})`);
+  }
+}

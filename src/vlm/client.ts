@@ -1,0 +1,124 @@
+// The client side of an OpenAI-compatible chat-completions server, shared by the VLM captioner
+// and the VQAScore server scorer: one POST, images as data URLs, and a per-shard request cache
+// so a crashed shard never pays twice for a finished request.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fetchOnce, type RetryPolicy } from '../util/fetch.js';
+import { ModelServerError, RowError, errorMessage } from '../errors.js';
+
+/** A finished request: its answer (a caption, or a score) or the row error it ended in. */
+export interface CacheEntry {
+  key: string;
+  id: string;
+  ok: boolean;
+  caption?: string;
+  serverModel?: string | null;
+  score?: number;
+  status?: string;
+  error?: string;
+}
+
+/** Append-only JSONL cache of finished requests; a torn last line (a crash mid-write) is skipped. */
+export class RequestCache {
+  private entries = new Map<string, CacheEntry>();
+  private handle: fs.FileHandle | undefined;
+
+  static async open(file: string): Promise<RequestCache> {
+    const cache = new RequestCache();
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      try {
+        const e = JSON.parse(line) as CacheEntry;
+        if (e.key) cache.entries.set(e.key, e);
+      } catch {
+        // torn or empty line
+      }
+    }
+    cache.handle = await fs.open(file, 'a');
+    return cache;
+  }
+
+  get(key: string): CacheEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  async put(entry: CacheEntry): Promise<void> {
+    this.entries.set(entry.key, entry);
+    await this.handle!.appendFile(`${JSON.stringify(entry)}\n`);
+    await this.handle!.datasync();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+  }
+}
+
+/** An image as a chat-completions content part: a base64 data URL. */
+export function imageContent(bytes: Uint8Array, mime = sniffMime(bytes)): { type: 'image_url'; image_url: { url: string } } {
+  return { type: 'image_url', image_url: { url: `data:${mime};base64,${Buffer.from(bytes).toString('base64')}` } };
+}
+
+export function sniffMime(b: Uint8Array): string {
+  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
+  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
+  if (b[0] === 0x52 && b[1] === 0x49) return 'image/webp';
+  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
+  return 'application/octet-stream';
+}
+
+/**
+ * One POST to `<server>/chat/completions` (one attempt: wrap it in withRetries). Transport
+ * failures, HTTP errors and a reply that is not JSON become retryable ModelServerErrors.
+ */
+export async function postChatCompletion(server: { server: string; apiKey?: string; retry: RetryPolicy }, body: unknown): Promise<{ json: Record<string, unknown>; url: string }> {
+  const url = `${server.server.replace(/\/$/, '')}/chat/completions`;
+  const headers = { 'content-type': 'application/json', ...(server.apiKey ? { authorization: `Bearer ${server.apiKey}` } : {}) };
+  const res = await fetchOnce(url, { method: 'POST', headers, body: JSON.stringify(body) }, server.retry.timeoutMs);
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, { cause: err });
+  }
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json && typeof json === 'object' && !Array.isArray(json)) return { json: json as Record<string, unknown>, url };
+  } catch {
+    // falls through
+  }
+  throw new ModelServerError(`${url}: reply is not a JSON object: ${text.slice(0, 120)}`, 'bad_response', true);
+}
+
+/**
+ * One request through a request cache (or none): a cached answer comes back as it was; a new
+ * answer, or a RowError (a reply that can never give one), is cached; a transport failure becomes
+ * the row's error and is not cached, so a re-run asks again.
+ */
+export async function cachedRequest<T>(
+  cache: RequestCache | null,
+  key: string,
+  id: string,
+  request: () => Promise<T>,
+  codec: { save: (answer: T) => Partial<CacheEntry>; load: (entry: CacheEntry) => T },
+): Promise<T | RowError> {
+  const hit = cache?.get(key);
+  if (hit) return hit.ok ? codec.load(hit) : new RowError(hit.status!, hit.error!);
+  try {
+    const answer = await request();
+    await cache?.put({ ...codec.save(answer), key, id, ok: true });
+    return answer;
+  } catch (err) {
+    if (err instanceof RowError) {
+      await cache?.put({ key, id, ok: false, status: err.status, error: err.message });
+      return err;
+    }
+    if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
+    return new RowError('error', errorMessage(err));
+  }
+}
