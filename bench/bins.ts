@@ -15,7 +15,8 @@ const sizes = (process.env.BENCH_BIN_ROWS ?? '1000000,10000000').split(',').map(
 for (const rows of sizes) {
   const dir = benchDir('bins');
   const scores = REWARDS.map(
-    (r, i) => `  score_${r}:\n    uses: derive\n    needs: [base]\n    with: {columns: {score: {sql: "hash(id || '${i}') % 100000 / 1000.0"}, status: {sql: "'ok'", type: VARCHAR}}}`,
+    (r, i) =>
+      `  score_${r}:\n    uses: derive\n    needs: [base]\n    with: {columns: {score: {sql: "hash(id || '${i}') % 100000 / 1000.0"}, status: {sql: "'ok'", type: VARCHAR}}}`,
   );
   const file = path.join(dir, 'bins.yaml');
   writeFileSync(

@@ -17,7 +17,10 @@ const dir = benchDir('engine');
 const images = path.join(dir, 'images');
 await writeImageFolder(images, 10_000, 32);
 const ingestFile = path.join(dir, 'ingest.yaml');
-writeFileSync(ingestFile, `name: ingest\nsettings: {shards: 8, data_root: ${JSON.stringify(path.join(dir, 'data'))}}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}\n`);
+writeFileSync(
+  ingestFile,
+  `name: ingest\nsettings: {shards: 8, data_root: ${JSON.stringify(path.join(dir, 'data'))}}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}\n`,
+);
 const ingest = await timed(() => runPipeline(loadPipeline(ingestFile), { progress: quiet }));
 report('engine.ingest_rows_per_s', 10_000 / ingest.secs, 'rows/s');
 
@@ -26,7 +29,10 @@ const SHARDS = Number(process.env.BENCH_SHARDS ?? 1000);
 const nodes = [`  n0: {uses: rows, with: {count: ${SHARDS}}}`];
 for (let i = 1; i < 10; i++) nodes.push(`  n${i}: {uses: derive, needs: [n${i - 1}], with: {columns: {value: {sql: "value + 1"}}}}`);
 const bigFile = path.join(dir, 'big.yaml');
-writeFileSync(bigFile, `name: big\nsettings: {shards: ${SHARDS}, data_root: ${JSON.stringify(path.join(dir, 'data'))}}\nnodes:\n${nodes.join('\n')}\n`);
+writeFileSync(
+  bigFile,
+  `name: big\nsettings: {shards: ${SHARDS}, data_root: ${JSON.stringify(path.join(dir, 'data'))}}\nnodes:\n${nodes.join('\n')}\n`,
+);
 const first = await timed(() => runPipeline(loadPipeline(bigFile), { progress: quiet, jobs: 1 }));
 report('engine.overhead_per_shard', (first.secs * 1000) / (10 * SHARDS), 'ms');
 

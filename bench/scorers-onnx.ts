@@ -32,11 +32,27 @@ const N = (S / P) ** 2;
 // paper's reward towers are ViT-L/H, 5 to 20 times more work per image than this.
 function weights(name: string, dims: number[]) {
   const n = dims.reduce((a, b) => a * b, 1);
-  return onnx.TensorProto.create({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.02).buffer) });
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: 1,
+    rawData: new Uint8Array(Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.02).buffer),
+  });
 }
-const shape = (vals: number[]) => onnx.TensorProto.create({ name: `shape_${vals.join('_')}`, dims: [vals.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+const shape = (vals: number[]) =>
+  onnx.TensorProto.create({
+    name: `shape_${vals.join('_')}`,
+    dims: [vals.length],
+    dataType: 7,
+    rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer),
+  });
 const node = (op: string, i: string[], o: string[], attrs: Record<string, number | number[]> = {}) =>
-  onnx.NodeProto.create({ opType: op, input: i, output: o, attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, ints: v, type: 7 } : { name, i: v, type: 2 })) });
+  onnx.NodeProto.create({
+    opType: op,
+    input: i,
+    output: o,
+    attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, ints: v, type: 7 } : { name, i: v, type: 2 })),
+  });
 const graph = {
   name: 'vit',
   node: [
@@ -52,16 +68,35 @@ const graph = {
     node('ReduceMean', [`x${LAYERS}`], ['image_embeds'], { axes: [1], keepdims: 0 }),
   ],
   initializer: [weights('W1', [3 * P * P, H]), weights('W2', [H, D]), shape([0, 3, 14, 16, 14, 16]), shape([0, N, 3 * P * P])],
-  input: [onnx.ValueInfoProto.create({ name: 'pixel_values', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'B' }, { dimValue: 3 }, { dimValue: S }, { dimValue: S }] } } } })],
-  output: [onnx.ValueInfoProto.create({ name: 'image_embeds', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'B' }, { dimValue: D }] } } } })],
+  input: [
+    onnx.ValueInfoProto.create({
+      name: 'pixel_values',
+      type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'B' }, { dimValue: 3 }, { dimValue: S }, { dimValue: S }] } } },
+    }),
+  ],
+  output: [
+    onnx.ValueInfoProto.create({
+      name: 'image_embeds',
+      type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'B' }, { dimValue: D }] } } },
+    }),
+  ],
 };
 await fs.mkdir(path.join(dir, 'model/onnx'), { recursive: true });
-await fs.writeFile(path.join(dir, 'model/onnx/vision.onnx'), onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish());
+await fs.writeFile(
+  path.join(dir, 'model/onnx/vision.onnx'),
+  onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish(),
+);
 await writeTokenizer(path.join(dir, 'model'));
 // A clip-mlp scorer over that tower with an identity-like head, so the wrapper does all its work.
 const { encodeSafetensors } = await import('../src/model/safetensors.ts');
-await fs.writeFile(path.join(dir, 'model/mlp.safetensors'), encodeSafetensors(new Map([['layers.0.weight', { shape: [1, D], data: new Float32Array(D).fill(0.01) }]])));
-await fs.writeFile(path.join(dir, 'scorer.yaml'), `name: benchvit\nkind: clip-mlp\nmodel_dir: model\nfiles: {vision: onnx/vision.onnx, mlp: mlp.safetensors}\nimage: {size: ${S}}\nbatch_size: 16\n`);
+await fs.writeFile(
+  path.join(dir, 'model/mlp.safetensors'),
+  encodeSafetensors(new Map([['layers.0.weight', { shape: [1, D], data: new Float32Array(D).fill(0.01) }]])),
+);
+await fs.writeFile(
+  path.join(dir, 'scorer.yaml'),
+  `name: benchvit\nkind: clip-mlp\nmodel_dir: model\nfiles: {vision: onnx/vision.onnx, mlp: mlp.safetensors}\nimage: {size: ${S}}\nbatch_size: 16\n`,
+);
 
 const B = 16;
 const IMAGES = 64;
@@ -79,8 +114,20 @@ let t0 = performance.now();
 await scorer.score(images);
 const wrapped = IMAGES / ((performance.now() - t0) / 1000);
 
-const session = await ort.InferenceSession.create(path.join(dir, 'model/onnx/vision.onnx'), { intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2) });
-const prepared = await Promise.all(Array.from({ length: IMAGES / B }, (_, i) => preprocessBatch(images.slice(i * B, (i + 1) * B).map((x) => x.image), S, [0.48, 0.46, 0.41], [0.27, 0.26, 0.28], images.slice(i * B, (i + 1) * B).map((x) => x.bytes))));
+const session = await ort.InferenceSession.create(path.join(dir, 'model/onnx/vision.onnx'), {
+  intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2),
+});
+const prepared = await Promise.all(
+  Array.from({ length: IMAGES / B }, (_, i) =>
+    preprocessBatch(
+      images.slice(i * B, (i + 1) * B).map((x) => x.image),
+      S,
+      [0.48, 0.46, 0.41],
+      [0.27, 0.26, 0.28],
+      images.slice(i * B, (i + 1) * B).map((x) => x.bytes),
+    ),
+  ),
+);
 await session.run({ pixel_values: new ort.Tensor('float32', prepared[0]!, [B, 3, S, S]) });
 t0 = performance.now();
 for (const px of prepared) await session.run({ pixel_values: new ort.Tensor('float32', px, [B, 3, S, S]) });
@@ -89,7 +136,13 @@ const bare = IMAGES / ((performance.now() - t0) / 1000);
 t0 = performance.now();
 for (let i = 0; i < IMAGES / B; i++) {
   const part = images.slice(i * B, (i + 1) * B);
-  const px = await preprocessBatch(part.map((x) => x.image), S, [0.48, 0.46, 0.41], [0.27, 0.26, 0.28], part.map((x) => x.bytes));
+  const px = await preprocessBatch(
+    part.map((x) => x.image),
+    S,
+    [0.48, 0.46, 0.41],
+    [0.27, 0.26, 0.28],
+    part.map((x) => x.bytes),
+  );
   await session.run({ pixel_values: new ort.Tensor('float32', px, [B, 3, S, S]) });
 }
 const sequential = IMAGES / ((performance.now() - t0) / 1000);
@@ -104,12 +157,34 @@ report('scorers_onnx.wrapper_over_bare', wrapped / bare, 'x');
 const LATENCY = 40;
 const SLOTS = 8;
 // The server runs in its own process, as a real one would, so it does not share the client's thread.
-const server = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'), JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS })], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'),
+    JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS }),
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve));
-const captioner = new OpenAICaptioner({ server: url, model: 'bench', prompt: 'Describe. <CAPTION></CAPTION>', maxTokens: 64, temperature: 0, concurrency: 2 * SLOTS, retry: defaultRetry });
+const captioner = new OpenAICaptioner({
+  server: url,
+  model: 'bench',
+  prompt: 'Describe. <CAPTION></CAPTION>',
+  maxTokens: 64,
+  temperature: 0,
+  concurrency: 2 * SLOTS,
+  retry: defaultRetry,
+});
 const png = new Uint8Array(await fs.readFile(path.join(dir, 'model/onnx/vision.onnx')).then(() => Buffer.from('89504e470d0a1a0a', 'hex')));
 const REQ = 400;
-const requests = Array.from({ length: REQ }, (_, i) => ({ id: `r${i}`, image: Uint8Array.from([...png, i & 255, i >> 8]), mime: 'image/png', altText: null }));
+const requests = Array.from({ length: REQ }, (_, i) => ({
+  id: `r${i}`,
+  image: Uint8Array.from([...png, i & 255, i >> 8]),
+  mime: 'image/png',
+  altText: null,
+}));
 const cache = await RequestCache.open(path.join(dir, 'cache.jsonl'));
 t0 = performance.now();
 const results = await captioner.captionAll(requests, cache);
@@ -121,15 +196,39 @@ const vqaConfig = path.join(dir, 'vqascore-server.yaml');
 await fs.writeFile(vqaConfig, `kind: vqa-server\nserver: {url: ${JSON.stringify(url)}, model: bench, concurrency: ${2 * SLOTS}}\n`);
 const vqa = await loadScorer(`vlm:${vqaConfig}`);
 t0 = performance.now();
-const vqaScores = await vqa.score(requests.map((r) => ({ image: { width: 1, height: 1, data: new Float32Array(3) }, caption: 'a red circle', bytes: r.image })));
+const vqaScores = await vqa.score(
+  requests.map((r) => ({ image: { width: 1, height: 1, data: new Float32Array(3) }, caption: 'a red circle', bytes: r.image })),
+);
 const vqaSecs = (performance.now() - t0) / 1000;
 server.kill('SIGTERM');
 if (vqaScores.some((v) => typeof v !== 'number')) throw new Error('vqa-server bench: some requests failed');
 // The server's capacity as measured: a bare client keeping the server's queue full with the same
 // requests, pre-serialised (nominal capacity is SLOTS / LATENCY; timers and parsing cost a little).
-const server2 = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'), JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS })], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server2 = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'),
+    JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS }),
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const url2 = await new Promise<string>((resolve) => createInterface({ input: server2.stdout! }).once('line', resolve));
-const bodies = requests.map((r) => JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.from(r.image).toString('base64')}` } }] }] }));
+const bodies = requests.map((r) =>
+  JSON.stringify({
+    model: 'bench',
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'x' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.from(r.image).toString('base64')}` } },
+        ],
+      },
+    ],
+  }),
+);
 let next = 0;
 t0 = performance.now();
 await Promise.all(

@@ -22,12 +22,33 @@ const figures: Record<string, number> = {};
 for (const preset of ['tiny', 'small']) {
   const cfg = modelConfig(preset, 'miro', REWARDS);
   const params = initParams(tf, cfg, 1);
-  const adam = new AdamW(tf, { lr: 1e-3, min_lr: 1e-4, warmup_steps: 10, total_steps: 1000, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.01, clip_norm: 1, ema_decay: 0.99 }, params);
+  const adam = new AdamW(
+    tf,
+    {
+      lr: 1e-3,
+      min_lr: 1e-4,
+      warmup_steps: 10,
+      total_steps: 1000,
+      beta1: 0.9,
+      beta2: 0.99,
+      eps: 1e-8,
+      weight_decay: 0.01,
+      clip_norm: 1,
+      ema_decay: 0.99,
+    },
+    params,
+  );
   const T = cfg.text.max_tokens;
   const x = tf.randomNormal([B, 32, 32, 3]);
   const n = tf.randomNormal([B, 32, 32, 3]);
   const t = tf.randomUniform([B]);
-  const inputs = { t, text: tf.zeros([B, T], 'int32'), textMask: tf.ones([B, T]), rewards: tf.randomUniform([B, 7]), rewardMask: tf.ones([B, 7]) };
+  const inputs = {
+    t,
+    text: tf.zeros([B, T], 'int32'),
+    textMask: tf.ones([B, T]),
+    rewards: tf.randomUniform([B, 7]),
+    rewardMask: tf.ones([B, 7]),
+  };
   const byVar = new Map([...params].map(([k, v]) => [v.name, k]));
   const step = async (i: number) => {
     const { value, grads } = tf.variableGrads(() => {

@@ -3,4 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import { genevalPrompts } from '../src/synth/geneval.ts';
 
-writeFileSync(new URL('../configs/geneval-mini.jsonl', import.meta.url), genevalPrompts().map((p) => JSON.stringify(p)).join('\n') + '\n');
+writeFileSync(
+  new URL('../configs/geneval-mini.jsonl', import.meta.url),
+  genevalPrompts()
+    .map((p) => JSON.stringify(p))
+    .join('\n') + '\n',
+);

@@ -45,11 +45,18 @@ test('the DuckDB function bins many rewards per call, NULL and NaN stay NULL, th
   // 9 rewards: at B=64 two calls (7 + 2 rewards); at B=1000 (10 bits) two calls (5 + 4).
   const rewards = 9;
   await conn.run(`CREATE TABLE a AS SELECT range AS id FROM range(20000)`);
-  await conn.run(`CREATE TABLE s AS SELECT range AS id, ${Array.from({ length: rewards }, (_, r) => `CASE WHEN hash(range, ${r}) % 17 = 0 THEN NULL WHEN hash(range, ${r}) % 29 = 0 THEN 'NaN'::DOUBLE ELSE (hash(range, ${r}) % 12000) / 100.0 - 10 END AS r${r}`).join(', ')} FROM range(20000) ORDER BY hash(range)`);
+  await conn.run(
+    `CREATE TABLE s AS SELECT range AS id, ${Array.from({ length: rewards }, (_, r) => `CASE WHEN hash(range, ${r}) % 17 = 0 THEN NULL WHEN hash(range, ${r}) % 29 = 0 THEN 'NaN'::DOUBLE ELSE (hash(range, ${r}) % 12000) / 100.0 - 10 END AS r${r}`).join(', ')} FROM range(20000) ORDER BY hash(range)`,
+  );
   const rand = mulberry32(3);
   for (const B of [64, 1000]) {
     const searches = Array.from({ length: rewards }, () => new EdgeSearch(randomEdges(B, rand), B));
-    const calls = binColumns(conn, searches, Array.from({ length: rewards }, (_, r) => `s.r${r}`), '_packed');
+    const calls = binColumns(
+      conn,
+      searches,
+      Array.from({ length: rewards }, (_, r) => `s.r${r}`),
+      '_packed',
+    );
     assert.equal(calls.packed.length, 2);
     // The join hands the function dictionary vectors; the outer query reads the bins back.
     const reader = await conn.runAndReadAll(

@@ -64,7 +64,14 @@ function referenceBin(x: number | null, edges: number[]): number | null {
 
 /** The calibration subset as the SPEC'd reference picks it: the CAL rows first by md5(id:seed). */
 function calibrationOf<T>(rows: T[], idOf: (row: T) => string): T[] {
-  const key = new Map(rows.map((r) => [r, createHash('md5').update(`${idOf(r)}:${SEED}`).digest('hex')]));
+  const key = new Map(
+    rows.map((r) => [
+      r,
+      createHash('md5')
+        .update(`${idOf(r)}:${SEED}`)
+        .digest('hex'),
+    ]),
+  );
   return [...rows].sort((x, y) => (key.get(x)! < key.get(y)! ? -1 : key.get(x)! > key.get(y)! ? 1 : 0)).slice(0, CAL);
 }
 
@@ -88,7 +95,9 @@ test('bins and targets agree exactly with an independent reference; edges to 1e-
 
   const calibration = calibrationOf(rows, (r) => String(r.id));
 
-  const edgesRows = await sql(`SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/bin_edges/*.parquet') ORDER BY reward, bin`);
+  const edgesRows = await sql(
+    `SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/bin_edges/*.parquet') ORDER BY reward, bin`,
+  );
   const bins = await sql(`SELECT * FROM read_parquet('${root}/bins/*.parquet') ORDER BY id`);
   const byId = new Map(bins.map((b) => [String(b.id), b]));
   assert.equal(bins.length, 3000);
@@ -98,7 +107,10 @@ test('bins and targets agree exactly with an independent reference; edges to 1e-
     const got = edgesRows.filter((e) => e.reward === reward);
     assert.equal(got.length, B);
     for (let b = 0; b < B; b++) {
-      assert.ok(Math.abs((got[b]!.lower as number) - ref[b]!) <= 1e-12 * Math.max(1, Math.abs(ref[b]!)), `${reward} edge ${b}: ${got[b]!.lower} vs ${ref[b]}`);
+      assert.ok(
+        Math.abs((got[b]!.lower as number) - ref[b]!) <= 1e-12 * Math.max(1, Math.abs(ref[b]!)),
+        `${reward} edge ${b}: ${got[b]!.lower} vs ${ref[b]}`,
+      );
       assert.ok(Math.abs((got[b]!.upper as number) - ref[b + 1]!) <= 1e-12 * Math.max(1, Math.abs(ref[b + 1]!)));
       const pop = calibration.filter((r) => referenceBin(r[reward] as number | null, ref) === b).length;
       assert.equal(got[b]!.population, pop, `${reward} population of bin ${b}`);
@@ -165,7 +177,9 @@ nodes:
   const root = path.join(dir, 'data/misaligned');
 
   const shardOf = async (node: string) => {
-    const rows = await sql(`SELECT id, score, regexp_extract(filename, 'part-(\\d+)', 1)::INTEGER AS shard FROM read_parquet('${root}/${node}/part-*.parquet', filename = true)`);
+    const rows = await sql(
+      `SELECT id, score, regexp_extract(filename, 'part-(\\d+)', 1)::INTEGER AS shard FROM read_parquet('${root}/${node}/part-*.parquet', filename = true)`,
+    );
     return new Map(rows.map((r) => [String(r.id), r]));
   };
   const a = await shardOf('score_a');
@@ -191,7 +205,14 @@ test('a bins run killed mid-node (two shards in flight) resumes to the same byte
   const file = await writePipeline(dir, 'bintest', yaml().replace('shards: 3', 'shards: 40').replace('count: 3000', 'count: 120000'));
   const env = (root: string) => ({ MIRO_DATA_ROOT: path.join(dir, root) });
   assert.equal((await runCli(['run', file], { env: env('clean') })).code, 0);
-  assert.equal((await runCli(['run', file, '--only', 'base', '--only', 'score_smooth', '--only', 'score_ties', '--only', 'score_three'], { env: env('killed') })).code, 0);
+  assert.equal(
+    (
+      await runCli(['run', file, '--only', 'base', '--only', 'score_smooth', '--only', 'score_ties', '--only', 'score_three'], {
+        env: env('killed'),
+      })
+    ).code,
+    0,
+  );
 
   const { child, done } = startCli(['run', file], { env: env('killed') });
   const markers = path.join(dir, 'killed/bintest/bins/_done');
@@ -232,7 +253,9 @@ nodes:
   const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
   assert.equal(res.code, 0, res.stderr);
   const root = path.join(dir, 'data/onenode');
-  const rows = await sql(`SELECT s.id, s.a, s.b, b.a_bin, b.b_bin FROM read_parquet('${root}/scores/*.parquet') s JOIN read_parquet('${root}/bins/part-*.parquet') b USING (id)`);
+  const rows = await sql(
+    `SELECT s.id, s.a, s.b, b.a_bin, b.b_bin FROM read_parquet('${root}/scores/*.parquet') s JOIN read_parquet('${root}/bins/part-*.parquet') b USING (id)`,
+  );
   assert.equal(rows.length, 1500);
   const calibration = calibrationOf(rows, (r) => String(r.id));
   for (const r of ['a', 'b'] as const) {

@@ -53,15 +53,23 @@ test('checks fail on misaligned map ids, duplicate source ids and targets outsid
     for (const node of ['base', 'score', 'bins']) await checksOf(file, node); // all pass as written
     const shard = (node: string, s: number) => layoutOf(loadPipeline(file), node).shardFile(s);
 
-    await tamper(shard('bins', 0), `SELECT * REPLACE (CASE WHEN id = (SELECT max(id) FROM t) THEN 1.5 ELSE s_target END AS s_target) FROM t ORDER BY id`);
-    await assert.rejects(checksOf(file, 'bins'), /check targets_in_unit_interval_or_null failed[\s\S]*"stat":"highest s_target","value":1\.5/);
+    await tamper(
+      shard('bins', 0),
+      `SELECT * REPLACE (CASE WHEN id = (SELECT max(id) FROM t) THEN 1.5 ELSE s_target END AS s_target) FROM t ORDER BY id`,
+    );
+    await assert.rejects(
+      checksOf(file, 'bins'),
+      /check targets_in_unit_interval_or_null failed[\s\S]*"stat":"highest s_target","value":1\.5/,
+    );
 
-    await tamper(shard('score', 1), `SELECT * REPLACE (CASE WHEN id = (SELECT min(id) FROM t) THEN 'r-stranger' ELSE id END AS id) FROM t ORDER BY id`);
+    await tamper(
+      shard('score', 1),
+      `SELECT * REPLACE (CASE WHEN id = (SELECT min(id) FROM t) THEN 'r-stranger' ELSE id END AS id) FROM t ORDER BY id`,
+    );
     await assert.rejects(checksOf(file, 'score'), /check ids_equal_input_ids_in_order failed[\s\S]*r-stranger/);
 
     await tamper(shard('base', 0), `SELECT * FROM t UNION ALL (SELECT * FROM t ORDER BY id LIMIT 1) ORDER BY id`);
     await assert.rejects(checksOf(file, 'base'), /check ids_unique failed[\s\S]*"copies":2/);
-
   } finally {
     delete process.env.MIRO_DATA_ROOT;
   }

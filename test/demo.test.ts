@@ -24,7 +24,8 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
   const claimSections = report.split('\n').filter((l) => /^## /.test(l) && !/Training|Contact/.test(l));
   assert.equal(claimSections.length, 7, report);
   assert.equal((report.match(/```sql/g) ?? []).length, 7);
-  for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png']) assert.ok(existsSync(path.join(reportDir, f)), f);
+  for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png'])
+    assert.ok(existsSync(path.join(reportDir, f)), f);
   assert.equal(readdirSync(reportDir).filter((f) => f.startsWith('hist_')).length, 7);
   assert.ok(existsSync(path.join(data, 'ci/sample_miro/contact/w7.png')));
   assert.match(readFileSync(path.join(reportDir, 'dataset.md'), 'utf8'), /## Reward distributions/);
@@ -32,15 +33,24 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
   // Recompute every claim from the committed Parquet and find its exact table in the report.
   const pipeline = loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: data });
   const { conn } = await openViews(pipeline);
-  const claims = await runClaims(conn, { evaluations: '"evaluate"', miro_train: '"train_miro"', baseline_train: '"train_baseline"', target_reward: 'colourfulness', best_of_reward: 'objects' });
+  const claims = await runClaims(conn, {
+    evaluations: '"evaluate"',
+    miro_train: '"train_miro"',
+    baseline_train: '"train_baseline"',
+    target_reward: 'colourfulness',
+    best_of_reward: 'objects',
+  });
   conn.closeSync();
   for (const c of claims) {
     assert.equal(c.error, null, `${c.id}: ${c.error}`);
     assert.ok(c.rows.length > 0, `${c.id} has no rows`);
     assert.ok(report.includes(formatMarkdown(c.rows)), `${c.id}: the report's table is not the query's result`);
   }
-  const claimRows = await runCli(['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(holds) AS judged FROM report', '--format', 'csv'], { env });
-  assert.equal(claimRows.stdout.trim(), "n,judged\n7,7");
+  const claimRows = await runCli(
+    ['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(holds) AS judged FROM report', '--format', 'csv'],
+    { env },
+  );
+  assert.equal(claimRows.stdout.trim(), 'n,judged\n7,7');
 
   const second = await runCli(['run', 'pipelines/ci.yaml'], { env });
   assert.equal(second.code, 0, second.stderr);
@@ -50,5 +60,8 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
 test('the CI pipeline has the same nodes and stage kinds as the demo', () => {
   const demo = loadPipeline(path.join(ROOT, 'pipelines/demo.yaml'), { dataRoot: '/tmp/unused' });
   const ci = loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: '/tmp/unused' });
-  assert.deepEqual([...ci.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]), [...demo.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]));
+  assert.deepEqual(
+    [...ci.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]),
+    [...demo.nodes.values()].map((n) => [n.name, n.stage.kind, n.needs]),
+  );
 });

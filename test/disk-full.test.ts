@@ -22,13 +22,21 @@ test('a full disk fails the node with a clear error, keeps committed shards, and
   if (!mount(small, '160k')) return t.skip('cannot mount a tmpfs here (needs root)');
   const big = path.join(dir, 'big');
   try {
-    const file = await writePipeline(dir, 'full', 'name: full\nsettings: {shards: 8, seed: 3}\nnodes:\n  synth: {uses: synth, with: {count: 400, degrade_probability: 0.9}}\n');
+    const file = await writePipeline(
+      dir,
+      'full',
+      'name: full\nsettings: {shards: 8, seed: 3}\nnodes:\n  synth: {uses: synth, with: {count: 400, degrade_probability: 0.9}}\n',
+    );
     const first = await runCli(['run', file], { env: { MIRO_DATA_ROOT: small } });
     assert.equal(first.code, 1, first.stderr);
     assert.match(first.stderr, /node synth, shard \d+: .*(No space left|ENOSPC|Could not write|disk)/i);
 
     const nodeDir = path.join(small, 'full/synth');
-    assert.deepEqual(readdirSync(nodeDir).filter((f) => f.endsWith('.tmp')), [], 'the half-written file is removed');
+    assert.deepEqual(
+      readdirSync(nodeDir).filter((f) => f.endsWith('.tmp')),
+      [],
+      'the half-written file is removed',
+    );
     const markers = readdirSync(path.join(nodeDir, '_done')).filter((f) => /^\d+\.json$/.test(f));
     assert.ok(markers.length >= 1 && markers.length < 8, `committed before the disk filled: ${markers.length}`);
     const committed = new Map<string, string>();

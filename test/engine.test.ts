@@ -36,7 +36,9 @@ test('a small DAG runs end to end, and a second run does nothing', async () => {
   const first = await runCli(['run', file], { env });
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, /done: 4 node\(s\) ran/);
-  const rows = await sql(`SELECT count(*) AS n, count(DISTINCT id) AS ids, min(area2) AS a FROM read_parquet('${dir}/data/eng/doubled/*.parquet')`);
+  const rows = await sql(
+    `SELECT count(*) AS n, count(DISTINCT id) AS ids, min(area2) AS a FROM read_parquet('${dir}/data/eng/doubled/*.parquet')`,
+  );
   assert.deepEqual(rows, [{ n: 40, ids: 40, a: 24 * 24 * 2 }]);
   const before = await snapshot(path.join(dir, 'data'), (r) => r.endsWith('.json') || r.endsWith('.parquet'));
   const mtimes = [...before.keys()].map((k) => statSync(path.join(dir, 'data', k)).mtimeMs);
@@ -46,7 +48,10 @@ test('a small DAG runs end to end, and a second run does nothing', async () => {
   assert.match(second.stderr, /done: 0 node\(s\) ran, 4 up to date/);
   const after = await snapshot(path.join(dir, 'data'), (r) => r.endsWith('.json') || r.endsWith('.parquet'));
   assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
-  assert.deepEqual([...before.keys()].map((k) => statSync(path.join(dir, 'data', k)).mtimeMs), mtimes);
+  assert.deepEqual(
+    [...before.keys()].map((k) => statSync(path.join(dir, 'data', k)).mtimeMs),
+    mtimes,
+  );
 
   const status = await runCli(['status', file], { env });
   assert.match(status.stdout, /ingest\s+ingest\s+4\/4\s+40\s+0\s+up to date/);
@@ -60,7 +65,7 @@ test('a changed parameter re-runs exactly that node and its descendants', async 
   const file = await writePipeline(dir, 'eng', pipelineYaml(path.join(dir, 'images'), 2));
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   assert.equal((await runCli(['run', file], { env })).code, 0);
-  const markers = async (node: string) => (await snapshot(path.join(dir, 'data/eng', node, '_done'), () => true));
+  const markers = async (node: string) => await snapshot(path.join(dir, 'data/eng', node, '_done'), () => true);
   const ingestBefore = await markers('ingest');
   const numbersBefore = await markers('numbers');
 
@@ -112,7 +117,10 @@ test('two ranks started at once produce every shard exactly once', async () => {
   await writeImageFolder(path.join(dir, 'images'), 120);
   const file = await writePipeline(dir, 'eng', pipelineYaml(path.join(dir, 'images'), 6));
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
-  const [r0, r1] = await Promise.all([runCli(['run', file, '--rank', '0', '--world', '2'], { env }), runCli(['run', file, '--rank', '1', '--world', '2'], { env })]);
+  const [r0, r1] = await Promise.all([
+    runCli(['run', file, '--rank', '0', '--world', '2'], { env }),
+    runCli(['run', file, '--rank', '1', '--world', '2'], { env }),
+  ]);
   assert.equal(r0.code, 0, r0.stderr);
   assert.equal(r1.code, 0, r1.stderr);
   for (const node of ['ingest', 'area', 'doubled', 'numbers']) {
@@ -139,8 +147,17 @@ test('undecodable and unreadable images become error rows; --retry-failed redoes
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   const first = await runCli(['run', file], { env });
   assert.equal(first.code, 0, first.stderr);
-  const byStatus = await sql(`SELECT status, count(*) AS n, any_value(error) AS error FROM read_parquet('${dir}/data/eng/ingest/*.parquet') GROUP BY status ORDER BY status`);
-  assert.deepEqual(byStatus.map((r) => [r.status, r.n]), [['decode_error', 1], ['ok', 20], ['read_error', 1]]);
+  const byStatus = await sql(
+    `SELECT status, count(*) AS n, any_value(error) AS error FROM read_parquet('${dir}/data/eng/ingest/*.parquet') GROUP BY status ORDER BY status`,
+  );
+  assert.deepEqual(
+    byStatus.map((r) => [r.status, r.n]),
+    [
+      ['decode_error', 1],
+      ['ok', 20],
+      ['read_error', 1],
+    ],
+  );
   assert.match(String(byStatus[0]!.error), /broken\.png/);
   assert.match(String(byStatus[2]!.error), /missing\.png: ENOENT/);
   const status = await runCli(['status', file], { env });

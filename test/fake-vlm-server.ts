@@ -39,7 +39,10 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
   let active = 0;
   const queue: (() => void)[] = [];
   const held = new Set<http.ServerResponse>();
-  const acquire = () => new Promise<void>((resolve) => (active < (opts.maxConcurrent ?? Infinity) ? (active++, resolve()) : queue.push(() => (active++, resolve()))));
+  const acquire = () =>
+    new Promise<void>((resolve) =>
+      active < (opts.maxConcurrent ?? Infinity) ? (active++, resolve()) : queue.push(() => (active++, resolve())),
+    );
   const release = () => {
     active--;
     queue.shift()?.();
@@ -52,7 +55,12 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
       res.writeHead(404).end();
       return;
     }
-    const parsed = JSON.parse(body) as { model: string; logprobs?: boolean; top_logprobs?: number; messages: { content: { type: string; text?: string; image_url?: { url: string } }[] }[] };
+    const parsed = JSON.parse(body) as {
+      model: string;
+      logprobs?: boolean;
+      top_logprobs?: number;
+      messages: { content: { type: string; text?: string; image_url?: { url: string } }[] }[];
+    };
     const dataUrl = parsed.messages[0]!.content.find((c) => c.type === 'image_url')!.image_url!.url;
     const bytes = Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
@@ -91,18 +99,35 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
               { token: 'No', logprob: Math.log((1 - p) * 0.9) },
               { token: 'yes', logprob: Math.log((1 - p) * 0.05) },
             ].sort((a, b) => b.logprob - a.logprob);
-            const logprobs = fault === 'nologprobs' ? null : { content: [{ ...top[0]!, top_logprobs: top.slice(0, parsed.top_logprobs ?? 0) }] };
+            const logprobs =
+              fault === 'nologprobs' ? null : { content: [{ ...top[0]!, top_logprobs: top.slice(0, parsed.top_logprobs ?? 0) }] };
             res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ id: `cmpl-${id}`, object: 'chat.completion', model: 'fake-vlm-1', choices: [{ index: 0, message: { role: 'assistant', content: top[0]!.token }, logprobs, finish_reason: 'length' }] }), () => {
-              completedOk.set(id, (completedOk.get(id) ?? 0) + 1);
-            });
+            res.end(
+              JSON.stringify({
+                id: `cmpl-${id}`,
+                object: 'chat.completion',
+                model: 'fake-vlm-1',
+                choices: [{ index: 0, message: { role: 'assistant', content: top[0]!.token }, logprobs, finish_reason: 'length' }],
+              }),
+              () => {
+                completedOk.set(id, (completedOk.get(id) ?? 0) + 1);
+              },
+            );
             return;
           }
           const content = fault === 'ok' ? `Here you go. <CAPTION>A test image ${id}.</CAPTION>` : 'A test image without any tags.';
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ id: `cmpl-${id}`, object: 'chat.completion', model: 'fake-vlm-1', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }), () => {
-            if (fault === 'ok') completedOk.set(id, (completedOk.get(id) ?? 0) + 1);
-          });
+          res.end(
+            JSON.stringify({
+              id: `cmpl-${id}`,
+              object: 'chat.completion',
+              model: 'fake-vlm-1',
+              choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+            }),
+            () => {
+              if (fault === 'ok') completedOk.set(id, (completedOk.get(id) ?? 0) + 1);
+            },
+          );
           return;
         }
       }

@@ -23,9 +23,17 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+export function startCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   // Its own process group, so a test can kill the run with its children, as a crash would.
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, CI: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, CI: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -58,12 +66,23 @@ export async function writeImage(file: string, seed: number, size = 24, caption?
     }
   }
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(file);
   if (caption !== undefined) await fs.writeFile(file.replace(/\.\w+$/, '.txt'), caption);
 }
 
 export async function writeImageFolder(dir: string, count: number, size = 24): Promise<void> {
-  await Promise.all(Array.from({ length: count }, (_, i) => writeImage(path.join(dir, String(Math.floor(i / 100)).padStart(5, '0'), `${String(i).padStart(6, '0')}.png`), i + 1, size, `image number ${i}`)));
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      writeImage(
+        path.join(dir, String(Math.floor(i / 100)).padStart(5, '0'), `${String(i).padStart(6, '0')}.png`),
+        i + 1,
+        size,
+        `image number ${i}`,
+      ),
+    ),
+  );
 }
 
 /** The ids ingest gives a folder's PNGs (the first 16 hex digits of each file's sha256), sorted. */
@@ -72,7 +91,13 @@ export async function imageIds(dir: string): Promise<string[]> {
   const walk = async (d: string) => {
     for (const e of await fs.readdir(d, { withFileTypes: true })) {
       if (e.isDirectory()) await walk(path.join(d, e.name));
-      else if (e.name.endsWith('.png')) ids.push(createHash('sha256').update(await fs.readFile(path.join(d, e.name))).digest('hex').slice(0, 16));
+      else if (e.name.endsWith('.png'))
+        ids.push(
+          createHash('sha256')
+            .update(await fs.readFile(path.join(d, e.name)))
+            .digest('hex')
+            .slice(0, 16),
+        );
     }
   };
   await walk(dir);
@@ -89,7 +114,10 @@ export async function sql(query: string): Promise<Record<string, Value>[]> {
 }
 
 /** Every file under a folder with its bytes, keyed by relative path (for byte-identity checks). */
-export async function snapshot(dir: string, filter: (rel: string) => boolean = (r) => r.endsWith('.parquet')): Promise<Map<string, Buffer>> {
+export async function snapshot(
+  dir: string,
+  filter: (rel: string) => boolean = (r) => r.endsWith('.parquet'),
+): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   const walk = async (d: string) => {
     for (const e of await fs.readdir(d, { withFileTypes: true })) {
@@ -113,7 +141,14 @@ export async function writePipeline(dir: string, name: string, yaml: string): Pr
  * again to the end. Returns the row ids the killed run had cached, the ones the resumed run asked
  * the server for again anyway, and the resumed run's result.
  */
-export async function killAndResume(opts: { file: string; env: Record<string, string>; requests: Map<string, number>; total: () => number; cacheFile: string; killAfter: number }): Promise<{ cached: Set<string>; askedAgain: string[]; resumed: CliResult }> {
+export async function killAndResume(opts: {
+  file: string;
+  env: Record<string, string>;
+  requests: Map<string, number>;
+  total: () => number;
+  cacheFile: string;
+  killAfter: number;
+}): Promise<{ cached: Set<string>; askedAgain: string[]; resumed: CliResult }> {
   const { child, done } = startCli(['run', opts.file], { env: opts.env });
   while (opts.total() < opts.killAfter) await new Promise((r) => setTimeout(r, 5));
   killRun(child);

@@ -23,16 +23,25 @@ test('CSV, JSONL and Parquet manifests of relative paths give the same rows; dup
   const dir = tmpDir();
   const files = await images(path.join(dir, 'pics'), 5);
   await fs.copyFile(files[0]!, path.join(dir, 'pics/copy-of-0.png'));
-  const entries = [...files.map((f, i) => ({ path: path.relative(dir, f), caption: `caption ${i}` })), { path: 'pics/copy-of-0.png', caption: 'the same bytes again' }];
+  const entries = [
+    ...files.map((f, i) => ({ path: path.relative(dir, f), caption: `caption ${i}` })),
+    { path: 'pics/copy-of-0.png', caption: 'the same bytes again' },
+  ];
   await fs.writeFile(path.join(dir, 'm.csv'), 'path,caption\n' + entries.map((e) => `${e.path},${e.caption}`).join('\n') + '\n');
   await fs.writeFile(path.join(dir, 'm.jsonl'), entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
   await sql(`COPY (SELECT * FROM read_csv('${dir}/m.csv')) TO '${dir}/m.parquet' (FORMAT parquet)`);
   const ids: string[][] = [];
   for (const manifest of ['m.csv', 'm.jsonl', 'm.parquet']) {
-    const file = await writePipeline(dir, manifest.replace('.', '_'), `name: ${manifest.replace('.', '_')}\nsettings: {shards: 2}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(path.join(dir, manifest))}}}\n`);
+    const file = await writePipeline(
+      dir,
+      manifest.replace('.', '_'),
+      `name: ${manifest.replace('.', '_')}\nsettings: {shards: 2}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(path.join(dir, manifest))}}}\n`,
+    );
     const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
     assert.equal(res.code, 0, res.stderr);
-    const rows = await sql(`SELECT id, caption, status FROM read_parquet('${dir}/data/${manifest.replace('.', '_')}/ingest/*.parquet') ORDER BY id`);
+    const rows = await sql(
+      `SELECT id, caption, status FROM read_parquet('${dir}/data/${manifest.replace('.', '_')}/ingest/*.parquet') ORDER BY id`,
+    );
     assert.equal(rows.length, 6);
     assert.ok(rows.every((r) => r.status === 'ok'));
     ids.push(rows.map((r) => String(r.id)));
@@ -58,12 +67,22 @@ test('URLs are fetched with retries; a URL that keeps failing becomes a fetch_er
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    await fs.writeFile(path.join(dir, 'urls.jsonl'), files.map((_, i) => JSON.stringify({ path: `${base}/img${i}.png`, caption: `remote ${i}` })).join('\n') + '\n');
-    const file = await writePipeline(dir, 'urls', `name: urls\nsettings: {shards: 1}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(path.join(dir, 'urls.jsonl'))}, retries: 2, timeout_ms: 2000}}\n`);
+    await fs.writeFile(
+      path.join(dir, 'urls.jsonl'),
+      files.map((_, i) => JSON.stringify({ path: `${base}/img${i}.png`, caption: `remote ${i}` })).join('\n') + '\n',
+    );
+    const file = await writePipeline(
+      dir,
+      'urls',
+      `name: urls\nsettings: {shards: 1}\nnodes:\n  ingest: {uses: ingest, with: {path: ${JSON.stringify(path.join(dir, 'urls.jsonl'))}, retries: 2, timeout_ms: 2000}}\n`,
+    );
     const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
     assert.equal(res.code, 0, res.stderr);
     const rows = await sql(`SELECT source, status, error, width FROM read_parquet('${dir}/data/urls/ingest/*.parquet') ORDER BY source`);
-    assert.deepEqual(rows.map((r) => r.status), ['ok', 'ok', 'fetch_error', 'fetch_error']);
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['ok', 'ok', 'fetch_error', 'fetch_error'],
+    );
     assert.equal(rows[1]!.width, 24);
     assert.match(String(rows[2]!.error), /img2\.png: HTTP 500 always broken/);
     assert.match(String(rows[3]!.error), /img3\.png: HTTP 404 gone/);

@@ -32,9 +32,16 @@ const micro = (rewards: string[]): ModelConfig => ({
 function inputs(cfg: ModelConfig, B: number, rewards: number[][]) {
   const R = Math.max(1, cfg.rewards.length);
   return {
-    x: tf.tensor4d(Float32Array.from({ length: B * 8 * 8 * 3 }, (_, i) => Math.sin(i)), [B, 8, 8, 3]),
+    x: tf.tensor4d(
+      Float32Array.from({ length: B * 8 * 8 * 3 }, (_, i) => Math.sin(i)),
+      [B, 8, 8, 3],
+    ),
     t: tf.tensor1d(Array.from({ length: B }, (_, i) => 0.3 + 0.1 * i)),
-    text: tf.tensor2d(Int32Array.from({ length: B * 4 }, (_, i) => 2 + (i % 5)), [B, 4], 'int32'),
+    text: tf.tensor2d(
+      Int32Array.from({ length: B * 4 }, (_, i) => 2 + (i % 5)),
+      [B, 4],
+      'int32',
+    ),
     textMask: tf.ones([B, 4]),
     rewards: tf.tensor2d(rewards.flat().length ? rewards.flat() : new Array(B * R).fill(0), [B, R]),
     rewardMask: tf.ones([B, R]),
@@ -65,8 +72,14 @@ test('guidance: v(s+) + w (v(s+) - v(s-)) against hand-computed values', () => {
 test('gradients agree with finite differences on a tiny model', () => {
   const cfg = micro(['a', 'b']);
   const params = initParams(tf, cfg, 3);
-  const inp = inputs(cfg, 2, [[0.2, 0.9], [0.7, 0.1]]);
-  const target = tf.tensor4d(Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.cos(i)), [2, 8, 8, 3]);
+  const inp = inputs(cfg, 2, [
+    [0.2, 0.9],
+    [0.7, 0.1],
+  ]);
+  const target = tf.tensor4d(
+    Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.cos(i)),
+    [2, 8, 8, 3],
+  );
   const lossOf = () => flowLoss(tf, forward(tf, cfg, params, inp), target) as import('@tensorflow/tfjs').Scalar;
   const { grads } = tf.variableGrads(lossOf);
   const byName = new Map([...params].map(([n, v]) => [n, grads[v.name]!]));
@@ -113,7 +126,21 @@ test('reward tokens change the output; the baseline variant has none', () => {
 });
 
 async function sample(cfg: ModelConfig, params: Params, seed: number) {
-  return sampleImages(tf, cfg, params, { captions: ['a red circle', 'two blue squares'], positive: [[1, 1], [1, 1]], negative: [[0, 0], [0, 0]], guidance: 3, negativeCaption: 'same', steps: 4, seed });
+  return sampleImages(tf, cfg, params, {
+    captions: ['a red circle', 'two blue squares'],
+    positive: [
+      [1, 1],
+      [1, 1],
+    ],
+    negative: [
+      [0, 0],
+      [0, 0],
+    ],
+    guidance: 3,
+    negativeCaption: 'same',
+    steps: 4,
+    seed,
+  });
 }
 
 test('the sampler is deterministic for a seed and differs across seeds', async () => {

@@ -11,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { runCli, tmpDir } from './helpers.ts';
 
 test('fetches files by repo and revision, retries a 503, verifies pinned hashes, and skips present files', async () => {
-  const files: Record<string, Buffer> = { 'onnx/vision_model.onnx': Buffer.from('vision bytes'), 'aesthetic_mlp.safetensors': Buffer.from('mlp bytes') };
+  const files: Record<string, Buffer> = {
+    'onnx/vision_model.onnx': Buffer.from('vision bytes'),
+    'aesthetic_mlp.safetensors': Buffer.from('mlp bytes'),
+  };
   const seen: string[] = [];
   let failedOnce = false;
   const server = http.createServer((req, res) => {
@@ -30,7 +33,10 @@ test('fetches files by repo and revision, retries a 503, verifies pinned hashes,
   const dir = tmpDir();
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const config = path.join(dir, 'aesthetic.yaml');
-  await fs.writeFile(config, `kind: clip-mlp\nhub: {repo: org/aesthetic, revision: abc123}\nfiles:\n  vision: {path: onnx/vision_model.onnx, sha256: ${sha(files['onnx/vision_model.onnx']!)}}\n  mlp: aesthetic_mlp.safetensors\n`);
+  await fs.writeFile(
+    config,
+    `kind: clip-mlp\nhub: {repo: org/aesthetic, revision: abc123}\nfiles:\n  vision: {path: onnx/vision_model.onnx, sha256: ${sha(files['onnx/vision_model.onnx']!)}}\n  mlp: aesthetic_mlp.safetensors\n`,
+  );
   const env = { HF_ENDPOINT: endpoint, MIRO_MODELS: path.join(dir, 'cache') };
   try {
     const first = await runCli(['models', 'fetch', config], { env });
@@ -43,7 +49,10 @@ test('fetches files by repo and revision, retries a 503, verifies pinned hashes,
     assert.match(second.stdout, /present .*vision_model\.onnx/);
     assert.equal(seen.length, 3, 'present files are not downloaded again');
 
-    await fs.writeFile(config, `kind: clip-mlp\nhub: {repo: org/aesthetic, revision: abc123}\nmodel_dir: elsewhere\nfiles:\n  vision: {path: onnx/vision_model.onnx, sha256: '${'0'.repeat(64)}'}\n  mlp: aesthetic_mlp.safetensors\n`);
+    await fs.writeFile(
+      config,
+      `kind: clip-mlp\nhub: {repo: org/aesthetic, revision: abc123}\nmodel_dir: elsewhere\nfiles:\n  vision: {path: onnx/vision_model.onnx, sha256: '${'0'.repeat(64)}'}\n  mlp: aesthetic_mlp.safetensors\n`,
+    );
     const bad = await runCli(['models', 'fetch', config], { env });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /files\.vision: .*vision_model\.onnx has sha256 [0-9a-f]{64}, but .*aesthetic\.yaml pins 0000/);

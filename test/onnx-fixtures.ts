@@ -11,7 +11,10 @@ const FLOAT = 1;
 const INT64 = 7;
 
 function tensor(name: string, dims: number[], values: number[] | bigint[], type = FLOAT) {
-  const bytes = type === FLOAT ? new Uint8Array(Float32Array.from(values as number[]).buffer) : new Uint8Array(BigInt64Array.from(values as bigint[]).buffer);
+  const bytes =
+    type === FLOAT
+      ? new Uint8Array(Float32Array.from(values as number[]).buffer)
+      : new Uint8Array(BigInt64Array.from(values as bigint[]).buffer);
   return onnx.TensorProto.create({ name, dims, dataType: type, rawData: bytes });
 }
 
@@ -31,13 +34,45 @@ function node(op: string, inputs: string[], outputs: string[], attrs: Record<str
   });
 }
 
-async function writeModel(file: string, nodes: ReturnType<typeof node>[], inits: ReturnType<typeof tensor>[], inputs: ReturnType<typeof valueInfo>[], outputs: ReturnType<typeof valueInfo>[]) {
-  const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], producerName: 'miro-tests', graph: { name: 'g', node: nodes, initializer: inits, input: inputs, output: outputs } });
+async function writeModel(
+  file: string,
+  nodes: ReturnType<typeof node>[],
+  inits: ReturnType<typeof tensor>[],
+  inputs: ReturnType<typeof valueInfo>[],
+  outputs: ReturnType<typeof valueInfo>[],
+) {
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    producerName: 'miro-tests',
+    graph: { name: 'g', node: nodes, initializer: inits, input: inputs, output: outputs },
+  });
   await fs.mkdir(path.dirname(file), { recursive: true });
   await fs.writeFile(file, onnx.ModelProto.encode(model).finish());
 }
 
-export const VOCAB = ['<pad>', '<bos>', '<eos>', '[unk]', 'a', 'red', 'blue', 'circle', 'square', 'two', 'of', 'does', 'this', 'figure', 'show', 'please', 'answer', 'yes', 'or', 'no'];
+export const VOCAB = [
+  '<pad>',
+  '<bos>',
+  '<eos>',
+  '[unk]',
+  'a',
+  'red',
+  'blue',
+  'circle',
+  'square',
+  'two',
+  'of',
+  'does',
+  'this',
+  'figure',
+  'show',
+  'please',
+  'answer',
+  'yes',
+  'or',
+  'no',
+];
 export const D = 4;
 
 /** Deterministic weights so tests can recompute every score by hand. */
@@ -45,7 +80,15 @@ export const W_IMAGE = Array.from({ length: 3 * D }, (_, i) => Math.sin(i + 1));
 export const E_TEXT = Array.from({ length: VOCAB.length * D }, (_, i) => Math.cos(i * 0.7)); // [V, D]
 
 export async function writeTokenizer(dir: string): Promise<void> {
-  const special = ['<pad>', '<bos>', '<eos>'].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const special = ['<pad>', '<bos>', '<eos>'].map((content, id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const json = {
     version: '1.0',
     truncation: null,
@@ -55,7 +98,11 @@ export async function writeTokenizer(dir: string): Promise<void> {
     pre_tokenizer: { type: 'Whitespace' },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<bos>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<eos>', type_id: 0 } }],
+      single: [
+        { SpecialToken: { id: '<bos>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '<eos>', type_id: 0 } },
+      ],
       pair: [],
       special_tokens: { '<bos>': { id: '<bos>', ids: [1], tokens: ['<bos>'] }, '<eos>': { id: '<eos>', ids: [2], tokens: ['<eos>'] } },
     },
@@ -112,8 +159,18 @@ export async function writeJoint(file: string, outputName: 'reward' | 'logits'):
       node('MatMul', ['joint', 'V'], outputName === 'reward' ? ['r2'] : [outputName]),
       ...(outputName === 'reward' ? [node('Squeeze', ['r2', 'axis1'], ['reward'])] : []),
     ],
-    [tensor('W', [3, D], W_IMAGE), tensor('E', [VOCAB.length, D], E_TEXT), tensor('V', [D, outDim], V), tensor('axis2', [1], [2n], INT64), tensor('axis1', [1], [1n], INT64)],
-    [valueInfo('pixel_values', FLOAT, ['B', 3, 'S', 'S']), valueInfo('input_ids', INT64, ['B', 'T']), valueInfo('attention_mask', INT64, ['B', 'T'])],
+    [
+      tensor('W', [3, D], W_IMAGE),
+      tensor('E', [VOCAB.length, D], E_TEXT),
+      tensor('V', [D, outDim], V),
+      tensor('axis2', [1], [2n], INT64),
+      tensor('axis1', [1], [1n], INT64),
+    ],
+    [
+      valueInfo('pixel_values', FLOAT, ['B', 3, 'S', 'S']),
+      valueInfo('input_ids', INT64, ['B', 'T']),
+      valueInfo('attention_mask', INT64, ['B', 'T']),
+    ],
     [valueInfo(outputName, FLOAT, outputName === 'reward' ? ['B'] : ['B', outDim])],
   );
 }
@@ -121,7 +178,12 @@ export async function writeJoint(file: string, outputName: 'reward' | 'logits'):
 export const JOINT_V = (outDim: number) => Array.from({ length: D * outDim }, (_, i) => Math.sin(0.3 * i + 0.5));
 
 /** The aesthetic MLP head D -> 3 -> 1 as safetensors (layers.0, layers.1; no activations). */
-export const MLP = { w0: [0.5, -0.2, 0.1, 0.3, 0.2, 0.4, -0.1, 0.0, -0.3, 0.1, 0.2, 0.5], b0: [0.1, 0.0, -0.1], w1: [1.5, -0.5, 2.0], b1: [4.0] };
+export const MLP = {
+  w0: [0.5, -0.2, 0.1, 0.3, 0.2, 0.4, -0.1, 0.0, -0.3, 0.1, 0.2, 0.5],
+  b0: [0.1, 0.0, -0.1],
+  w1: [1.5, -0.5, 2.0],
+  b1: [4.0],
+};
 
 export async function writeMlp(file: string): Promise<void> {
   const t = new Map([

@@ -18,7 +18,11 @@ const onnxScorer = async (config: string) => (await loadScorer(`onnx:${config}`)
 const dir = tmpDir('miro-onnx-');
 const configs = await writeRewardModels(dir);
 
-const flat = (rgb: [number, number, number], w = 4, h = 4): RGBImage => ({ width: w, height: h, data: Float32Array.from({ length: w * h * 3 }, (_, i) => rgb[i % 3]!) });
+const flat = (rgb: [number, number, number], w = 4, h = 4): RGBImage => ({
+  width: w,
+  height: h,
+  data: Float32Array.from({ length: w * h * 3 }, (_, i) => rgb[i % 3]!),
+});
 const close = (a: number, b: number, tol = 1e-4) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
 // Hand computation of the tiny models.
@@ -28,7 +32,14 @@ const imageEmbed = (rgb: number[]) => {
   return Array.from({ length: D }, (_, d) => m.reduce((s, x, c) => s + x * W_IMAGE[c * D + d]!, 0));
 };
 const textEmbed = (ids: number[]) => Array.from({ length: D }, (_, d) => ids.reduce((s, id) => s + E_TEXT[id * D + d]!, 0));
-const ids = (text: string) => [1, ...text.toLowerCase().split(/\s+/).map((w) => VOCAB.indexOf(w)), 2];
+const ids = (text: string) => [
+  1,
+  ...text
+    .toLowerCase()
+    .split(/\s+/)
+    .map((w) => VOCAB.indexOf(w)),
+  2,
+];
 const unit = (v: number[]) => v.map((x) => x / Math.hypot(...v));
 const dotp = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
@@ -39,10 +50,22 @@ test('preprocessing: normalisation to CHW, and a centre crop of the short side',
   close(px[16]!, -2);
   close(px[32]!, (128 / 255 - 0.5) / 0.25);
   // 8 x 4: columns of four colours, two pixels each; the 4 x 4 centre keeps the middle two.
-  const cols = [[10, 10, 10], [60, 60, 60], [110, 110, 110], [200, 200, 200]];
-  const wide: RGBImage = { width: 8, height: 4, data: Float32Array.from({ length: 8 * 4 * 3 }, (_, i) => cols[Math.floor(((i / 3) | 0) % 8 / 2)]![i % 3]!) };
+  const cols = [
+    [10, 10, 10],
+    [60, 60, 60],
+    [110, 110, 110],
+    [200, 200, 200],
+  ];
+  const wide: RGBImage = {
+    width: 8,
+    height: 4,
+    data: Float32Array.from({ length: 8 * 4 * 3 }, (_, i) => cols[Math.floor((((i / 3) | 0) % 8) / 2)]![i % 3]!),
+  };
   const cropped = await preprocess(wide, 4, [0, 0, 0], [1, 1, 1]);
-  assert.deepEqual(Array.from(cropped.subarray(0, 4), (v) => Math.round(v * 255)), [60, 60, 110, 110]);
+  assert.deepEqual(
+    Array.from(cropped.subarray(0, 4), (v) => Math.round(v * 255)),
+    [60, 60, 110, 110],
+  );
 });
 
 test('tokenisation pads to max_tokens and keeps EOS last when a caption is truncated', async () => {
@@ -92,7 +115,10 @@ test('vqa: probability of the "Yes" token for the VQAScore question', async () =
 
 test('batching: five images in batches of two score as they do one by one', async () => {
   const scorer = await onnxScorer(configs.clip);
-  const batch = [0, 1, 2, 3, 4].map((i) => ({ image: flat([40 * i, 200 - 30 * i, 17 * i]), caption: i % 2 ? 'a red circle' : 'two blue square' }));
+  const batch = [0, 1, 2, 3, 4].map((i) => ({
+    image: flat([40 * i, 200 - 30 * i, 17 * i]),
+    caption: i % 2 ? 'a red circle' : 'two blue square',
+  }));
   const together = await scorer.score(batch);
   const alone: (number | null)[] = [];
   for (const b of batch) alone.push(...(await scorer.score([b])));
@@ -103,23 +129,35 @@ test('a missing or corrupt model file is an error that names the file', async ()
   const broken = tmpDir('miro-onnx-broken-');
   const cfgs = await writeRewardModels(broken);
   await fs.rm(path.join(broken, 'model/onnx/text_model.onnx'));
-  await assert.rejects(loadScorer(`onnx:${cfgs.clip}`), /model file .*model\/onnx\/text_model\.onnx is missing \(files\.text in .*clip\.yaml\)/);
+  await assert.rejects(
+    loadScorer(`onnx:${cfgs.clip}`),
+    /model file .*model\/onnx\/text_model\.onnx is missing \(files\.text in .*clip\.yaml\)/,
+  );
   await fs.writeFile(path.join(broken, 'model/onnx/vision_model.onnx'), 'not a model');
   await assert.rejects(loadScorer(`onnx:${cfgs.clipMlp}`), /cannot load .*model\/onnx\/vision_model\.onnx \(files\.vision\)/);
-  await fs.writeFile(path.join(broken, 'pickled.yaml'), 'kind: clip-mlp\nmodel_dir: model\nfiles: {vision: onnx/v.onnx, mlp: sac+logos+ava1-l14-linearMSE.pth}\n');
+  await fs.writeFile(
+    path.join(broken, 'pickled.yaml'),
+    'kind: clip-mlp\nmodel_dir: model\nfiles: {vision: onnx/v.onnx, mlp: sac+logos+ava1-l14-linearMSE.pth}\n',
+  );
   await assert.rejects(loadScorer(`onnx:${path.join(broken, 'pickled.yaml')}`), /files\.mlp\.path: pickled checkpoints are never loaded/);
 });
 
 test('the score stage runs an ONNX scorer in a pipeline', async () => {
   const work = tmpDir();
   await writeImageFolder(path.join(work, 'images'), 10);
-  const file = await writePipeline(work, 'ox', `name: ox
+  const file = await writePipeline(
+    work,
+    'ox',
+    `name: ox
 nodes:
   ingest: {uses: ingest, with: {path: ${JSON.stringify(path.join(work, 'images'))}}}
   score_tinyclip: {uses: score, needs: [ingest], with: {scorer: ${JSON.stringify(`onnx:${configs.clip}`)}, image: ingest.image, caption: ingest.caption}}
-`);
+`,
+  );
   const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(work, 'data') } });
   assert.equal(res.code, 0, res.stderr);
-  const rows = await sql(`SELECT count(*) AS n, count(score) AS scored, min(score) > -100 AND max(score) < 100 AS in_range FROM read_parquet('${work}/data/ox/score_tinyclip/*.parquet') WHERE status = 'ok'`);
+  const rows = await sql(
+    `SELECT count(*) AS n, count(score) AS scored, min(score) > -100 AND max(score) < 100 AS in_range FROM read_parquet('${work}/data/ox/score_tinyclip/*.parquet') WHERE status = 'ok'`,
+  );
   assert.deepEqual(rows, [{ n: 10, scored: 10, in_range: true }]);
 });

@@ -43,7 +43,9 @@ test('missing required parameter points at the with block', () => {
 });
 
 test('unknown need names the list item', () => {
-  const e = configError('nodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a, ghost]\n    with: {columns: {}}\n');
+  const e = configError(
+    'nodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a, ghost]\n    with: {columns: {}}\n',
+  );
   assert.equal(e.keyPath, 'nodes.b.needs[1]');
   assert.equal(e.line, 7);
   assert.match(e.message, /unknown node "ghost"/);
@@ -92,18 +94,38 @@ test('unknown top-level and node keys are errors', () => {
 });
 
 test('a valid pipeline resolves defaults and shard counts', () => {
-  const p = parsePipeline('settings: {shards: 5}\nnodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a]\n    with: {columns: {v: {sql: "value*2"}}}\n', FILE, { dataRoot: '/tmp/x' });
+  const p = parsePipeline(
+    'settings: {shards: 5}\nnodes:\n  a:\n    uses: rows\n    with: {count: 3}\n  b:\n    uses: derive\n    needs: [a]\n    with: {columns: {v: {sql: "value*2"}}}\n',
+    FILE,
+    { dataRoot: '/tmp/x' },
+  );
   assert.deepEqual(p.order, ['a', 'b']);
   assert.equal(p.nodes.get('b')!.shards, 5);
   assert.deepEqual(p.nodes.get('b')!.params, { columns: { v: { sql: 'value*2', type: 'DOUBLE' } } });
-  assert.deepEqual(p.nodes.get('a')!.columns.map((c) => c.name), ['id', 'value']);
+  assert.deepEqual(
+    p.nodes.get('a')!.columns.map((c) => c.name),
+    ['id', 'value'],
+  );
 });
 
 test('the paper configuration pipelines/miro.yaml validates and plans with --dry-run', async () => {
   const { runCli } = await import('./helpers.ts');
   const res = await runCli(['run', 'pipelines/miro.yaml', '--dry-run'], { env: { MIRO_DATA_ROOT: '/tmp/miro-dry-run-unused' } });
   assert.equal(res.code, 0, res.stderr);
-  for (const node of ['ingest', 'caption', 'short_caption', 'score_aesthetic', 'score_hpsv2', 'score_imagereward', 'score_pickscore', 'score_sciscore', 'score_vqascore', 'score_jinaclip', 'bins', 'train']) {
+  for (const node of [
+    'ingest',
+    'caption',
+    'short_caption',
+    'score_aesthetic',
+    'score_hpsv2',
+    'score_imagereward',
+    'score_pickscore',
+    'score_sciscore',
+    'score_vqascore',
+    'score_jinaclip',
+    'bins',
+    'train',
+  ]) {
     assert.match(res.stdout, new RegExp(`^${node}\\s`, 'm'), node);
   }
   assert.match(res.stdout, /bins\s+bins\s+run 256\/256 shard\(s\)/);

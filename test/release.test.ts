@@ -8,7 +8,19 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
 
-const DATA_NODES = ['synth', 'caption', 'short_caption', 'score_colourfulness', 'score_sharpness', 'score_contrast', 'score_cleanliness', 'score_objects', 'score_counting', 'score_position', 'bins'];
+const DATA_NODES = [
+  'synth',
+  'caption',
+  'short_caption',
+  'score_colourfulness',
+  'score_sharpness',
+  'score_contrast',
+  'score_cleanliness',
+  'score_objects',
+  'score_counting',
+  'score_position',
+  'bins',
+];
 const only = DATA_NODES.flatMap((n) => ['--only', n]);
 
 async function cutCiRelease(root: string, out: string): Promise<void> {
@@ -26,7 +38,14 @@ test('two runs from scratch with the same seed give byte-identical releases, and
   await cutCiRelease(path.join(dir, 'run-b'), b);
   const fa = await snapshot(a, () => true);
   const fb = await snapshot(b, () => true);
-  assert.deepEqual([...fa.keys()].sort(), ['README.md', 'bin_edges.parquet', 'data/train-00000-of-00003.parquet', 'data/train-00001-of-00003.parquet', 'data/train-00002-of-00003.parquet', 'release.json']);
+  assert.deepEqual([...fa.keys()].sort(), [
+    'README.md',
+    'bin_edges.parquet',
+    'data/train-00000-of-00003.parquet',
+    'data/train-00001-of-00003.parquet',
+    'data/train-00002-of-00003.parquet',
+    'release.json',
+  ]);
   for (const [k, v] of fa) {
     if (k === 'release.json' || k === 'README.md') continue; // they name the release folder
     assert.ok(v.equals(fb.get(k)!), `${k} differs between runs`);
@@ -65,14 +84,18 @@ test('a release from a run with failed rows excludes and counts them', async () 
   const images = path.join(dir, 'images');
   await writeImageFolder(images, 30);
   await fs.writeFile(path.join(images, 'broken.png'), 'not an image');
-  const file = await writePipeline(dir, 'failing', `name: failing
+  const file = await writePipeline(
+    dir,
+    'failing',
+    `name: failing
 settings: {shards: 2}
 nodes:
   ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
   score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
   score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
   bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
-`);
+`,
+  );
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   assert.equal((await runCli(['run', file], { env })).code, 0);
   const out = path.join(dir, 'rel');
@@ -96,11 +119,17 @@ test('training from a release records the release manifest hash in every checkpo
   const dir = tmpDir();
   const rel = path.join(dir, 'rel');
   await cutCiRelease(path.join(dir, 'run'), rel);
-  const hash = createHash('sha256').update(readFileSync(path.join(rel, 'release.json'))).digest('hex');
-  const file = await writePipeline(dir, 'fromrel', `name: fromrel
+  const hash = createHash('sha256')
+    .update(readFileSync(path.join(rel, 'release.json')))
+    .digest('hex');
+  const file = await writePipeline(
+    dir,
+    'fromrel',
+    `name: fromrel
 nodes:
   train: {uses: train, with: {release: ${JSON.stringify(rel)}, steps: 2, batch_size: 8, warmup_steps: 1, checkpoint_every: 1, eval_samples: 0}}
-`);
+`,
+  );
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   const res = await runCli(['run', file], { env });
   assert.equal(res.code, 0, res.stderr);

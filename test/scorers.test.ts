@@ -59,10 +59,26 @@ function decreasing(values: number[], what: string): void {
   for (let i = 1; i < values.length; i++) assert.ok(values[i]! < values[i - 1]!, `${what} not decreasing: ${values.join(', ')}`);
 }
 
-test('more blur lowers sharpness', () => decreasing([0, 0.5, 1, 1.5].map((blur) => sharpness(variant({ blur }))), 'sharpness'));
-test('more noise lowers cleanliness', () => decreasing([0, 5, 15, 30].map((noise) => cleanliness(variant({ noise }))), 'cleanliness'));
-test('desaturation lowers colourfulness', () => decreasing([1, 0.7, 0.4, 0.1].map((saturation) => colourfulness(variant({ saturation }))), 'colourfulness'));
-test('lower contrast lowers RMS contrast', () => decreasing([1, 0.7, 0.4].map((c) => contrast(variant({ contrast: c }))), 'contrast'));
+test('more blur lowers sharpness', () =>
+  decreasing(
+    [0, 0.5, 1, 1.5].map((blur) => sharpness(variant({ blur }))),
+    'sharpness',
+  ));
+test('more noise lowers cleanliness', () =>
+  decreasing(
+    [0, 5, 15, 30].map((noise) => cleanliness(variant({ noise }))),
+    'cleanliness',
+  ));
+test('desaturation lowers colourfulness', () =>
+  decreasing(
+    [1, 0.7, 0.4, 0.1].map((saturation) => colourfulness(variant({ saturation }))),
+    'colourfulness',
+  ));
+test('lower contrast lowers RMS contrast', () =>
+  decreasing(
+    [1, 0.7, 0.4].map((c) => contrast(variant({ contrast: c }))),
+    'contrast',
+  ));
 
 test('object, counting and position agreement against captions with known answers', () => {
   const det = detect({ width: 32, height: 32, data: clean });

@@ -23,7 +23,9 @@ function accuracy(size: number, degradeProbability: number, n = 400): number {
     const used = new Set<number>();
     for (const o of scene.objects) {
       total++;
-      const j = dets.findIndex((d, k) => !used.has(k) && d.colour === o.colour && d.shape === o.shape && Math.hypot(d.x - o.x, d.y - o.y) < 0.1);
+      const j = dets.findIndex(
+        (d, k) => !used.has(k) && d.colour === o.colour && d.shape === o.shape && Math.hypot(d.x - o.x, d.y - o.y) < 0.1,
+      );
       if (j >= 0) {
         used.add(j);
         found++;
@@ -37,13 +39,15 @@ test('the detector finds at least 95% of objects with the right shape and colour
   const clean32 = accuracy(32, 0);
   const clean64 = accuracy(64, 0);
   const degraded32 = accuracy(32, 0.4);
-  t.diagnostic(`detector accuracy: clean 32px ${clean32.toFixed(3)}, clean 64px ${clean64.toFixed(3)}, degraded 32px ${degraded32.toFixed(3)}`);
+  t.diagnostic(
+    `detector accuracy: clean 32px ${clean32.toFixed(3)}, clean 64px ${clean64.toFixed(3)}, degraded 32px ${degraded32.toFixed(3)}`,
+  );
   assert.ok(clean32 >= 0.95, `clean 32px accuracy ${clean32}`);
   assert.ok(clean64 >= 0.95, `clean 64px accuracy ${clean64}`);
   assert.ok(degraded32 < clean32, 'degradations make detection harder');
 });
 
-test('mini-GenEval scores renders of the prompts\' own scenes near 100% and mismatched scenes near chance', () => {
+test("mini-GenEval scores renders of the prompts' own scenes near 100% and mismatched scenes near chance", () => {
   const prompts = genevalPrompts();
   assert.equal(prompts.length, 360);
   assert.deepEqual([...new Set(prompts.map((p) => p.tag))], [...TAGS]);
@@ -55,9 +59,14 @@ test('mini-GenEval scores renders of the prompts\' own scenes near 100% and mism
   assert.ok(mismatched.overall <= 0.3, `mismatched scenes: ${mismatched.overall}`);
 });
 
-test('the committed prompt file is the generator\'s output', () => {
+test("the committed prompt file is the generator's output", () => {
   const file = readFileSync(path.join(ROOT, 'configs/geneval-mini.jsonl'), 'utf8');
-  assert.equal(file, genevalPrompts().map((p) => JSON.stringify(p)).join('\n') + '\n');
+  assert.equal(
+    file,
+    genevalPrompts()
+      .map((p) => JSON.stringify(p))
+      .join('\n') + '\n',
+  );
 });
 
 test('captions: long captions parse back to the scene, short ones fit 77 tokens, alt text is imperfect', () => {
@@ -82,8 +91,17 @@ test('the synth stage gives identical bytes for the same seed, and different one
   const yaml = (seed: number) => `name: s\nsettings: {shards: 2, seed: ${seed}}\nnodes:\n  synth: {uses: synth, with: {count: 60}}\n`;
   const a = await writePipeline(dir, 'a', yaml(1));
   const c = await writePipeline(dir, 'c', yaml(2));
-  for (const [file, root] of [[a, 'r1'], [a, 'r2'], [c, 'r3']] as const) assert.equal((await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, root) } })).code, 0);
-  const [r1, r2, r3] = (await Promise.all(['r1', 'r2', 'r3'].map((r) => snapshot(path.join(dir, r, 's/synth'))))) as [Map<string, Buffer>, Map<string, Buffer>, Map<string, Buffer>];
+  for (const [file, root] of [
+    [a, 'r1'],
+    [a, 'r2'],
+    [c, 'r3'],
+  ] as const)
+    assert.equal((await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, root) } })).code, 0);
+  const [r1, r2, r3] = (await Promise.all(['r1', 'r2', 'r3'].map((r) => snapshot(path.join(dir, r, 's/synth'))))) as [
+    Map<string, Buffer>,
+    Map<string, Buffer>,
+    Map<string, Buffer>,
+  ];
   assert.equal(r1.size, 2);
   for (const [k, v] of r1) {
     assert.ok(v.equals(r2.get(k)!), `${k} differs between runs with the same seed`);

@@ -51,7 +51,25 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
   const a = await runCli(['run', file], { env: { MIRO_DATA_ROOT: clean } });
   assert.equal(a.code, 0, a.stderr);
 
-  const { child, done } = startCli(['run', file, '--only', 'synth', '--only', 'caption', '--only', 'score_colourfulness', '--only', 'score_objects', '--only', 'bins', '--only', 'train'], { env: { MIRO_DATA_ROOT: killed } });
+  const { child, done } = startCli(
+    [
+      'run',
+      file,
+      '--only',
+      'synth',
+      '--only',
+      'caption',
+      '--only',
+      'score_colourfulness',
+      '--only',
+      'score_objects',
+      '--only',
+      'bins',
+      '--only',
+      'train',
+    ],
+    { env: { MIRO_DATA_ROOT: killed } },
+  );
   const ckpt = path.join(killed, 'tr/train/checkpoints/step-0000006/state.json');
   while (!existsSync(ckpt)) {
     if (child.exitCode !== null) assert.fail(`training ended before the kill: ${(await done).stderr}`);
@@ -64,7 +82,8 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /resumed from .*step-00000(06|09)/);
 
-  const curve = async (root: string) => sql(`SELECT step, loss, lr, grad_norm FROM read_parquet('${root}/tr/train/*.parquet') ORDER BY step`);
+  const curve = async (root: string) =>
+    sql(`SELECT step, loss, lr, grad_norm FROM read_parquet('${root}/tr/train/*.parquet') ORDER BY step`);
   const [ca, cb] = [await curve(clean), await curve(killed)];
   assert.equal(ca.length, 12);
   assert.deepEqual(cb, ca);
@@ -88,5 +107,6 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
     seed: Number(rows[0]!.seed),
     offset: Number(rows[0]!.noise_index),
   });
-  for (const [i, r] of rows.entries()) assert.ok(Buffer.from(await encodePng(images[i]!, 32, 32)).equals(Buffer.from(r.image as Uint8Array)), `sample ${i} differs`);
+  for (const [i, r] of rows.entries())
+    assert.ok(Buffer.from(await encodePng(images[i]!, 32, 32)).equals(Buffer.from(r.image as Uint8Array)), `sample ${i} differs`);
 });

@@ -59,7 +59,11 @@ test('VQAScore is P("Yes") from the server log-probabilities; faults end as retr
     const rows = await sql(
       `SELECT s.id, s.score, s.status, s.error, i.caption FROM read_parquet('${dir}/data/vqa/score_vqa/*.parquet') s JOIN read_parquet('${dir}/data/vqa/ingest/*.parquet') i USING (id) ORDER BY id`,
     );
-    assert.deepEqual(rows.map((r) => r.id), ids, 'no row lost or duplicated');
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ids,
+      'no row lost or duplicated',
+    );
     const byId = Object.fromEntries(rows.map((r) => [String(r.id), r]));
     assert.equal(byId[ids[2]!]!.status, 'no_logprobs');
     assert.match(String(byId[ids[2]!]!.error), /must support "logprobs"/);
@@ -91,11 +95,20 @@ test('a scoring run killed mid-shard repeats no finished request when it resumes
     const file = await writePipeline(dir, 'vqa', pipeline(images, config(dir, vlm.url, 2), 1));
     const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
     const cacheFile = path.join(dir, 'data/vqa/score_vqa/_cache/shard-00000.jsonl');
-    const { cached, askedAgain, resumed } = await killAndResume({ file, env, requests: vlm.requests, total: vlm.total, cacheFile, killAfter: 12 });
+    const { cached, askedAgain, resumed } = await killAndResume({
+      file,
+      env,
+      requests: vlm.requests,
+      total: vlm.total,
+      cacheFile,
+      killAfter: 12,
+    });
     assert.ok(cached.size >= 8 && cached.size < 30, `cached at the kill: ${cached.size}`);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(askedAgain, [], 'finished requests were sent again');
-    const rows = await sql(`SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE status = 'ok') AS ok FROM read_parquet('${dir}/data/vqa/score_vqa/*.parquet')`);
+    const rows = await sql(
+      `SELECT count(*) AS n, count(DISTINCT id) AS ids, count(*) FILTER (WHERE status = 'ok') AS ok FROM read_parquet('${dir}/data/vqa/score_vqa/*.parquet')`,
+    );
     assert.deepEqual(rows, [{ n: 30, ids: 30, ok: 30 }]);
   } finally {
     await vlm.close();

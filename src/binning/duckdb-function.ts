@@ -67,4 +67,3 @@ function doubles(v: DuckDBVector, name: string): DuckDBDoubleVector {
   if (!(v instanceof DuckDBDoubleVector)) throw new Error(`${name}: expected a DOUBLE vector, got ${v.type.toString()}`);
   return v;
 }
-

@@ -60,7 +60,15 @@ export class OpenAICaptioner {
   }
 
   cacheKey(id: string): string {
-    return sha256(canonicalJson({ id, model: this.opts.model, prompt: this.promptSha, max_tokens: this.opts.maxTokens, temperature: this.opts.temperature }));
+    return sha256(
+      canonicalJson({
+        id,
+        model: this.opts.model,
+        prompt: this.promptSha,
+        max_tokens: this.opts.maxTokens,
+        temperature: this.opts.temperature,
+      }),
+    );
   }
 
   private async request(req: CaptionRequest): Promise<CaptionResult> {
@@ -68,7 +76,15 @@ export class OpenAICaptioner {
       model: this.opts.model,
       max_tokens: this.opts.maxTokens,
       temperature: this.opts.temperature,
-      messages: [{ role: 'user', content: [{ type: 'text', text: this.opts.prompt.replaceAll('{alt_text}', req.altText ?? '') }, imageContent(req.image, req.mime)] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: this.opts.prompt.replaceAll('{alt_text}', req.altText ?? '') },
+            imageContent(req.image, req.mime),
+          ],
+        },
+      ],
     };
     return withRetries(async () => {
       this.requestsSent++;

@@ -4,13 +4,28 @@
 import { MiroError } from '../errors.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ default: (argv: string[]) => Promise<number> }> }> = {
-  run: { summary: 'run PIPELINE [--only N] [--from N] [--force N] [--retry-failed N] [--dry-run] [--rank i --world n] [--jobs k]', load: () => import('./run.js') },
-  status: { summary: 'status PIPELINE            shards committed, rows ok/failed, stale or not and why', load: () => import('./status.js') },
+  run: {
+    summary: 'run PIPELINE [--only N] [--from N] [--force N] [--retry-failed N] [--dry-run] [--rank i --world n] [--jobs k]',
+    load: () => import('./run.js'),
+  },
+  status: {
+    summary: 'status PIPELINE            shards committed, rows ok/failed, stale or not and why',
+    load: () => import('./status.js'),
+  },
   report: { summary: 'report PIPELINE [--out DIR]   tables and charts of the SQL reports', load: () => import('./report.js') },
-  models: { summary: 'models fetch CONFIG...       download reward-model files by repo and revision, verify sha256', load: () => import('./models.js') },
-  release: { summary: 'release PIPELINE --out releases/NAME [--where SQL] [--images embed|path] [--include-failed]', load: () => import('./release.js') },
+  models: {
+    summary: 'models fetch CONFIG...       download reward-model files by repo and revision, verify sha256',
+    load: () => import('./models.js'),
+  },
+  release: {
+    summary: 'release PIPELINE --out releases/NAME [--where SQL] [--images embed|path] [--include-failed]',
+    load: () => import('./release.js'),
+  },
   verify: { summary: 'verify releases/NAME        re-hash files, check rows, schema, ids and targets', load: () => import('./verify.js') },
-  sample: { summary: 'sample MODEL_DIR --prompt "..." [--preset P] [--target r=v,...] [--guidance w] [--n N] [--best-of R] [--out F]', load: () => import('./sample.js') },
+  sample: {
+    summary: 'sample MODEL_DIR --prompt "..." [--preset P] [--target r=v,...] [--guidance w] [--n N] [--best-of R] [--out F]',
+    load: () => import('./sample.js'),
+  },
   sql: { summary: 'sql PIPELINE "QUERY" | -f FILE [--format table|csv|json]', load: () => import('./sql.js') },
 };
 

@@ -3,7 +3,8 @@ import { MiroError } from '../errors.js';
 
 export default async function models(argv: string[]): Promise<number> {
   const [verb, ...configs] = argv;
-  if (verb !== 'fetch' || configs.length === 0) throw new MiroError('usage: miro models fetch configs/scorers/NAME.yaml [...]  (HF_ENDPOINT and HF_TOKEN are honoured)');
+  if (verb !== 'fetch' || configs.length === 0)
+    throw new MiroError('usage: miro models fetch configs/scorers/NAME.yaml [...]  (HF_ENDPOINT and HF_TOKEN are honoured)');
   for (const c of configs) {
     const files = await fetchModel(c, (m) => console.error(m));
     for (const f of files) console.log(`${f.status.padEnd(10)} ${f.sha256.slice(0, 16)}  ${f.bytes.toString().padStart(12)}  ${f.file}`);

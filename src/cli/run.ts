@@ -23,7 +23,8 @@ export default async function run(argv: string[]): Promise<number> {
   if (!file) throw new MiroError('run needs a pipeline file, e.g. miro run pipelines/demo.yaml');
   const pipeline = loadPipeline(file, { dataRoot: values['data-root'] });
   for (const flag of ['only', 'from', 'force', 'retry-failed'] as const) {
-    for (const n of values[flag] ?? []) if (!pipeline.nodes.has(n)) throw new MiroError(`--${flag} ${n}: no such node in ${file} (nodes: ${pipeline.order.join(', ')})`);
+    for (const n of values[flag] ?? [])
+      if (!pipeline.nodes.has(n)) throw new MiroError(`--${flag} ${n}: no such node in ${file} (nodes: ${pipeline.order.join(', ')})`);
   }
   const int = (name: string, v: string) => {
     const n = Number(v);
@@ -54,6 +55,8 @@ export default async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const ran = outcomes.filter((o) => o.status === 'ran');
-  console.error(`done: ${ran.length} node(s) ran, ${outcomes.length - ran.length} up to date. Data: ${pipeline.settings.dataRoot}/${pipeline.settings.name}`);
+  console.error(
+    `done: ${ran.length} node(s) ran, ${outcomes.length - ran.length} up to date. Data: ${pipeline.settings.dataRoot}/${pipeline.settings.name}`,
+  );
   return 0;
 }

@@ -41,7 +41,10 @@ export default async function sample(argv: string[]): Promise<number> {
     },
   });
   const dir = positionals[0];
-  if (!dir || !values.prompt?.length) throw new MiroError('usage: miro sample MODEL_DIR --prompt "..." [--prompt ...] [--preset all|only:<r>|pair:<a>,<b>,<u>|custom] [--target r=v,...] [--guidance w] [--n N] [--best-of REWARD] [--out FILE.png]');
+  if (!dir || !values.prompt?.length)
+    throw new MiroError(
+      'usage: miro sample MODEL_DIR --prompt "..." [--prompt ...] [--preset all|only:<r>|pair:<a>,<b>,<u>|custom] [--target r=v,...] [--guidance w] [--n N] [--best-of REWARD] [--out FILE.png]',
+    );
   const n = Number(values.n);
   const guidance = Number(values.guidance);
   if (!Number.isInteger(n) || n < 1) throw new MiroError(`--n expects a positive integer, got ${values.n}`);
@@ -64,7 +67,13 @@ export default async function sample(argv: string[]): Promise<number> {
   let keep = images;
   if (values['best-of']) {
     const reward = values['best-of'];
-    const scores = (await scoreImages(images.map((data) => ({ width: cfg.image_size, height: cfg.image_size, data })), prompts, [reward]))[reward];
+    const scores = (
+      await scoreImages(
+        images.map((data) => ({ width: cfg.image_size, height: cfg.image_size, data })),
+        prompts,
+        [reward],
+      )
+    )[reward];
     if (!scores) throw new MiroError(`--best-of ${reward}: no built-in scorer of that name`);
     keep = values.prompt.map((_, i) => {
       const idx = Array.from({ length: n }, (_, k) => i * n + k);

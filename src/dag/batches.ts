@@ -16,10 +16,11 @@ export async function* countRows(spec: NodeSpec, shard: number, batches: AsyncIt
       const status = b.columns.status as readonly (string | null)[] | undefined;
       if (!status) throw new StageError(spec.name, shard, 'stage returned a batch without a status column');
       for (const s of status) {
-        if (typeof s !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s)) throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
+        if (typeof s !== 'string' || !/^[a-z][a-z0-9_]*$/.test(s))
+          throw new StageError(spec.name, shard, `invalid row status ${JSON.stringify(s)}`);
         stats.row(s);
       }
-    } else stats.inc('total', b.rows), stats.inc('ok', b.rows);
+    } else (stats.inc('total', b.rows), stats.inc('ok', b.rows));
     yield b;
   }
 }

@@ -13,7 +13,6 @@ import { StageError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
 import { SQL_DIR, sqlSections } from '../util/sql-file.js';
 
-
 export interface Check {
   name: string;
   file: string;
@@ -33,8 +32,19 @@ export function checksFor(spec: NodeSpec): Check[] {
   return files.flatMap(parseChecks);
 }
 
-export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: NodeLayout, markers: Map<number, ShardMarker>, log: (m: string) => void = () => {}): Promise<void> {
-  const key = sha256([...markers.values()].map((m) => m.sha256).sort().join());
+export async function runChecks(
+  pipeline: Pipeline,
+  spec: NodeSpec,
+  layout: NodeLayout,
+  markers: Map<number, ShardMarker>,
+  log: (m: string) => void = () => {},
+): Promise<void> {
+  const key = sha256(
+    [...markers.values()]
+      .map((m) => m.sha256)
+      .sort()
+      .join(),
+  );
   const record = path.join(layout.dir, '_checks.json');
   const prev = await readJsonIfExists<{ key: string; passed: string[] }>(record);
   if (prev?.key === key) return;
@@ -59,11 +69,22 @@ export async function runChecks(pipeline: Pipeline, spec: NodeSpec, layout: Node
       try {
         rows = await queryRows(conn, `${check.sql} LIMIT 5`);
       } catch (err) {
-        throw new StageError(spec.name, undefined, `check ${check.name} (${path.relative(process.cwd(), check.file)}) could not run: ${(err as Error).message}`, { cause: err });
+        throw new StageError(
+          spec.name,
+          undefined,
+          `check ${check.name} (${path.relative(process.cwd(), check.file)}) could not run: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       if (rows.length > 0) {
-        const shown = rows.map((r) => JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))).join('\n    ');
-        throw new StageError(spec.name, undefined, `check ${check.name} failed (${path.relative(process.cwd(), check.file)}); first offending rows:\n    ${shown}`);
+        const shown = rows
+          .map((r) => JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)))
+          .join('\n    ');
+        throw new StageError(
+          spec.name,
+          undefined,
+          `check ${check.name} failed (${path.relative(process.cwd(), check.file)}); first offending rows:\n    ${shown}`,
+        );
       }
       passed.push(check.name);
     }

@@ -14,9 +14,29 @@ import type { ProgressSink } from '../util/progress.js';
  * Runs one node as `miro run --only NODE` in a child process, so CPU-bound nodes use separate
  * cores. The child takes the same locks and writes the same markers; its log lines pass through.
  */
-export async function runInChild(pipeline: Pipeline, spec: NodeSpec, plan: NodePlan, env: { rank: number; world: number; progress: ProgressSink }, opts: PlanOptions): Promise<NodeOutcome> {
+export async function runInChild(
+  pipeline: Pipeline,
+  spec: NodeSpec,
+  plan: NodePlan,
+  env: { rank: number; world: number; progress: ProgressSink },
+  opts: PlanOptions,
+): Promise<NodeOutcome> {
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
-  const args = [bin, 'run', pipeline.file, '--only', spec.name, '--data-root', pipeline.settings.dataRoot, '--rank', String(env.rank), '--world', String(env.world), '--jobs', '1'];
+  const args = [
+    bin,
+    'run',
+    pipeline.file,
+    '--only',
+    spec.name,
+    '--data-root',
+    pipeline.settings.dataRoot,
+    '--rank',
+    String(env.rank),
+    '--world',
+    String(env.world),
+    '--jobs',
+    '1',
+  ];
   for (const n of opts.force ?? []) if (n === spec.name) args.push('--force', n);
   for (const n of opts.from ?? []) args.push('--from', n);
   for (const n of opts.retryFailed ?? []) if (n === spec.name) args.push('--retry-failed', n);
@@ -29,5 +49,11 @@ export async function runInChild(pipeline: Pipeline, spec: NodeSpec, plan: NodeP
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code === 0) return { node: spec.name, status: 'ran', reason: plan.reason, shardsRun: plan.todo.size };
-  return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: new StageError(spec.name, undefined, `child process exited with ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')}`) };
+  return {
+    node: spec.name,
+    status: 'failed',
+    reason: plan.reason,
+    shardsRun: 0,
+    error: new StageError(spec.name, undefined, `child process exited with ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')}`),
+  };
 }

@@ -42,7 +42,10 @@ export function nodeContext(
     },
     readTable: (name: string) => `read_parquet(${sqlString(layout.tableFile(name))})`,
     writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
-      const orderBy = columns.map((c) => `"${c.name}"`).slice(0, 2).join(', ');
+      const orderBy = columns
+        .map((c) => `"${c.name}"`)
+        .slice(0, 2)
+        .join(', ');
       const w = await writeParquet(columns, batches, layout.tableFile(name), { orderBy, context: `node ${spec.name}, table ${name}` });
       tables[name] = { file: path.relative(layout.dir, w.file), rows: w.rows, bytes: w.bytes, sha256: w.sha256 };
     },

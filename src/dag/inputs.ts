@@ -45,7 +45,9 @@ export class ParquetInputs implements InputReader {
       const col = `${t}.${sqlIdent(r.column)}`;
       return `${this.hasStatus(r.node) ? `CASE WHEN ${t}.status = 'ok' THEN ${col} END` : col} AS ${sqlIdent(as)}`;
     };
-    return `SELECT t0.id AS id${Object.entries(columns).map((c) => `, ${value(c)}`).join('')} FROM ${join.from}`;
+    return `SELECT t0.id AS id${Object.entries(columns)
+      .map((c) => `, ${value(c)}`)
+      .join('')} FROM ${join.from}`;
   }
 
   select(opts: SelectOptions): AsyncIterable<Batch> {

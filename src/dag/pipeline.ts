@@ -73,7 +73,8 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
   const settings = parseSettings(top.settings, name as string, file, fail, opts);
 
   const rawNodes = top.nodes;
-  if (typeof rawNodes !== 'object' || rawNodes === null || Array.isArray(rawNodes)) fail('nodes', 'expected a mapping of node name to node');
+  if (typeof rawNodes !== 'object' || rawNodes === null || Array.isArray(rawNodes))
+    fail('nodes', 'expected a mapping of node name to node');
   const names = Object.keys(rawNodes as object);
   if (names.length === 0) fail('nodes', 'a pipeline needs at least one node');
 
@@ -133,7 +134,8 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
 
 function checkRef(ref: ColumnRef, nodeName: string, needs: string[], nodes: Map<string, NodeSpec>, fail: Fail): void {
   const at = `nodes.${nodeName}.with`;
-  if (!needs.includes(ref.node)) fail(at, `reads ${ref.node}.${ref.column}, but ${ref.node} is not in needs (${needs.join(', ') || 'none'})`);
+  if (!needs.includes(ref.node))
+    fail(at, `reads ${ref.node}.${ref.column}, but ${ref.node} is not in needs (${needs.join(', ') || 'none'})`);
   const upstream = nodes.get(ref.node)!;
   if (!upstream.columns.some((c) => c.name === ref.column)) {
     fail(at, `node ${ref.node} has no column "${ref.column}" (has: ${upstream.columns.map((c) => c.name).join(', ')})`);
@@ -143,15 +145,24 @@ function checkRef(ref: ColumnRef, nodeName: string, needs: string[], nodes: Map<
 function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opts: LoadOptions): PipelineSettings {
   const s = (raw ?? {}) as Record<string, unknown>;
   if (typeof s !== 'object' || Array.isArray(s)) fail('settings', 'expected a mapping');
-  for (const k of Object.keys(s)) if (!SETTING_KEYS.includes(k)) fail(`settings.${k}`, `unknown setting (known: ${SETTING_KEYS.join(', ')})`);
+  for (const k of Object.keys(s))
+    if (!SETTING_KEYS.includes(k)) fail(`settings.${k}`, `unknown setting (known: ${SETTING_KEYS.join(', ')})`);
   const seed = s.seed ?? 42;
   if (!Number.isInteger(seed)) fail('settings.seed', `expected an integer, got ${JSON.stringify(seed)}`);
   const shards = s.shards ?? 4;
-  if (!Number.isInteger(shards) || (shards as number) < 1 || (shards as number) > 99999) fail('settings.shards', 'expected an integer from 1 to 99999');
+  if (!Number.isInteger(shards) || (shards as number) < 1 || (shards as number) > 99999)
+    fail('settings.shards', 'expected an integer from 1 to 99999');
   const dataRoot = opts.dataRoot ?? process.env.MIRO_DATA_ROOT ?? (s.data_root as string | undefined) ?? 'data';
   if (typeof dataRoot !== 'string') fail('settings.data_root', 'expected a path');
   const reportDir = (s.report_dir as string | undefined) ?? path.join(dataRoot, name, '_report');
-  return { name, file, seed: seed as number, shards: shards as number, dataRoot: path.resolve(dataRoot), reportDir: path.resolve(reportDir) };
+  return {
+    name,
+    file,
+    seed: seed as number,
+    shards: shards as number,
+    dataRoot: path.resolve(dataRoot),
+    reportDir: path.resolve(reportDir),
+  };
 }
 
 function splitIndex(segment: string): (string | number)[] {

@@ -55,7 +55,8 @@ export function inputsHash(spec: NodeSpec, shard: number, markersOf: (node: stri
 function describeChange(old: FingerprintParts | undefined, now: FingerprintParts): string {
   if (!old) return 'fingerprint changed';
   const changes: string[] = [];
-  if (old.kind !== now.kind || old.version !== now.version) changes.push(`stage code ${old.kind}@${old.version} -> ${now.kind}@${now.version}`);
+  if (old.kind !== now.kind || old.version !== now.version)
+    changes.push(`stage code ${old.kind}@${old.version} -> ${now.kind}@${now.version}`);
   const a = (old.params ?? {}) as Record<string, unknown>;
   const b = now.params as Record<string, unknown>;
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
@@ -83,7 +84,8 @@ export async function planPipeline(pipeline: Pipeline, opts: PlanOptions = {}): 
   for (const name of pipeline.order) {
     const spec = pipeline.nodes.get(name)!;
     const layout = layoutOf(pipeline, name);
-    const settings = spec.stage.mode === 'source' ? { seed: pipeline.settings.seed, shards: spec.shards } : { seed: pipeline.settings.seed };
+    const settings =
+      spec.stage.mode === 'source' ? { seed: pipeline.settings.seed, shards: spec.shards } : { seed: pipeline.settings.seed };
     const parts: FingerprintParts = {
       kind: spec.stage.kind,
       version: spec.stage.version,

@@ -12,7 +12,17 @@ import { layoutOf } from '../store/layout.js';
 import { planPipeline, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
-import { readManifest, readMarker, readMarkers, removeShard, writeManifest, writeMarker, type NodeManifest, type ShardMarker, type TableRecord } from '../store/markers.js';
+import {
+  readManifest,
+  readMarker,
+  readMarkers,
+  removeShard,
+  writeManifest,
+  writeMarker,
+  type NodeManifest,
+  type ShardMarker,
+  type TableRecord,
+} from '../store/markers.js';
 import { FileLock } from '../store/lock.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
@@ -44,7 +54,10 @@ export class RunFailed extends MiroError {
   }
 }
 
-export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Promise<{ plans: Map<string, NodePlan>; outcomes: NodeOutcome[] }> {
+export async function runPipeline(
+  pipeline: Pipeline,
+  opts: RunOptions = {},
+): Promise<{ plans: Map<string, NodePlan>; outcomes: NodeOutcome[] }> {
   const rank = opts.rank ?? 0;
   const world = opts.world ?? 1;
   if (rank < 0 || rank >= world) throw new MiroError(`--rank ${rank} is outside --world ${world}`);
@@ -63,7 +76,8 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
       name,
       Promise.all(spec.needs.map((n) => done.get(n)!)).then(async (ups) => {
         const blocked = ups.find((u) => u.status === 'failed' || u.status === 'blocked');
-        if (blocked) return { node: name, status: 'blocked', reason: `needs ${blocked.node}, which did not finish`, shardsRun: 0 } as NodeOutcome;
+        if (blocked)
+          return { node: name, status: 'blocked', reason: `needs ${blocked.node}, which did not finish`, shardsRun: 0 } as NodeOutcome;
         const env = { rank, world, mine, progress, waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3 };
         const inChild = spec.stage.ownProcess && (opts.jobs ?? 2) > 1 && !process.env.MIRO_CHILD && plan.todo.size + plan.retry.length > 0;
         return limit(() => (inChild ? runInChild(pipeline, spec, plan, env, opts) : new NodeRun(pipeline, spec, plan, plans, env).run()));
@@ -107,7 +121,10 @@ class NodeRun {
         return { node: spec.name, status: 'skipped', reason: plan.reason, shardsRun: 0 };
       }
       env.progress.log(`[${spec.name}] ${plan.reason}: ${todo.length + retry.length} shard(s) on rank ${env.rank}/${env.world}`);
-      const lock = await FileLock.acquire(path.join(this.layout.lockDir(), `rank-${env.rank}-of-${env.world}`), `node ${spec.name} (rank ${env.rank} of ${env.world})`);
+      const lock = await FileLock.acquire(
+        path.join(this.layout.lockDir(), `rank-${env.rank}-of-${env.world}`),
+        `node ${spec.name} (rank ${env.rank} of ${env.world})`,
+      );
       try {
         const manifest = await this.prepareOnce();
         env.progress.nodeStart(spec.name, todo.length + retry.length);
@@ -151,11 +168,14 @@ class NodeRun {
 
   /** Runs prepare() once per fingerprint, under a lock shared by all ranks. */
   private async prepareOnce(): Promise<NodeManifest> {
-    const lock = await FileLock.acquire(path.join(this.layout.lockDir(), 'prepare'), `prepare of node ${this.spec.name}`, { waitMs: this.env.waitTimeoutMs });
+    const lock = await FileLock.acquire(path.join(this.layout.lockDir(), 'prepare'), `prepare of node ${this.spec.name}`, {
+      waitMs: this.env.waitTimeoutMs,
+    });
     try {
       const current = await readManifest(this.layout);
       // Forced re-prepare applies only if no other rank re-prepared since this run planned.
-      const forced = this.plan.prepare && current?.fingerprint === this.plan.fingerprint && this.plan.manifest?.written === current?.written;
+      const forced =
+        this.plan.prepare && current?.fingerprint === this.plan.fingerprint && this.plan.manifest?.written === current?.written;
       if (current && current.fingerprint === this.plan.fingerprint && !forced) return current;
       if (current) await this.wipe();
       await this.waitForInputs(undefined);
@@ -260,7 +280,9 @@ class NodeRun {
       } else {
         if (!spec.stage.run) throw new StageError(spec.name, shard, `stage kind ${spec.stage.kind} has neither run() nor query()`);
         const rows = prefix ? concat(prefix, spec.stage.run(ctx)) : spec.stage.run(ctx);
-        written = await writeParquet(spec.columns, countRows(spec, shard, rows, stats), this.layout.shardFile(shard), { context: `node ${spec.name}, shard ${shard}` });
+        written = await writeParquet(spec.columns, countRows(spec, shard, rows, stats), this.layout.shardFile(shard), {
+          context: `node ${spec.name}, shard ${shard}`,
+        });
       }
       const upstream = new Map<string, Map<number, ShardMarker>>();
       for (const need of spec.needs) upstream.set(need, await this.upstreamMarkers(need, shard));
@@ -300,7 +322,14 @@ class NodeRun {
       const message = errorMessage(err);
       if (!q.fallback || !message.includes(FALLBACK_SIGNAL)) throw err;
       this.useFallback = true;
-      this.env.progress.log(`[${this.spec.name}] shard ${shard}: ${message.slice(message.indexOf(FALLBACK_SIGNAL) + FALLBACK_SIGNAL.length).replace(/^[:\s]+/, '').split('\n')[0]}; using the fallback query`);
+      this.env.progress.log(
+        `[${this.spec.name}] shard ${shard}: ${
+          message
+            .slice(message.indexOf(FALLBACK_SIGNAL) + FALLBACK_SIGNAL.length)
+            .replace(/^[:\s]+/, '')
+            .split('\n')[0]
+        }; using the fallback query`,
+      );
       return this.writeShardQuery(q.fallback, shard);
     }
   }
@@ -313,7 +342,10 @@ class NodeRun {
       // Copy the old shard aside first: the new file replaces it while its ok rows are read.
       const old = `${file}.retry-${process.pid}`;
       await fs.copyFile(file, old);
-      const failed = await queryRows(conn, `SELECT * EXCLUDE (status, error) FROM read_parquet(${sqlString(old)}) WHERE status <> 'ok' ORDER BY id`);
+      const failed = await queryRows(
+        conn,
+        `SELECT * EXCLUDE (status, error) FROM read_parquet(${sqlString(old)}) WHERE status <> 'ok' ORDER BY id`,
+      );
       const okRows = queryBatches(conn, `SELECT * FROM read_parquet(${sqlString(old)}) WHERE status = 'ok' ORDER BY id`);
       try {
         return await this.runShard(shard, manifest, { rows: failed, ids: failed.map((r) => String(r.id)) }, okRows);

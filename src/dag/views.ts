@@ -41,7 +41,9 @@ export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConne
     views.push({ name, kind: 'node', files: files.length });
     for (const [table, t] of Object.entries(manifest?.tables ?? {})) {
       const viewName = table === 'sources' ? `${name}_sources` : table;
-      await conn.run(`CREATE OR REPLACE VIEW ${sqlIdent(viewName)} AS SELECT * FROM read_parquet(${sqlString(path.join(layout.dir, t.file))})`);
+      await conn.run(
+        `CREATE OR REPLACE VIEW ${sqlIdent(viewName)} AS SELECT * FROM read_parquet(${sqlString(path.join(layout.dir, t.file))})`,
+      );
       views.push({ name: viewName, kind: 'table', files: 1 });
     }
   }
@@ -57,7 +59,9 @@ export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConne
 async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline, views: ViewInfo[]): Promise<void> {
   const dir = path.join(SQL_DIR, 'views');
   if (!existsSync(dir)) return;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
     const text = readFileSync(path.join(dir, file), 'utf8');
     const kind = /^-- over: (\S+)/m.exec(text)?.[1];
     const nodes = pipeline.order.filter((n) => pipeline.nodes.get(n)!.stage.kind === kind);
@@ -66,7 +70,10 @@ async function createConvenienceViews(conn: DuckDBConnection, pipeline: Pipeline
       nodes
         .map((n, i) => {
           const params = pipeline.nodes.get(n)!.params as { name?: string; scorer?: string };
-          return body.replaceAll('{{node}}', sqlIdent(n)).replaceAll('{{name}}', sqlIdent(params.name || params.scorer || n)).replaceAll('{{i}}', String(i));
+          return body
+            .replaceAll('{{node}}', sqlIdent(n))
+            .replaceAll('{{name}}', sqlIdent(params.name || params.scorer || n))
+            .replaceAll('{{i}}', String(i));
         })
         .join(sep ?? ''),
     );

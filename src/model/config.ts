@@ -21,7 +21,9 @@ export interface ModelConfig {
   self_per_block: number;
   mlp_ratio: number;
   fourier_features: number;
-  text: { kind: 'learned'; max_tokens: number; layers: number; vocab: string[] } | { kind: 'precomputed'; embed_dim: number; max_tokens: number };
+  text:
+    | { kind: 'learned'; max_tokens: number; layers: number; vocab: string[] }
+    | { kind: 'precomputed'; embed_dim: number; max_tokens: number };
   /** Rewards that get a token, in order: all for `miro`, none for `baseline`, one for `single:<r>`. */
   rewards: string[];
 }

@@ -11,7 +11,12 @@ import { encodeSafetensors, readSafetensors } from './safetensors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { StoreError } from '../errors.js';
 
-export async function saveModel(dir: string, cfg: ModelConfig, weights: { ema: Map<string, Variable>; model: Map<string, Variable> }, metadata: Record<string, string>): Promise<void> {
+export async function saveModel(
+  dir: string,
+  cfg: ModelConfig,
+  weights: { ema: Map<string, Variable>; model: Map<string, Variable> },
+  metadata: Record<string, string>,
+): Promise<void> {
   for (const [name, vars] of Object.entries(weights)) {
     const arrays = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const [k, v] of vars) arrays.set(k, { shape: v.shape, data: (await v.data()) as Float32Array });
@@ -20,7 +25,11 @@ export async function saveModel(dir: string, cfg: ModelConfig, weights: { ema: M
   await writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, metadata }, null, 1));
 }
 
-export async function loadModel(tf: Tf, dir: string, which: 'ema' | 'model' = 'ema'): Promise<{ cfg: ModelConfig; params: Params; metadata: Record<string, string> }> {
+export async function loadModel(
+  tf: Tf,
+  dir: string,
+  which: 'ema' | 'model' = 'ema',
+): Promise<{ cfg: ModelConfig; params: Params; metadata: Record<string, string> }> {
   let cfg: ModelConfig & { metadata?: Record<string, string> };
   try {
     cfg = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));

@@ -51,8 +51,12 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     { name: 'out.w', shape: [D, P], init: { std: 0.1 / Math.sqrt(D) } },
   ];
   if (cfg.text.kind === 'learned') {
-    specs.push({ name: 'text.embed', shape: [cfg.text.vocab.length, D], init: { std: 0.02 } }, { name: 'text.pos', shape: [cfg.text.max_tokens, D], init: { std: 0.02 } });
-    for (let l = 0; l < cfg.text.layers; l++) specs.push(...attnSpecs(`text.${l}.attn`, D, cfg.heads), ...mlpSpecs(`text.${l}.mlp`, D, cfg.mlp_ratio));
+    specs.push(
+      { name: 'text.embed', shape: [cfg.text.vocab.length, D], init: { std: 0.02 } },
+      { name: 'text.pos', shape: [cfg.text.max_tokens, D], init: { std: 0.02 } },
+    );
+    for (let l = 0; l < cfg.text.layers; l++)
+      specs.push(...attnSpecs(`text.${l}.attn`, D, cfg.heads), ...mlpSpecs(`text.${l}.mlp`, D, cfg.mlp_ratio));
   } else specs.push({ name: 'text.proj', shape: [cfg.text.embed_dim, D], init: { std: 1 / Math.sqrt(cfg.text.embed_dim) } });
   if (cfg.rewards.length) {
     const R = cfg.rewards.length;
@@ -65,7 +69,8 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   }
   for (let b = 0; b < cfg.blocks; b++) {
     specs.push(...attnSpecs(`block.${b}.read`, D, cfg.heads), ...mlpSpecs(`block.${b}.read_mlp`, D, cfg.mlp_ratio));
-    for (let s = 0; s < cfg.self_per_block; s++) specs.push(...attnSpecs(`block.${b}.self.${s}`, D, cfg.heads), ...mlpSpecs(`block.${b}.self_mlp.${s}`, D, cfg.mlp_ratio));
+    for (let s = 0; s < cfg.self_per_block; s++)
+      specs.push(...attnSpecs(`block.${b}.self.${s}`, D, cfg.heads), ...mlpSpecs(`block.${b}.self_mlp.${s}`, D, cfg.mlp_ratio));
     specs.push(...attnSpecs(`block.${b}.write`, D, cfg.heads), ...mlpSpecs(`block.${b}.write_mlp`, D, cfg.mlp_ratio));
   }
   return specs;

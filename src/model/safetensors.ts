@@ -53,7 +53,8 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: M
     }
     if (h.dtype !== 'F32') throw new StoreError(`${file}: tensor ${name} is ${h.dtype}; only F32 is supported`);
     const [a, b] = h.data_offsets;
-    if (base + b > bytes.length || b - a !== 4 * h.shape.reduce((x, y) => x * y, 1)) throw new StoreError(`${file}: tensor ${name} has bad offsets`);
+    if (base + b > bytes.length || b - a !== 4 * h.shape.reduce((x, y) => x * y, 1))
+      throw new StoreError(`${file}: tensor ${name} has bad offsets`);
     const copy = bytes.slice(base + a, base + b);
     tensors.set(name, { shape: h.shape, data: new Float32Array(copy.buffer, copy.byteOffset, (b - a) / 4) });
   }

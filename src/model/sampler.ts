@@ -27,7 +27,8 @@ export interface SampleRequest {
 }
 
 function textInputs(tf: Tf, cfg: ModelConfig, captions: string[]): { text: Tensor; mask: Tensor } {
-  if (cfg.text.kind !== 'learned') throw new MiroError('sampling from captions needs a learned-text preset; the paper preset reads precomputed embeddings');
+  if (cfg.text.kind !== 'learned')
+    throw new MiroError('sampling from captions needs a learned-text preset; the paper preset reads precomputed embeddings');
   const T = cfg.text.max_tokens;
   const ids = new Int32Array(captions.length * T);
   const mask = new Float32Array(captions.length * T);
@@ -66,7 +67,9 @@ export async function sampleImages(tf: Tf, cfg: ModelConfig, params: Params, req
   let x: Tensor = tf.tensor4d(noise, [B, S, S, C]);
 
   const guided = req.negative !== null && req.guidance !== 0;
-  const captions = guided ? [...req.captions, ...(req.negativeCaption === 'empty' ? req.captions.map(() => '') : req.captions)] : req.captions;
+  const captions = guided
+    ? [...req.captions, ...(req.negativeCaption === 'empty' ? req.captions.map(() => '') : req.captions)]
+    : req.captions;
   const targets = guided ? [...req.positive, ...req.negative!] : req.positive;
   const { text, mask: textMask } = textInputs(tf, cfg, captions);
   const { rewards, mask: rewardMask } = rewardInputs(tf, cfg, targets);
@@ -84,26 +87,35 @@ export async function sampleImages(tf: Tf, cfg: ModelConfig, params: Params, req
   }
   const data = (await x.data()) as Float32Array;
   tf.dispose([x, text, textMask, rewards, rewardMask]);
-  return Array.from({ length: B }, (_, i) => Float32Array.from(data.subarray(i * per, (i + 1) * per), (v) => Math.min(255, Math.max(0, (v + 1) * 127.5))));
+  return Array.from({ length: B }, (_, i) =>
+    Float32Array.from(data.subarray(i * per, (i + 1) * per), (v) => Math.min(255, Math.max(0, (v + 1) * 127.5))),
+  );
 }
 
 /** Named guidance presets over a model's rewards. */
-export function guidancePreset(preset: string, rewards: string[], custom: Record<string, number> = {}): { positive: number[]; negative: number[] } {
+export function guidancePreset(
+  preset: string,
+  rewards: string[],
+  custom: Record<string, number> = {},
+): { positive: number[]; negative: number[] } {
   const ones = rewards.map(() => 1);
   if (preset === 'all') return { positive: ones, negative: rewards.map(() => 0) };
   if (preset.startsWith('only:')) {
     const r = preset.slice(5);
-    if (!rewards.includes(r)) throw new MiroError(`guidance ${preset}: the model has no reward "${r}" (has: ${rewards.join(', ') || 'none'})`);
+    if (!rewards.includes(r))
+      throw new MiroError(`guidance ${preset}: the model has no reward "${r}" (has: ${rewards.join(', ') || 'none'})`);
     return { positive: ones, negative: rewards.map((x) => (x === r ? 0 : 1)) };
   }
   if (preset.startsWith('pair:')) {
     const [a, b, u] = preset.slice(5).split(',');
     const uu = Number(u);
-    if (!a || !b || !rewards.includes(a) || !rewards.includes(b) || !(uu >= 0 && uu <= 1)) throw new MiroError(`guidance ${preset}: expected pair:<a>,<b>,<u in [0,1]> over ${rewards.join(', ')}`);
+    if (!a || !b || !rewards.includes(a) || !rewards.includes(b) || !(uu >= 0 && uu <= 1))
+      throw new MiroError(`guidance ${preset}: expected pair:<a>,<b>,<u in [0,1]> over ${rewards.join(', ')}`);
     return { positive: ones, negative: rewards.map((x) => (x === a ? uu : x === b ? 1 - uu : 1)) };
   }
   if (preset === 'custom') {
-    for (const k of Object.keys(custom)) if (!rewards.includes(k)) throw new MiroError(`guidance custom: unknown reward "${k}" (has: ${rewards.join(', ')})`);
+    for (const k of Object.keys(custom))
+      if (!rewards.includes(k)) throw new MiroError(`guidance custom: unknown reward "${k}" (has: ${rewards.join(', ')})`);
     return { positive: rewards.map((r) => custom[r] ?? 1), negative: rewards.map(() => 0) };
   }
   throw new MiroError(`unknown guidance preset "${preset}" (all, only:<reward>, pair:<a>,<b>,<u>, custom)`);

@@ -12,7 +12,16 @@ const EXTRA = (
 export const DEMO_VOCAB: string[] = [
   '[pad]',
   '[unk]',
-  ...new Set([...SHAPES, ...SHAPES.map((s) => `${s}s`), ...COLOUR_NAMES, ...SIZE_NAMES, ...BACKGROUND_NAMES, ...NUMBER_WORDS, ...RELATIONS.flatMap((r) => r.split(' ')), ...EXTRA]),
+  ...new Set([
+    ...SHAPES,
+    ...SHAPES.map((s) => `${s}s`),
+    ...COLOUR_NAMES,
+    ...SIZE_NAMES,
+    ...BACKGROUND_NAMES,
+    ...NUMBER_WORDS,
+    ...RELATIONS.flatMap((r) => r.split(' ')),
+    ...EXTRA,
+  ]),
 ];
 
 export function tokenize(text: string, vocab: string[], maxTokens: number): Int32Array {

@@ -5,7 +5,14 @@ import { queryRows, type connect } from '../store/duck.js';
 import type { ReleaseManifest } from '../store/release-manifest.js';
 import { formatMarkdown } from '../util/table.js';
 
-const HF_TYPES: Record<string, string> = { VARCHAR: 'string', DOUBLE: 'float64', INTEGER: 'int32', BIGINT: 'int64', BLOB: 'binary', BOOLEAN: 'bool' };
+const HF_TYPES: Record<string, string> = {
+  VARCHAR: 'string',
+  DOUBLE: 'float64',
+  INTEGER: 'int32',
+  BIGINT: 'int64',
+  BLOB: 'binary',
+  BOOLEAN: 'bool',
+};
 
 export async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: ReleaseManifest): Promise<string> {
   const data = m.files.find((f) => f.path.startsWith('data/'))!;
@@ -20,7 +27,15 @@ export async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: 
   );
   const edgeRows = m.rewards.map((r) => {
     const e = m.bin_edges.edges[r]!;
-    return { reward: r, method: e.method, distinct_values: e.distinct_values, inner_edges: e.edges.slice(1, -1).map((x) => Number(x.toPrecision(4))).join(', ') };
+    return {
+      reward: r,
+      method: e.method,
+      distinct_values: e.distinct_values,
+      inner_edges: e.edges
+        .slice(1, -1)
+        .map((x) => Number(x.toPrecision(4)))
+        .join(', '),
+    };
   });
   return `---
 license: other # FILL IN before publishing: the license of the source images and captions
@@ -77,4 +92,3 @@ With Hugging Face datasets: \`load_dataset("parquet", data_files="${m.name}/data
 \`miro verify ${m.name}\`.
 `;
 }
-

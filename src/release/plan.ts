@@ -19,10 +19,14 @@ function single(pipeline: Pipeline, kind: string, chosen?: string): NodeSpec | u
   const nodes = [...pipeline.nodes.values()].filter((n) => n.stage.kind === kind);
   if (chosen) {
     const n = pipeline.nodes.get(chosen);
-    if (!n || n.stage.kind !== kind) throw new MiroError(`--${kind} ${chosen}: no ${kind} node of that name (${kind} nodes: ${nodes.map((x) => x.name).join(', ') || 'none'})`);
+    if (!n || n.stage.kind !== kind)
+      throw new MiroError(
+        `--${kind} ${chosen}: no ${kind} node of that name (${kind} nodes: ${nodes.map((x) => x.name).join(', ') || 'none'})`,
+      );
     return n;
   }
-  if (nodes.length > 1) throw new MiroError(`${pipeline.file} has several ${kind} nodes (${nodes.map((x) => x.name).join(', ')}); choose one with --${kind}`);
+  if (nodes.length > 1)
+    throw new MiroError(`${pipeline.file} has several ${kind} nodes (${nodes.map((x) => x.name).join(', ')}); choose one with --${kind}`);
   return nodes[0];
 }
 

@@ -44,14 +44,18 @@ function gitCommit(): string | null {
 
 /** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
 function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
-  const files = (node: string) => sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
+  const files = (node: string) =>
+    sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
   const joins: string[] = [];
   const cols: string[] = ['src.id AS id'];
-  const failed: string[] = ['src.status IS NOT NULL AND src.status <> \'ok\''];
+  const failed: string[] = ["src.status IS NOT NULL AND src.status <> 'ok'"];
   const hasStatus = s.source.columns.some((c) => c.name === 'status');
   cols.push(images === 'embed' ? `src."${s.image.column}" AS image` : `'images/' || src.id || '.png' AS image`);
   cols.push(s.caption ? `src.caption AS caption` : 'NULL::VARCHAR AS caption');
-  for (const [alias, ref] of [['long', s.longCaption], ['short', s.shortCaption]] as const) {
+  for (const [alias, ref] of [
+    ['long', s.longCaption],
+    ['short', s.shortCaption],
+  ] as const) {
     if (!ref) {
       cols.push(`NULL::VARCHAR AS caption_${alias}`);
       continue;
@@ -62,7 +66,11 @@ function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'pa
   joins.push(`LEFT JOIN read_parquet(${files(s.bins.name)}) b ON b.id = src.id`);
   s.rewards.forEach((r, i) => {
     joins.push(`LEFT JOIN read_parquet(${files(r.score.node)}) r${i} ON r${i}.id = src.id`);
-    cols.push(`CASE WHEN r${i}.status = 'ok' THEN r${i}."${r.score.column}" END AS "${r.name}_score"`, `b."${r.name}_bin"`, `b."${r.name}_target"`);
+    cols.push(
+      `CASE WHEN r${i}.status = 'ok' THEN r${i}."${r.score.column}" END AS "${r.name}_score"`,
+      `b."${r.name}_bin"`,
+      `b."${r.name}_target"`,
+    );
     failed.push(`r${i}.status IS DISTINCT FROM 'ok'`);
   });
   const status = `CASE WHEN ${hasStatus ? failed.join(' OR ') : failed.slice(1).join(' OR ')} THEN 'failed' ELSE 'ok' END AS status`;
@@ -74,7 +82,15 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
   const shardRows = opts.shardRows ?? 10_000;
   const sources = releaseSources(pipeline, { bins: opts.bins });
   const plans = await planPipeline(pipeline);
-  const needed = new Set([sources.source.name, sources.bins.name, ...sources.rewards.map((r) => r.score.node), sources.longCaption?.node, sources.shortCaption?.node].filter((x): x is string => !!x));
+  const needed = new Set(
+    [
+      sources.source.name,
+      sources.bins.name,
+      ...sources.rewards.map((r) => r.score.node),
+      sources.longCaption?.node,
+      sources.shortCaption?.node,
+    ].filter((x): x is string => !!x),
+  );
   for (const n of needed) {
     const p = plans.get(n)!;
     if (p.todo.size) throw new MiroError(`node ${n} is not complete (${p.reason}); run the pipeline first`);
@@ -82,7 +98,8 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
   const binManifest = await readManifest(layoutOf(pipeline, sources.bins.name));
   const edges = binManifest!.state as BinState;
 
-  if (existsSync(opts.out) && (await fs.readdir(opts.out)).length) throw new MiroError(`${opts.out} exists and is not empty; releases are never overwritten`);
+  if (existsSync(opts.out) && (await fs.readdir(opts.out)).length)
+    throw new MiroError(`${opts.out} exists and is not empty; releases are never overwritten`);
   const tmp = `${opts.out.replace(/\/$/, '')}.tmp-${process.pid}`;
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(path.join(tmp, 'data'), { recursive: true });
@@ -107,16 +124,23 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
     const files: FileRecord[] = [];
     for (let i = 0; i < shards; i++) {
       const rel = `data/train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.parquet`;
-      await conn.run(`COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`);
+      await conn.run(
+        `COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`,
+      );
       files.push(await describeFile(conn, tmp, rel));
     }
     if (images === 'path') {
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
-      const imgs = await queryRows(conn, `SELECT r.id, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`);
+      const imgs = await queryRows(
+        conn,
+        `SELECT r.id, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`,
+      );
       for (const r of imgs) await fs.writeFile(path.join(tmp, 'images', `${r.id}.png`), r.bytes as Uint8Array);
     }
     const edgesRel = 'bin_edges.parquet';
-    await conn.run(`COPY (SELECT * FROM read_parquet(${sqlString(path.join(layoutOf(pipeline, sources.bins.name).dir, binManifest!.tables.bin_edges!.file))}) ORDER BY reward, bin) TO ${sqlString(path.join(tmp, edgesRel))} (FORMAT parquet, COMPRESSION zstd)`);
+    await conn.run(
+      `COPY (SELECT * FROM read_parquet(${sqlString(path.join(layoutOf(pipeline, sources.bins.name).dir, binManifest!.tables.bin_edges!.file))}) ORDER BY reward, bin) TO ${sqlString(path.join(tmp, edgesRel))} (FORMAT parquet, COMPRESSION zstd)`,
+    );
     files.push(await describeFile(conn, tmp, edgesRel));
 
     const duckdb = String((await queryRows(conn, 'SELECT version() AS v'))[0]!.v);
@@ -133,7 +157,15 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
         nodes: Object.fromEntries(
           [...needed].sort().map((n) => {
             const p = plans.get(n)!;
-            return [n, { kind: pipeline.nodes.get(n)!.stage.kind, fingerprint: p.fingerprint, params: pipeline.nodes.get(n)!.params, identity: p.parts.identity }];
+            return [
+              n,
+              {
+                kind: pipeline.nodes.get(n)!.stage.kind,
+                fingerprint: p.fingerprint,
+                params: pipeline.nodes.get(n)!.params,
+                identity: p.parts.identity,
+              },
+            ];
           }),
         ),
       },
@@ -158,8 +190,9 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
 
 export async function describeFile(conn: Awaited<ReturnType<typeof connect>>, root: string, rel: string): Promise<FileRecord> {
   const file = path.join(root, rel);
-  const schema = (await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)).map((r) => ({ name: String(r.name), type: String(r.type) }));
+  const schema = (
+    await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)
+  ).map((r) => ({ name: String(r.name), type: String(r.type) }));
   const rows = Number((await queryRows(conn, `SELECT count(*) AS n FROM read_parquet(${sqlString(file)})`))[0]!.n);
   return { path: rel, sha256: await sha256File(file), bytes: (await fs.stat(file)).size, rows, schema };
 }
-

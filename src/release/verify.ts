@@ -49,13 +49,19 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
       let schema: { name: string; type: string }[];
       try {
         rows = Number((await queryRows(conn, `SELECT count(*) AS n FROM read_parquet(${sqlString(file)})`))[0]!.n);
-        schema = (await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`)).map((r) => ({ name: String(r.name), type: String(r.type) }));
+        schema = (
+          await queryRows(
+            conn,
+            `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}))`,
+          )
+        ).map((r) => ({ name: String(r.name), type: String(r.type) }));
       } catch (err) {
         problems.push(`${rec.path}: not readable as Parquet (${(err as Error).message.split('\n')[0]})`);
         continue;
       }
       if (rows !== rec.rows) problems.push(`${rec.path}: ${rows} rows, release.json says ${rec.rows}`);
-      if (JSON.stringify(schema) !== JSON.stringify(rec.schema)) problems.push(`${rec.path}: schema differs from release.json (${schema.map((c) => `${c.name} ${c.type}`).join(', ')})`);
+      if (JSON.stringify(schema) !== JSON.stringify(rec.schema))
+        problems.push(`${rec.path}: schema differs from release.json (${schema.map((c) => `${c.name} ${c.type}`).join(', ')})`);
       if (rec.path.startsWith('data/')) readable.push(file);
     }
     if (readable.length) {
@@ -77,7 +83,10 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
           `SELECT id, "${r}_score" AS score, "${r}_bin" AS bin, "${r}_target" AS target, ${bin} AS expected FROM ${data}
            WHERE "${r}_bin" IS DISTINCT FROM ${bin} OR "${r}_target" IS DISTINCT FROM (${bin}) / ${B - 1}::DOUBLE ORDER BY id`,
         );
-        if (bad.length) problems.push(`reward ${r}: ${bad.length} row(s) whose bin or target disagrees with the recorded edges (first: id ${bad[0]!.id}, score ${bad[0]!.score}, bin ${bad[0]!.bin}, target ${bad[0]!.target}, expected bin ${bad[0]!.expected})`);
+        if (bad.length)
+          problems.push(
+            `reward ${r}: ${bad.length} row(s) whose bin or target disagrees with the recorded edges (first: id ${bad[0]!.id}, score ${bad[0]!.score}, bin ${bad[0]!.bin}, target ${bad[0]!.target}, expected bin ${bad[0]!.expected})`,
+          );
       }
     }
   } finally {

@@ -34,7 +34,9 @@ export function judgeRows(rows: Record<string, Value>[], verdict: ClaimResult['v
 export async function runClaims(conn: DuckDBConnection, vars: Record<string, string>): Promise<ClaimResult[]> {
   const dir = path.join(SQL_DIR, 'claims');
   const out: ClaimResult[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
     const text = readFileSync(path.join(dir, file), 'utf8');
     const sql = text.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => vars[k] ?? `{{${k}}}`);
     const base = {

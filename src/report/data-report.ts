@@ -19,9 +19,26 @@ export async function writeDataReport(conn: DuckDBConnection, views: Set<string>
   await fs.mkdir(dir, { recursive: true });
   const tables = await runReports(conn, views);
   const charts: string[] = [];
-  const md: string[] = ['# Dataset report', '', 'Every table below is the result of the SQL shown with it, run over the pipeline\'s views (`miro sql`).', ''];
+  const md: string[] = [
+    '# Dataset report',
+    '',
+    "Every table below is the result of the SQL shown with it, run over the pipeline's views (`miro sql`).",
+    '',
+  ];
   for (const t of tables) {
-    md.push(`## ${t.report.title}`, '', formatMarkdown(t.rows), '', '<details><summary>query</summary>', '', '```sql', t.report.sql, '```', '</details>', '');
+    md.push(
+      `## ${t.report.title}`,
+      '',
+      formatMarkdown(t.rows),
+      '',
+      '<details><summary>query</summary>',
+      '',
+      '```sql',
+      t.report.sql,
+      '```',
+      '</details>',
+      '',
+    );
     await fs.writeFile(path.join(dir, `${t.report.name}.csv`), toCsv(t.rows));
   }
   if (views.has('scores')) {
@@ -45,7 +62,12 @@ export async function writeDataReport(conn: DuckDBConnection, views: Set<string>
         data: { values },
         facet: { field: 'reward', type: 'nominal' },
         columns: 4,
-        spec: { width: 160, height: 90, mark: 'bar', encoding: { x: { field: 'bin', type: 'ordinal', axis: { labels: false } }, y: { field: 'population', type: 'quantitative' } } },
+        spec: {
+          width: 160,
+          height: 90,
+          mark: 'bar',
+          encoding: { x: { field: 'bin', type: 'ordinal', axis: { labels: false } }, y: { field: 'population', type: 'quantitative' } },
+        },
       },
       file,
     );

@@ -31,7 +31,10 @@ export function listReports(dir = path.join(SQL_DIR, 'reports')): SqlReport[] {
         name: f.slice(0, -4),
         file: path.join(dir, f),
         title: /^-- title: (.*)$/m.exec(text)?.[1] ?? f,
-        needs: (/^-- needs: (.*)$/m.exec(text)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        needs: (/^-- needs: (.*)$/m.exec(text)?.[1] ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
         sql: text.trim(),
       };
     });

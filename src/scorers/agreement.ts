@@ -6,7 +6,8 @@ import type { Detection } from '../synth/detector.js';
 import { parseCaption, type Mention, type RelationClaim } from '../synth/captions.js';
 import type { Relation } from '../synth/vocab.js';
 
-const matches = (d: Detection, m: { colour: string | null; shape: string }) => d.shape === m.shape && (m.colour === null || d.colour === m.colour);
+const matches = (d: Detection, m: { colour: string | null; shape: string }) =>
+  d.shape === m.shape && (m.colour === null || d.colour === m.colour);
 
 /**
  * F1 between the objects named in the caption (with counts) and the objects detected.

@@ -23,6 +23,7 @@ export function readConfigFile(file: string): ConfigFile {
   const bad = (key: string, why: string): never => {
     throw new MiroError(`scorer config ${file}: ${key}: ${why}`);
   };
-  const mapping = (v: unknown, key: string) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(key, 'expected a mapping'));
+  const mapping = (v: unknown, key: string) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(key, 'expected a mapping');
   return { raw: mapping(raw, '(top level)'), bad, mapping };
 }

@@ -16,7 +16,13 @@ function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): 
 }
 
 function captionScorer(name: string, doc: string, fn: (caption: string, img: RGBImage) => number | null): Scorer {
-  return { name, needsCaption: true, identity: { builtin: name, version: 1 }, doc, score: async (batch) => batch.map((b) => fn(b.caption ?? '', b.image)) };
+  return {
+    name,
+    needsCaption: true,
+    identity: { builtin: name, version: 1 },
+    doc,
+    score: async (batch) => batch.map((b) => fn(b.caption ?? '', b.image)),
+  };
 }
 
 export const BUILTIN_SCORERS: Record<string, Scorer> = {
@@ -25,8 +31,12 @@ export const BUILTIN_SCORERS: Record<string, Scorer> = {
   contrast: imageScorer('contrast', 'RMS contrast of grey levels in [0, 1]', contrast),
   cleanliness: imageScorer('cleanliness', "negative of Immerkaer's noise sigma", cleanliness),
   objects: captionScorer('objects', 'F1 of detected objects against objects named in the caption', (c, img) => objectF1(c, detect(img))),
-  counting: captionScorer('counting', 'agreement of detected and claimed counts per object group', (c, img) => countingAgreement(c, detect(img))),
-  position: captionScorer('position', "fraction of the caption's spatial relations that hold", (c, img) => spatialAgreement(c, detect(img))),
+  counting: captionScorer('counting', 'agreement of detected and claimed counts per object group', (c, img) =>
+    countingAgreement(c, detect(img)),
+  ),
+  position: captionScorer('position', "fraction of the caption's spatial relations that hold", (c, img) =>
+    spatialAgreement(c, detect(img)),
+  ),
 };
 
 export const BUILTIN_SCORER_NAMES = Object.keys(BUILTIN_SCORERS);
@@ -40,7 +50,9 @@ export async function loadScorer(name: string): Promise<Scorer<ScoreResult>> {
   if (builtin) return builtin;
   if (name.startsWith('onnx:')) return (await import('./onnx/scorers.js')).loadOnnxScorer(name.slice(5));
   if (name.startsWith('vlm:')) return (await import('./vlm.js')).loadVlmScorer(name.slice(4));
-  throw new MiroError(`unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml; or vlm:configs/scorers/vqascore-server.yaml)`);
+  throw new MiroError(
+    `unknown scorer "${name}" (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:configs/scorers/<model>.yaml; or vlm:configs/scorers/vqascore-server.yaml)`,
+  );
 }
 
 /** Whether a scorer reads the caption, known without loading its model (checked when the pipeline loads). */

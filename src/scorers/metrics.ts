@@ -77,7 +77,16 @@ export function noiseSigma(img: RGBImage): number {
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
       const i = y * w + x;
-      const v = g[i - w - 1]! - 2 * g[i - w]! + g[i - w + 1]! - 2 * g[i - 1]! + 4 * g[i]! - 2 * g[i + 1]! + g[i + w - 1]! - 2 * g[i + w]! + g[i + w + 1]!;
+      const v =
+        g[i - w - 1]! -
+        2 * g[i - w]! +
+        g[i - w + 1]! -
+        2 * g[i - 1]! +
+        4 * g[i]! -
+        2 * g[i + 1]! +
+        g[i + w - 1]! -
+        2 * g[i + w]! +
+        g[i + w + 1]!;
       sum += Math.abs(v);
     }
   }

@@ -37,7 +37,8 @@ export function loadVlmScorerConfig(file: string): VlmScorerConfig {
   const question = text('question', raw.question ?? 'Does this figure show "{caption}"? Please answer yes or no.');
   if (!question.includes('{caption}')) bad('question', 'must contain {caption}');
   const yes = raw.yes_tokens ?? ['Yes'];
-  if (!Array.isArray(yes) || !yes.length || !yes.every((t) => typeof t === 'string' && t)) bad('yes_tokens', 'expected a list of tokens, e.g. [Yes]');
+  if (!Array.isArray(yes) || !yes.length || !yes.every((t) => typeof t === 'string' && t))
+    bad('yes_tokens', 'expected a list of tokens, e.g. [Yes]');
   return {
     file,
     name: String(raw.name ?? 'vqascore'),
@@ -69,10 +70,15 @@ interface TokenLogprob {
 export function yesProbability(json: Record<string, unknown>, yesTokens: string[], url: string): number {
   const choice = (json.choices as { logprobs?: { content?: (TokenLogprob & { top_logprobs?: TokenLogprob[] })[] } }[] | undefined)?.[0];
   const first = choice?.logprobs?.content?.[0];
-  if (!first) throw new RowError('no_logprobs', `${url}: the reply has no choices[0].logprobs.content; the server must support "logprobs" (vLLM, SGLang and llama.cpp server do)`);
+  if (!first)
+    throw new RowError(
+      'no_logprobs',
+      `${url}: the reply has no choices[0].logprobs.content; the server must support "logprobs" (vLLM, SGLang and llama.cpp server do)`,
+    );
   const seen = new Map<string, number>();
   for (const t of [first, ...(first.top_logprobs ?? [])]) {
-    if (typeof t.token !== 'string' || typeof t.logprob !== 'number' || !(t.logprob <= 0)) throw new ModelServerError(`${url}: malformed logprob entry ${JSON.stringify(t).slice(0, 120)}`, 'bad_response', true);
+    if (typeof t.token !== 'string' || typeof t.logprob !== 'number' || !(t.logprob <= 0))
+      throw new ModelServerError(`${url}: malformed logprob entry ${JSON.stringify(t).slice(0, 120)}`, 'bad_response', true);
     seen.set(t.token, t.logprob);
   }
   const p = yesTokens.reduce((sum, tok) => sum + (seen.has(tok) ? Math.exp(seen.get(tok)!) : 0), 0);
@@ -106,7 +112,8 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
 
   // Finished requests go to the cache when the node gives one (see cachedRequest).
   const scoreOne = (item: ScoreInput, cache: RequestCache | null): Promise<ScoreResult> => {
-    if (!item.bytes) return Promise.resolve(new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none'));
+    if (!item.bytes)
+      return Promise.resolve(new RowError('no_image', 'the vqa-server scorer sends the encoded image, and this row has none'));
     const question = cfg.question.replaceAll('{caption}', item.caption ?? '');
     const id = item.id ?? '';
     return cachedRequest(item.id === undefined ? null : cache, cacheKey(cfg, id, question), id, () => ask(item.bytes!, question), {
@@ -122,7 +129,11 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
     score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, null)))),
     withCache: async (cacheFile) => {
       const cache = await RequestCache.open(cacheFile);
-      return { ...scorer, score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, cache)))), close: () => cache.close() };
+      return {
+        ...scorer,
+        score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, cache)))),
+        close: () => cache.close(),
+      };
     },
   };
   return scorer;

@@ -17,7 +17,10 @@ export async function* mapRows<P>(
 ): AsyncIterable<Batch> {
   let done = 0;
   for await (const b of ctx.inputs.select(select)) {
-    const rows: Row[] = Array.from({ length: b.rows }, (_, i) => Object.fromEntries(Object.entries(b.columns).map(([k, v]) => [k, v[i] ?? null])) as Row);
+    const rows: Row[] = Array.from(
+      { length: b.rows },
+      (_, i) => Object.fromEntries(Object.entries(b.columns).map(([k, v]) => [k, v[i] ?? null])) as Row,
+    );
     const live = rows.filter((r) => !r.upstream_error);
     const results = live.length ? await process(live) : [];
     const byId = new Map(live.map((r, i) => [r.id, results[i]]));
@@ -43,7 +46,10 @@ export async function* mapRows<P>(
 }
 
 /** Runs a per-row function, turning a thrown error into that row's RowError. */
-export function perRow(fn: (row: Row) => Record<string, Value> | Promise<Record<string, Value>>, errorClass = 'error'): (rows: Row[]) => Promise<RowResult[]> {
+export function perRow(
+  fn: (row: Row) => Record<string, Value> | Promise<Record<string, Value>>,
+  errorClass = 'error',
+): (rows: Row[]) => Promise<RowResult[]> {
   return (rows) =>
     Promise.all(
       rows.map(async (r) => {

@@ -41,17 +41,20 @@ export const bins = defineStage({
   doc: 'Reward scores to bins and targets in [0, 1], with edges from a calibration subset.',
   mode: 'map',
   params: {
-    rewards: p.record(p.column({ doc: 'score column' }), { doc: 'reward name -> the score column it bins, e.g. aesthetic: score_aesthetic.score' }),
+    rewards: p.record(p.column({ doc: 'score column' }), {
+      doc: 'reward name -> the score column it bins, e.g. aesthetic: score_aesthetic.score',
+    }),
     num_bins: p.int({ doc: 'B, bins per reward (the paper: 64; its predecessor CAD: 8)', min: 2, default: 64 }),
     calibration_size: p.int({ doc: 'rows the edges are computed from (the official code: 100k random samples)', min: 1, default: 100_000 }),
     calibration_seed: p.int({ doc: 'seed that picks the calibration rows', default: 42 }),
   },
   needs: { min: 1 },
   rowsCanFail: false,
-  columns: (params) => Object.keys(params.rewards).flatMap((r): Column[] => [
-    { name: `${r}_bin`, type: 'INTEGER' },
-    { name: `${r}_target`, type: 'DOUBLE' },
-  ]),
+  columns: (params) =>
+    Object.keys(params.rewards).flatMap((r): Column[] => [
+      { name: `${r}_bin`, type: 'INTEGER' },
+      { name: `${r}_target`, type: 'DOUBLE' },
+    ]),
   reads: (params) => Object.values(params.rewards),
   identity: () => ({ sql: sha256(readFileSync(path.join(SQL_DIR, 'binning.sql'), 'utf8')) }),
 
@@ -60,7 +63,9 @@ export const bins = defineStage({
     const { num_bins: B, calibration_size, calibration_seed } = ctx.params;
     const refs = Object.entries(ctx.params.rewards);
     const primary = refs[0]![1].node;
-    await ctx.duck.run(fill(q.calibration!, { primary_files: sqlFileList(ctx.inputs.files(primary)), seed: calibration_seed, calibration_size }));
+    await ctx.duck.run(
+      fill(q.calibration!, { primary_files: sqlFileList(ctx.inputs.files(primary)), seed: calibration_seed, calibration_size }),
+    );
     const calRows = Number((await queryRows(ctx.duck, 'SELECT count(*) AS n FROM calibration'))[0]!.n);
     const state: BinState = { num_bins: B, calibration: { rows: calRows, seed: calibration_seed }, edges: {} };
     const probs = `[${Array.from({ length: B + 1 }, (_, i) => sqlDouble(i / B)).join(', ')}]`;
@@ -69,7 +74,10 @@ export const bins = defineStage({
       refs.map(([reward, ref]) => fill(section, { reward: sqlString(reward), ...vars(reward, ref) })).join('\nUNION ALL\n');
     await ctx.duck.run(
       fill(q.calibration_values!, {
-        each_reward: eachReward(q.calibration_values_of!, (_reward, ref) => ({ column: `"${ref.column}"`, files: sqlFileList(ctx.inputs.files(ref.node)) })),
+        each_reward: eachReward(q.calibration_values_of!, (_reward, ref) => ({
+          column: `"${ref.column}"`,
+          files: sqlFileList(ctx.inputs.files(ref.node)),
+        })),
       }),
     );
     const candidates = new Map((await queryRows(ctx.duck, fill(q.edge_candidates!, { probs }))).map((c) => [String(c.reward), c]));
@@ -82,10 +90,22 @@ export const bins = defineStage({
       const calls = binColumns(ctx.duck, [new EdgeSearch(state.edges[reward]!.edges, B)], ['v'], '_bins');
       return { packed: calls.packed.join(', '), bin: calls.bins[0]! };
     });
-    const population = new Map((await queryRows(ctx.duck, fill(q.populations!, { each_reward: perReward }))).map((r) => [`${r.reward}:${r.bin}`, Number(r.population)]));
+    const population = new Map(
+      (await queryRows(ctx.duck, fill(q.populations!, { each_reward: perReward }))).map((r) => [
+        `${r.reward}:${r.bin}`,
+        Number(r.population),
+      ]),
+    );
     const tableRows = refs.flatMap(([reward]) => {
       const { edges, distinct_values } = state.edges[reward]!;
-      return Array.from({ length: B }, (_, b) => ({ reward, bin: b, lower: edges[b]!, upper: edges[b + 1]!, population: population.get(`${reward}:${b}`) ?? 0, distinct_values }));
+      return Array.from({ length: B }, (_, b) => ({
+        reward,
+        bin: b,
+        lower: edges[b]!,
+        upper: edges[b + 1]!,
+        population: population.get(`${reward}:${b}`) ?? 0,
+        distinct_values,
+      }));
     });
     await writeEdges(ctx, tableRows);
     return state;
@@ -102,7 +122,12 @@ export const bins = defineStage({
     const nodes = [...new Set(refs.map(([, r]) => r.node))];
     const alias = (ref: ColumnRef) => `t${nodes.indexOf(ref.node)}`;
     const scores = refs.map(([, ref]) => `CASE WHEN ${alias(ref)}.status = 'ok' THEN ${alias(ref)}."${ref.column}" END`);
-    const calls = binColumns(ctx.duck, refs.map(([reward]) => new EdgeSearch(state.edges[reward]!.edges, B)), scores, '_bins');
+    const calls = binColumns(
+      ctx.duck,
+      refs.map(([reward]) => new EdgeSearch(state.edges[reward]!.edges, B)),
+      scores,
+      '_bins',
+    );
     const others = nodes.slice(1).map((n, i) => ({ files: sqlFileList(ctx.inputs.files(n)), alias: `t${i + 1}` }));
     const vars = {
       primary_files: sqlFileList(ctx.inputs.files(nodes[0]!)),
@@ -118,7 +143,12 @@ export const bins = defineStage({
         aligned: others.map((o) => `${o.alias}.id = t0.id`).join(' AND ') || 'true',
       }),
       orderedById: true,
-      fallback: { sql: fill(q.assign_joined!, { ...vars, joins: others.map((o) => ` LEFT JOIN read_parquet(${o.files}) ${o.alias} ON ${o.alias}.id = t0.id`).join('') }) },
+      fallback: {
+        sql: fill(q.assign_joined!, {
+          ...vars,
+          joins: others.map((o) => ` LEFT JOIN read_parquet(${o.files}) ${o.alias} ON ${o.alias}.id = t0.id`).join(''),
+        }),
+      },
     };
   },
 });
@@ -145,7 +175,10 @@ function edgesFrom(candidate: Record<string, Value> | undefined, B: number): Bin
   return { edges, method, distinct_values: distinct };
 }
 
-async function writeEdges(ctx: NodeContext<unknown>, rows: { reward: string; bin: number; lower: number; upper: number; population: number; distinct_values: number }[]): Promise<void> {
+async function writeEdges(
+  ctx: NodeContext<unknown>,
+  rows: { reward: string; bin: number; lower: number; upper: number; population: number; distinct_values: number }[],
+): Promise<void> {
   await ctx.writeTable(
     'bin_edges',
     [

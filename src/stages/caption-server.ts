@@ -48,14 +48,23 @@ export function validateVlm(prm: VlmParams): string | null {
 
 /** What the output depends on: model, prompt text and decoding parameters (not the server URL). */
 export function vlmIdentity(prm: VlmParams): unknown {
-  return { model: prm.model, prompt_sha256: sha256(readFileSync(prm.prompt, 'utf8')), max_tokens: prm.max_tokens, temperature: prm.temperature };
+  return {
+    model: prm.model,
+    prompt_sha256: sha256(readFileSync(prm.prompt, 'utf8')),
+    max_tokens: prm.max_tokens,
+    temperature: prm.temperature,
+  };
 }
 
 /**
  * The shard loop of a stage that captions with the VLM server: rows with their image (and alt
  * text), captioned through the request cache; `extra` adds columns to each ok row.
  */
-export async function* captionWithServer(ctx: ShardContext<VlmParams>, outputColumns: string[], extra: (row: Record<string, Value>) => Record<string, Value> = () => ({})): AsyncIterable<Batch> {
+export async function* captionWithServer(
+  ctx: ShardContext<VlmParams>,
+  outputColumns: string[],
+  extra: (row: Record<string, Value>) => Record<string, Value> = () => ({}),
+): AsyncIterable<Batch> {
   const prm = ctx.params;
   const columns: Record<string, ColumnRef> = { image: prm.image! };
   if (prm.alt_text) columns.alt_text = prm.alt_text;
@@ -70,7 +79,9 @@ export async function* captionWithServer(ctx: ShardContext<VlmParams>, outputCol
 }
 
 /** A process function for mapRows: caption each live row, through the shard's request cache. */
-async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (rows: Row[]) => Promise<RowResult[]>; close: () => Promise<void> }> {
+async function openaiRows(
+  ctx: ShardContext<VlmParams>,
+): Promise<{ process: (rows: Row[]) => Promise<RowResult[]>; close: () => Promise<void> }> {
   const prm = ctx.params;
   const captioner = new OpenAICaptioner({
     server: prm.server,
@@ -86,7 +97,12 @@ async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (row
   const captionRows = async (rows: Row[]): Promise<RowResult[]> => {
     const live = rows.filter((r) => r.image instanceof Uint8Array);
     const results = await captioner.captionAll(
-      live.map((r) => ({ id: r.id, image: r.image as Uint8Array, mime: sniffMime(r.image as Uint8Array), altText: (r.alt_text as string | null) ?? null })),
+      live.map((r) => ({
+        id: r.id,
+        image: r.image as Uint8Array,
+        mime: sniffMime(r.image as Uint8Array),
+        altText: (r.alt_text as string | null) ?? null,
+      })),
       cache,
     );
     const byId = new Map(live.map((r, i) => [r.id, results[i]!]));
@@ -94,10 +110,14 @@ async function openaiRows(ctx: ShardContext<VlmParams>): Promise<{ process: (row
       const res = byId.get(r.id);
       if (!res) return new RowError('no_image', 'image is NULL');
       if (res instanceof RowError) return res;
-      const out: Record<string, Value> = { caption: res.caption, captioner: prm.model, prompt_sha256: captioner.promptSha, server_model: res.serverModel };
+      const out: Record<string, Value> = {
+        caption: res.caption,
+        captioner: prm.model,
+        prompt_sha256: captioner.promptSha,
+        server_model: res.serverModel,
+      };
       return out;
     });
   };
   return { process: captionRows, close: () => cache.close() };
 }
-

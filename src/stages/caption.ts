@@ -46,7 +46,12 @@ export const caption = defineStage({
         } catch (err) {
           throw new RowError('bad_scene', `scene JSON: ${(err as Error).message}`);
         }
-        return { caption: longCaption(graph, deriveSeed(ctx.pipeline.seed, row.id) % 6), captioner: 'scene-v1', prompt_sha256: null, server_model: null };
+        return {
+          caption: longCaption(graph, deriveSeed(ctx.pipeline.seed, row.id) % 6),
+          captioner: 'scene-v1',
+          prompt_sha256: null,
+          server_model: null,
+        };
       }),
     );
   },

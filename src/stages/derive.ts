@@ -13,9 +13,18 @@ export const derive = defineStage({
   doc: 'Columns computed by DuckDB SQL expressions over the input rows.',
   mode: 'map',
   params: {
-    columns: p.record(p.object({ sql: p.string({ doc: 'a DuckDB expression over the input columns' }), type: p.enum(TYPES, { doc: 'result type', default: 'DOUBLE' }) }, { doc: 'a column' }), {
-      doc: 'output column name -> {sql, type}',
-    }),
+    columns: p.record(
+      p.object(
+        {
+          sql: p.string({ doc: 'a DuckDB expression over the input columns' }),
+          type: p.enum(TYPES, { doc: 'result type', default: 'DOUBLE' }),
+        },
+        { doc: 'a column' },
+      ),
+      {
+        doc: 'output column name -> {sql, type}',
+      },
+    ),
   },
   needs: { min: 1, max: 1 },
   rowsCanFail: false,

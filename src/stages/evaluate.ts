@@ -60,7 +60,11 @@ export const evaluate = defineStage({
     );
     const files = prm.samples.flatMap((n) => ctx.inputs.files(n));
     let done = 0;
-    for await (const b of queryBatches(ctx.duck, `SELECT id, model, variant, setting, prompt_id, prompt, tag, sample_index, image FROM read_parquet(${sqlFileList(files)}, union_by_name = true) ORDER BY id`, 256)) {
+    for await (const b of queryBatches(
+      ctx.duck,
+      `SELECT id, model, variant, setting, prompt_id, prompt, tag, sample_index, image FROM read_parquet(${sqlFileList(files)}, union_by_name = true) ORDER BY id`,
+      256,
+    )) {
       const images = await Promise.all((b.columns.image as Uint8Array[]).map((bytes) => decodeImage(bytes)));
       const prompts = b.columns.prompt as string[];
       const scores = await scoreImages(images, prompts, prm.rewards);
@@ -70,7 +74,9 @@ export const evaluate = defineStage({
         const s = scores[r] ?? images.map(() => null);
         const e = state.edges[r];
         columns[r] = s;
-        columns[`${r}_level`] = s.map((v) => (e ? binOf(v, e.edges, state.num_bins) : null)).map((bin) => (bin === null ? null : bin / (state.num_bins - 1)));
+        columns[`${r}_level`] = s
+          .map((v) => (e ? binOf(v, e.edges, state.num_bins) : null))
+          .map((bin) => (bin === null ? null : bin / (state.num_bins - 1)));
       }
       columns.geneval_correct = (b.columns.prompt_id as string[]).map((id, i) => {
         const q = geneval.get(id);

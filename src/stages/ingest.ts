@@ -41,13 +41,22 @@ async function listFolder(root: string): Promise<Source[]> {
   return Promise.all(
     files.map(async (rel) => {
       const txt = path.join(root, rel.slice(0, -path.extname(rel).length) + '.txt');
-      const caption = await fs.readFile(txt, 'utf8').then((t) => t.trim(), () => null);
+      const caption = await fs.readFile(txt, 'utf8').then(
+        (t) => t.trim(),
+        () => null,
+      );
       return { source: path.join(root, rel), caption };
     }),
   );
 }
 
-async function listManifest(ctx: { duck: import('@duckdb/node-api').DuckDBConnection }, file: string, format: string, pathColumn: string, captionColumn: string): Promise<Source[]> {
+async function listManifest(
+  ctx: { duck: import('@duckdb/node-api').DuckDBConnection },
+  file: string,
+  format: string,
+  pathColumn: string,
+  captionColumn: string,
+): Promise<Source[]> {
   const reader = format === 'parquet' ? 'read_parquet' : format === 'csv' ? 'read_csv' : 'read_json';
   let rows: Record<string, Value>[];
   try {
@@ -59,7 +68,8 @@ async function listManifest(ctx: { duck: import('@duckdb/node-api').DuckDBConnec
   return rows
     .map((r, i) => {
       const src = r[pathColumn];
-      if (typeof src !== 'string' || !src) throw new StageError('ingest', undefined, `${file}, row ${i + 1}: column "${pathColumn}" is missing or empty`);
+      if (typeof src !== 'string' || !src)
+        throw new StageError('ingest', undefined, `${file}, row ${i + 1}: column "${pathColumn}" is missing or empty`);
       const cap = r[captionColumn];
       return { source: isUrl(src) || path.isAbsolute(src) ? src : path.join(base, src), caption: typeof cap === 'string' ? cap : null };
     })
@@ -118,7 +128,10 @@ export const ingest = defineStage({
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) throw new StageError(ctx.node, undefined, `with.path: ${params.path} does not exist`);
     const format = params.format === 'auto' ? detectFormat(params.path, st.isDirectory(), ctx.node) : params.format;
-    const sources = format === 'folder' ? await listFolder(params.path) : await listManifest(ctx, params.path, format, params.path_column, params.caption_column);
+    const sources =
+      format === 'folder'
+        ? await listFolder(params.path)
+        : await listManifest(ctx, params.path, format, params.path_column, params.caption_column);
     const shards = params.shards || ctx.pipeline.shards;
     const limit = pLimit(params.concurrency);
     const hashes = await Promise.all(
@@ -139,19 +152,36 @@ export const ingest = defineStage({
       return n === 1 ? h : `${h}-${n}`;
     });
     const shardOf = sources.map((_, i) => Math.floor((i * shards) / Math.max(1, sources.length)));
-    await ctx.writeTable('sources', [
-      { name: 'shard', type: 'INTEGER' },
-      { name: 'id', type: 'VARCHAR' },
-      { name: 'source', type: 'VARCHAR' },
-      { name: 'caption', type: 'VARCHAR' },
-    ], [{ rows: sources.length, columns: { shard: Int32Array.from(shardOf), id: ids, source: sources.map((s) => s.source), caption: sources.map((s) => s.caption) } }]);
+    await ctx.writeTable(
+      'sources',
+      [
+        { name: 'shard', type: 'INTEGER' },
+        { name: 'id', type: 'VARCHAR' },
+        { name: 'source', type: 'VARCHAR' },
+        { name: 'caption', type: 'VARCHAR' },
+      ],
+      [
+        {
+          rows: sources.length,
+          columns: {
+            shard: Int32Array.from(shardOf),
+            id: ids,
+            source: sources.map((s) => s.source),
+            caption: sources.map((s) => s.caption),
+          },
+        },
+      ],
+    );
     ctx.log(`${sources.length} images listed into ${shards} shards (${sources.length - seen.size} duplicate contents)`);
     return { format, count: sources.length };
   },
 
   async *run(ctx) {
     const { params } = ctx;
-    let rows = await queryRows(ctx.duck, `SELECT id, source, caption FROM ${ctx.readTable('sources')} WHERE shard = ${ctx.shard} ORDER BY id`);
+    let rows = await queryRows(
+      ctx.duck,
+      `SELECT id, source, caption FROM ${ctx.readTable('sources')} WHERE shard = ${ctx.shard} ORDER BY id`,
+    );
     if (ctx.retry) {
       const again = new Set(ctx.retry.rows.map((r) => r.source));
       rows = rows.filter((r) => again.has(r.source));
@@ -170,14 +200,28 @@ export const ingest = defineStage({
             try {
               bytes = isUrl(source) ? await fetchBytes(source, policy) : await fs.readFile(source);
             } catch (err) {
-              return { id: String(r.id), source, status: isUrl(source) ? 'fetch_error' : 'read_error', error: `${source}: ${errorMessage(err)}` };
+              return {
+                id: String(r.id),
+                source,
+                status: isUrl(source) ? 'fetch_error' : 'read_error',
+                error: `${source}: ${errorMessage(err)}`,
+              };
             }
             try {
               // A full decode, not just the header: truncated files must fail here.
               const { info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
               const meta = await sharp(bytes).metadata();
               const id = String(r.id).startsWith('src-') ? sha256(bytes).slice(0, 16) : String(r.id);
-              return { id, source, image: bytes, width: info.width, height: info.height, format: meta.format ?? null, status: 'ok', error: null };
+              return {
+                id,
+                source,
+                image: bytes,
+                width: info.width,
+                height: info.height,
+                format: meta.format ?? null,
+                status: 'ok',
+                error: null,
+              };
             } catch (err) {
               return { id: String(r.id), source, status: 'decode_error', error: `${source}: ${errorMessage(err)}` };
             }

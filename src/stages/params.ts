@@ -1,7 +1,6 @@
 // Parameter schemas for a stage kind's `with:` block. Validation happens once, when the
 // pipeline is loaded; stages receive plain, fully defaulted values.
 
-
 /** A reference to an upstream column, written `node.column` in the YAML. */
 export interface ColumnRef {
   node: string;

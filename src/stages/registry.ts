@@ -14,6 +14,19 @@ import { sample } from './sample.js';
 import { evaluate } from './evaluate.js';
 import { report } from './report.js';
 
-const all: StageKind[] = [ingest, rows, derive, synth, caption, shortCaption, score, bins, train, sample, evaluate, report] as unknown as StageKind[];
+const all: StageKind[] = [
+  ingest,
+  rows,
+  derive,
+  synth,
+  caption,
+  shortCaption,
+  score,
+  bins,
+  train,
+  sample,
+  evaluate,
+  report,
+] as unknown as StageKind[];
 
 export const stageKinds: ReadonlyMap<string, StageKind> = new Map(all.map((s) => [s.kind, s]));

@@ -31,7 +31,17 @@ export const report = defineStage({
   needs: { min: 1 },
   rowsCanFail: false,
   // The claims and reports are SQL files: a changed query re-runs the report.
-  identity: () => ({ sql: sha256(['claims', 'reports'].flatMap((d) => readdirSync(path.join(SQL_DIR, d)).sort().map((f) => readFileSync(path.join(SQL_DIR, d, f), 'utf8'))).join('\n')) }),
+  identity: () => ({
+    sql: sha256(
+      ['claims', 'reports']
+        .flatMap((d) =>
+          readdirSync(path.join(SQL_DIR, d))
+            .sort()
+            .map((f) => readFileSync(path.join(SQL_DIR, d, f), 'utf8')),
+        )
+        .join('\n'),
+    ),
+  }),
   columns: () => [
     { name: 'claim', type: 'VARCHAR' },
     { name: 'holds', type: 'BOOLEAN' },
@@ -59,7 +69,16 @@ export const report = defineStage({
         for (const f of (await fs.readdir(contact).catch(() => [] as string[])).sort()) sheets.push(path.join(contact, f));
       }
       const file = path.join(dir, 'report.md');
-      await fs.writeFile(file, renderMarkdown(ctx.pipeline.name, claims, path.relative(dir, dataset.file), charts, sheets.map((s) => path.relative(dir, s))));
+      await fs.writeFile(
+        file,
+        renderMarkdown(
+          ctx.pipeline.name,
+          claims,
+          path.relative(dir, dataset.file),
+          charts,
+          sheets.map((s) => path.relative(dir, s)),
+        ),
+      );
       ctx.log(`report: ${file}`);
       for (const c of claims) ctx.log(`  ${c.holds === null ? '?' : c.holds ? 'holds' : 'does not hold'}: ${c.claim} (${c.summary})`);
       yield {
@@ -78,7 +97,12 @@ export const report = defineStage({
   },
 });
 
-async function trainingCurves(conn: import('@duckdb/node-api').DuckDBConnection, miro: string, baseline: string, dir: string): Promise<string[]> {
+async function trainingCurves(
+  conn: import('@duckdb/node-api').DuckDBConnection,
+  miro: string,
+  baseline: string,
+  dir: string,
+): Promise<string[]> {
   const rows = await queryRows(
     conn,
     `SELECT 'miro' AS model, step, loss FROM ${sqlIdent(miro)} UNION ALL SELECT 'baseline', step, loss FROM ${sqlIdent(baseline)} ORDER BY model, step`,
@@ -88,26 +112,84 @@ async function trainingCurves(conn: import('@duckdb/node-api').DuckDBConnection,
     `SELECT * FROM (UNPIVOT (SELECT 'miro' AS model, step, COLUMNS('^eval_') FROM ${sqlIdent(miro)} UNION ALL BY NAME SELECT 'baseline' AS model, step, COLUMNS('^eval_') FROM ${sqlIdent(baseline)}) ON COLUMNS('^eval_') INTO NAME metric VALUE value) ORDER BY metric, model, step`,
   );
   const loss = path.join(dir, 'training_loss.png');
-  await renderChart({ title: 'Training loss', width: 420, height: 200, data: { values: rows }, mark: 'line', encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative', scale: { zero: false } }, color: { field: 'model', type: 'nominal' } } }, loss);
+  await renderChart(
+    {
+      title: 'Training loss',
+      width: 420,
+      height: 200,
+      data: { values: rows },
+      mark: 'line',
+      encoding: {
+        x: { field: 'step', type: 'quantitative' },
+        y: { field: 'loss', type: 'quantitative', scale: { zero: false } },
+        color: { field: 'model', type: 'nominal' },
+      },
+    },
+    loss,
+  );
   const curves = path.join(dir, 'training_evals.png');
   await renderChart(
-    { title: 'Evaluations during training (EMA weights)', data: { values: evals }, columns: 4, facet: { field: 'metric', type: 'nominal' }, spec: { width: 150, height: 100, mark: { type: 'line', point: true }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', scale: { zero: false } }, color: { field: 'model', type: 'nominal' } } }, resolve: { scale: { y: 'independent' } } },
+    {
+      title: 'Evaluations during training (EMA weights)',
+      data: { values: evals },
+      columns: 4,
+      facet: { field: 'metric', type: 'nominal' },
+      spec: {
+        width: 150,
+        height: 100,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'step', type: 'quantitative' },
+          y: { field: 'value', type: 'quantitative', scale: { zero: false } },
+          color: { field: 'model', type: 'nominal' },
+        },
+      },
+      resolve: { scale: { y: 'independent' } },
+    },
     curves,
   );
   return [loss, curves].map((f) => path.relative(dir, f));
 }
 
 function renderMarkdown(name: string, claims: ClaimResult[], datasetLink: string, charts: string[], sheets: string[]): string {
-  const md: string[] = [`# MIRO in miniature: ${name}`, '', 'The paper\'s claims, measured on the embedded synthetic world. Each claim is one query over the', 'pipeline\'s Parquet (`miro sql`), shown with its result; what does not hold is reported as such.', ''];
+  const md: string[] = [
+    `# MIRO in miniature: ${name}`,
+    '',
+    "The paper's claims, measured on the embedded synthetic world. Each claim is one query over the",
+    "pipeline's Parquet (`miro sql`), shown with its result; what does not hold is reported as such.",
+    '',
+  ];
   md.push(`Dataset report: [${datasetLink}](${datasetLink})`, '');
-  md.push(formatMarkdown(claims.map((c) => ({ claim: c.claim, holds: c.holds === null ? 'not measured' : c.holds ? 'holds' : 'does not hold', detail: c.summary, paper: c.paper }))), '');
+  md.push(
+    formatMarkdown(
+      claims.map((c) => ({
+        claim: c.claim,
+        holds: c.holds === null ? 'not measured' : c.holds ? 'holds' : 'does not hold',
+        detail: c.summary,
+        paper: c.paper,
+      })),
+    ),
+    '',
+  );
   for (const c of claims) {
-    md.push(`## ${c.claim}`, '', `Paper: ${c.paper}`, '', `Verdict (${c.verdict} rows): **${c.holds === null ? 'not measured' : c.holds ? 'holds' : 'does not hold'}** (${c.summary}).`, '');
+    md.push(
+      `## ${c.claim}`,
+      '',
+      `Paper: ${c.paper}`,
+      '',
+      `Verdict (${c.verdict} rows): **${c.holds === null ? 'not measured' : c.holds ? 'holds' : 'does not hold'}** (${c.summary}).`,
+      '',
+    );
     if (c.error) md.push(`Error: \`${c.error}\``, '');
     if (c.rows.length) md.push(formatMarkdown(c.rows), '');
     md.push('<details><summary>query</summary>', '', '```sql', c.sql.trim(), '```', '</details>', '');
   }
   md.push('## Training', '', ...charts.map((c) => `![${c}](${c})`), '');
-  if (sheets.length) md.push('## Contact sheets', '', ...sheets.map((s) => `### ${path.basename(s, '.png')} (${path.basename(path.dirname(path.dirname(s)))})\n\n![${s}](${s})\n`));
+  if (sheets.length)
+    md.push(
+      '## Contact sheets',
+      '',
+      ...sheets.map((s) => `### ${path.basename(s, '.png')} (${path.basename(path.dirname(path.dirname(s)))})\n\n![${s}](${s})\n`),
+    );
   return md.join('\n');
 }

@@ -86,7 +86,9 @@ export const sample = defineStage({
     const total = prm.settings.length * prompts.length * prm.samples_per_prompt;
     for (const s of prm.settings) {
       const guided = s.preset !== 'none' && cfg.rewards.length > 0;
-      const g = guided ? guidancePreset(s.preset, cfg.rewards, s.targets) : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
+      const g = guided
+        ? guidancePreset(s.preset, cfg.rewards, s.targets)
+        : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
       const jobs = prompts.flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
       const sheet: Float32Array[] = [];
       for (let start = 0; start < jobs.length; start += prm.batch_size) {
@@ -118,7 +120,11 @@ export const sample = defineStage({
             sample_index: Int32Array.from(part, (j) => j.k),
             preset: part.map(() => (guided ? s.preset : 'none')),
             guidance: part.map(() => (guided ? s.guidance : 0)),
-            targets: part.map(() => JSON.stringify(Object.fromEntries(cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: guided ? g.negative[i] : null }])))),
+            targets: part.map(() =>
+              JSON.stringify(
+                Object.fromEntries(cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: guided ? g.negative[i] : null }])),
+              ),
+            ),
             seed: part.map(() => seed),
             noise_index: Int32Array.from(part, (_, i) => start + i),
             image: pngs,
@@ -138,7 +144,9 @@ async function loadPrompts(ctx: Parameters<NonNullable<typeof sample.run>>[0]): 
   if (prm.prompts_file) {
     let lines: string[];
     try {
-      lines = readFileSync(prm.prompts_file, 'utf8').split('\n').filter((l) => l.trim());
+      lines = readFileSync(prm.prompts_file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim());
     } catch (err) {
       throw new StageError(ctx.node, 0, `with.prompts_file: cannot read ${prm.prompts_file} (${(err as Error).message})`);
     }

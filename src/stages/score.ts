@@ -14,7 +14,9 @@ import { decodeImage, type RGBImage } from '../util/image.js';
 import { errorMessage } from '../errors.js';
 
 const params = {
-  scorer: p.string({ doc: 'a built-in scorer (colourfulness, sharpness, contrast, cleanliness, objects, counting, position), onnx:<config> or vlm:<config>' }),
+  scorer: p.string({
+    doc: 'a built-in scorer (colourfulness, sharpness, contrast, cleanliness, objects, counting, position), onnx:<config> or vlm:<config>',
+  }),
   name: p.string({ doc: 'the reward name in views, bins and the model (default: the scorer)', default: '' }),
   image: p.column({ doc: 'the image column' }),
   caption: p.optionalColumn({ doc: 'the caption column, for scorers that read text' }),
@@ -32,12 +34,15 @@ export const score = defineStage({
   rowsCanFail: true,
   columns: () => [{ name: 'score', type: 'DOUBLE' }],
   reads: (params) => [params.image, params.caption].filter((x): x is ColumnRef => x !== null),
-  validate: (params) => (scorerReadsCaption(params.scorer) && !params.caption ? `scorer ${params.scorer} reads captions: set caption: node.column` : null),
+  validate: (params) =>
+    scorerReadsCaption(params.scorer) && !params.caption ? `scorer ${params.scorer} reads captions: set caption: node.column` : null,
   identity: (params) => scorerIdentity(params.scorer),
   async *run(ctx) {
     const loaded = await loadScorer(ctx.params.scorer);
     // A scorer that asks a server keeps its finished requests beside the node, per shard.
-    const scorer = loaded.withCache ? await loaded.withCache(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`)) : { ...loaded, close: async () => {} };
+    const scorer = loaded.withCache
+      ? await loaded.withCache(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`))
+      : { ...loaded, close: async () => {} };
     try {
       yield* scoreRows(ctx, scorer);
     } finally {
@@ -60,8 +65,12 @@ async function* scoreRows(ctx: ShardContext<ScoreParams>, scorer: Scorer<ScoreRe
         }),
       ),
     );
-    const good = rows.map((r, i) => ({ r, img: decoded[i]! })).filter((x): x is { r: typeof x.r; img: RGBImage } => !(x.img instanceof RowError));
-    const scores = await scorer.score(good.map((g) => ({ id: g.r.id, image: g.img, caption: (g.r.caption as string | null) ?? null, bytes: g.r.image as Uint8Array })));
+    const good = rows
+      .map((r, i) => ({ r, img: decoded[i]! }))
+      .filter((x): x is { r: typeof x.r; img: RGBImage } => !(x.img instanceof RowError));
+    const scores = await scorer.score(
+      good.map((g) => ({ id: g.r.id, image: g.img, caption: (g.r.caption as string | null) ?? null, bytes: g.r.image as Uint8Array })),
+    );
     const byId = new Map(good.map((g, i) => [g.r.id, scores[i]]));
     return rows.map((r, i): RowResult => {
       const d = decoded[i]!;

@@ -17,16 +17,23 @@ export const shortCaption = defineStage({
   doc: 'Short captions (at most max_tokens CLIP tokens), from the long ones or from a VLM server.',
   mode: 'map',
   params: {
-    summarizer: p.enum(['summary', 'openai'] as const, { doc: 'summary: deterministic condensation of the long caption; openai: a VLM server' }),
+    summarizer: p.enum(['summary', 'openai'] as const, {
+      doc: 'summary: deterministic condensation of the long caption; openai: a VLM server',
+    }),
     caption: p.optionalColumn({ doc: 'the long caption column (summarizer summary)' }),
-    max_caption_tokens: p.int({ doc: 'token budget, counted with a conservative CLIP BPE bound (see synth/captions.ts)', min: 8, default: 77 }),
+    max_caption_tokens: p.int({
+      doc: 'token budget, counted with a conservative CLIP BPE bound (see synth/captions.ts)',
+      min: 8,
+      default: 77,
+    }),
     ...vlmParams,
   },
   needs: { min: 1, max: 2 },
   rowsCanFail: true,
   columns: () => [...CAPTION_COLUMNS.map((name) => ({ name, type: 'VARCHAR' as const })), { name: 'tokens', type: 'INTEGER' as const }],
   reads: (prm) => [prm.caption, prm.image, prm.alt_text].filter((x): x is ColumnRef => x !== null),
-  validate: (prm) => (prm.summarizer === 'summary' ? (prm.caption ? null : 'summarizer summary needs caption: node.column') : validateVlm(prm)),
+  validate: (prm) =>
+    prm.summarizer === 'summary' ? (prm.caption ? null : 'summarizer summary needs caption: node.column') : validateVlm(prm),
   identity: (prm) => (prm.summarizer === 'openai' ? vlmIdentity(prm) : null),
   async *run(ctx) {
     const prm = ctx.params;

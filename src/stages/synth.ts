@@ -19,7 +19,12 @@ export const synth = defineStage({
     size: p.int({ doc: 'image side in pixels', min: 16, max: 64, default: 32 }),
     min_objects: p.int({ doc: 'fewest objects in a scene', min: 0, max: 4, default: 1 }),
     max_objects: p.int({ doc: 'most objects in a scene', min: 1, max: 4, default: 4 }),
-    degrade_probability: p.number({ doc: 'chance that each degradation (blur, noise, low contrast, desaturation, clutter) is applied', min: 0, max: 1, default: 0.4 }),
+    degrade_probability: p.number({
+      doc: 'chance that each degradation (blur, noise, low contrast, desaturation, clutter) is applied',
+      min: 0,
+      max: 1,
+      default: 0.4,
+    }),
     shards: p.int({ doc: 'shard count (default: settings.shards)', min: 1, default: 0 }),
   },
   needs: { min: 0, max: 0 },
@@ -45,7 +50,11 @@ export const synth = defineStage({
       const images: Promise<Uint8Array>[] = [];
       for (let i = start; i < end; i++) {
         const rand = mulberry32(deriveSeed(ctx.pipeline.seed, `scene-${i}`));
-        const scene = generateScene(rand, { minObjects: ctx.params.min_objects, maxObjects: Math.max(ctx.params.min_objects, ctx.params.max_objects), degradeProbability: ctx.params.degrade_probability });
+        const scene = generateScene(rand, {
+          minObjects: ctx.params.min_objects,
+          maxObjects: Math.max(ctx.params.min_objects, ctx.params.max_objects),
+          degradeProbability: ctx.params.degrade_probability,
+        });
         images.push(encodePng(renderScene(scene, size, rand), size, size));
         captions.push(altText(scene, rand));
         scenes.push(JSON.stringify(scene));
@@ -53,7 +62,17 @@ export const synth = defineStage({
       }
       const n = end - start;
       ctx.progress(end - lo, hi - lo);
-      yield { rows: n, columns: { id: ids, caption: captions, image: await Promise.all(images), width: new Int32Array(n).fill(size), height: new Int32Array(n).fill(size), scene: scenes } };
+      yield {
+        rows: n,
+        columns: {
+          id: ids,
+          caption: captions,
+          image: await Promise.all(images),
+          width: new Int32Array(n).fill(size),
+          height: new Int32Array(n).fill(size),
+          scene: scenes,
+        },
+      };
     }
   },
 });

@@ -29,7 +29,10 @@ const params = {
   image: p.optionalColumn({ doc: 'image bytes' }),
   caption_real: p.optionalColumn({ doc: 'the real (alt-text) caption' }),
   caption_synthetic: p.optionalColumn({ doc: 'the synthetic long caption' }),
-  targets: p.record(p.column({ doc: 'target column' }), { doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target', default: {} }),
+  targets: p.record(p.column({ doc: 'target column' }), {
+    doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target',
+    default: {},
+  }),
   real_caption_ratio: p.number({ doc: 'share of real captions in training (the paper: 0.5)', min: 0, max: 1, default: 0.5 }),
   steps: p.int({ doc: 'optimiser steps', min: 1 }),
   batch_size: p.int({ doc: 'examples per step', min: 1, default: 32 }),
@@ -39,7 +42,10 @@ const params = {
   weight_decay: p.number({ doc: 'decoupled weight decay on matrices', min: 0, default: 0.01 }),
   clip_norm: p.number({ doc: 'global gradient-norm clip (0: off)', min: 0, default: 1 }),
   ema_decay: p.number({ doc: 'EMA decay of the weights', min: 0, max: 1, default: 0.99 }),
-  time_sampling: p.enum(['uniform', 'logit_normal'] as const, { doc: 't ~ U(0,1), or sigmoid(N(0,1)) as the official code', default: 'logit_normal' }),
+  time_sampling: p.enum(['uniform', 'logit_normal'] as const, {
+    doc: 't ~ U(0,1), or sigmoid(N(0,1)) as the official code',
+    default: 'logit_normal',
+  }),
   holdout: p.number({ doc: 'fraction of rows held out for evaluation', min: 0, max: 0.5, default: 0.05 }),
   checkpoint_every: p.int({ doc: 'steps between checkpoints', min: 1, default: 100 }),
   keep_checkpoints: p.int({ doc: 'checkpoints kept on disk', min: 1, default: 2 }),
@@ -50,7 +56,10 @@ const params = {
   backend: p.string({ doc: 'TensorFlow.js backend (default: the fastest that loads)', default: '' }),
 };
 
-export const EVAL_COLUMNS = (rewards: string[]): Column[] => [...rewards.map((r): Column => ({ name: `eval_${r}`, type: 'DOUBLE' })), { name: 'eval_geneval', type: 'DOUBLE' }];
+export const EVAL_COLUMNS = (rewards: string[]): Column[] => [
+  ...rewards.map((r): Column => ({ name: `eval_${r}`, type: 'DOUBLE' })),
+  { name: 'eval_geneval', type: 'DOUBLE' },
+];
 
 export const train = defineStage({
   kind: 'train',
@@ -62,7 +71,10 @@ export const train = defineStage({
   needs: { min: 0 },
   rowsCanFail: false,
   validate: (prm) => {
-    if (prm.release) return prm.image || prm.caption_real || Object.keys(prm.targets).length ? 'give either release or image, caption_real and targets, not both' : null;
+    if (prm.release)
+      return prm.image || prm.caption_real || Object.keys(prm.targets).length
+        ? 'give either release or image, caption_real and targets, not both'
+        : null;
     if (!prm.image || !prm.caption_real || !Object.keys(prm.targets).length) return 'needs image, caption_real and targets (or a release)';
     return null;
   },
@@ -75,8 +87,12 @@ export const train = defineStage({
     { name: 'examples_per_s', type: 'DOUBLE' },
     ...EVAL_COLUMNS(rewardsOf(prm)),
   ],
-  reads: (prm) => [prm.image, prm.caption_real, prm.caption_synthetic, ...Object.values(prm.targets)].filter((r): r is ColumnRef => r !== null),
-  identity: (prm) => ({ model: modelConfig(prm.preset, prm.variant, rewardsOf(prm)), release: prm.release ? sha256(readFileSync(path.join(prm.release, 'release.json'))) : null }),
+  reads: (prm) =>
+    [prm.image, prm.caption_real, prm.caption_synthetic, ...Object.values(prm.targets)].filter((r): r is ColumnRef => r !== null),
+  identity: (prm) => ({
+    model: modelConfig(prm.preset, prm.variant, rewardsOf(prm)),
+    release: prm.release ? sha256(readFileSync(path.join(prm.release, 'release.json'))) : null,
+  }),
 
   async *run(ctx) {
     const prm = ctx.params;
@@ -84,7 +100,11 @@ export const train = defineStage({
     const { tf, backend } = await loadTf(prm.backend, ctx.log);
     const cfg = modelConfig(prm.preset, prm.variant, rewards);
     if (cfg.text.kind !== 'learned') {
-      throw new StageError(ctx.node, 0, `preset ${prm.preset} reads precomputed frozen text-encoder embeddings, and the node that computes them is not implemented yet (see README, "What cannot run here")`);
+      throw new StageError(
+        ctx.node,
+        0,
+        `preset ${prm.preset} reads precomputed frozen text-encoder embeddings, and the node that computes them is not implemented yet (see README, "What cannot run here")`,
+      );
     }
     ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
     const loader = new ShardLoader(ctx.duck, {
@@ -119,17 +139,34 @@ export const train = defineStage({
       const scores = await scoreImages(rgb.slice(0, heldOut.length), captions.slice(0, heldOut.length), rewards);
       const out: Record<string, number | null> = Object.fromEntries(rewards.map((r) => [`eval_${r}`, mean(scores[r] ?? [])]));
       out.eval_geneval = judgeGeneval(prompts, rgb.slice(heldOut.length)).summary.overall;
-      ctx.log(`step ${step}: eval ${Object.entries(out).map(([k, v]) => `${k.slice(5)}=${v === null ? '-' : v.toFixed(3)}`).join(' ')}`);
+      ctx.log(
+        `step ${step}: eval ${Object.entries(out)
+          .map(([k, v]) => `${k.slice(5)}=${v === null ? '-' : v.toFixed(3)}`)
+          .join(' ')}`,
+      );
       return out;
     };
 
-    const dataSource = prm.release ? { kind: 'release', hash: sha256(readFileSync(path.join(prm.release, 'release.json'))) } : { kind: 'pipeline', hash: null };
+    const dataSource = prm.release
+      ? { kind: 'release', hash: sha256(readFileSync(path.join(prm.release, 'release.json'))) }
+      : { kind: 'pipeline', hash: null };
     const result = await trainLoop(tf, loader, {
       node: ctx.node,
       dir: ctx.dir,
       model: cfg,
       datasetRewards: rewards,
-      optim: { lr: prm.lr, min_lr: prm.min_lr, warmup_steps: prm.warmup_steps, total_steps: prm.steps, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: prm.weight_decay, clip_norm: prm.clip_norm, ema_decay: prm.ema_decay },
+      optim: {
+        lr: prm.lr,
+        min_lr: prm.min_lr,
+        warmup_steps: prm.warmup_steps,
+        total_steps: prm.steps,
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-8,
+        weight_decay: prm.weight_decay,
+        clip_norm: prm.clip_norm,
+        ema_decay: prm.ema_decay,
+      },
       steps: prm.steps,
       batchSize: prm.batch_size,
       seed: ctx.pipeline.seed,
@@ -142,12 +179,20 @@ export const train = defineStage({
       log: ctx.log,
       progress: (step, total) => ctx.progress(step, total),
     });
-    await saveModel(path.join(ctx.dir, 'model'), cfg, { ema: result.ema, model: result.params }, { steps: String(prm.steps), backend, data: dataSource.kind, data_sha256: dataSource.hash ?? '' });
+    await saveModel(
+      path.join(ctx.dir, 'model'),
+      cfg,
+      { ema: result.ema, model: result.params },
+      { steps: String(prm.steps), backend, data: dataSource.kind, data_sha256: dataSource.hash ?? '' },
+    );
     const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'examples_per_s', ...EVAL_COLUMNS(rewards).map((c) => c.name)];
     const rows = result.metrics;
     yield {
       rows: rows.length,
-      columns: Object.fromEntries([['id', rows.map((r) => `step-${String(r.step).padStart(7, '0')}`)], ...cols.map((c) => [c, rows.map((r) => r[c] ?? null)])]),
+      columns: Object.fromEntries([
+        ['id', rows.map((r) => `step-${String(r.step).padStart(7, '0')}`)],
+        ...cols.map((c) => [c, rows.map((r) => r[c] ?? null)]),
+      ]),
     };
   },
 });
@@ -171,7 +216,14 @@ function releaseSourceSql(dir: string, rewards: string[]): string {
 }
 
 /** One row per sample: id, image, the two captions and a target per reward, joined by id. */
-function sourceSql(ctx: ShardContext<{ image: ColumnRef | null; caption_real: ColumnRef | null; caption_synthetic: ColumnRef | null; targets: Record<string, ColumnRef> }>): string {
+function sourceSql(
+  ctx: ShardContext<{
+    image: ColumnRef | null;
+    caption_real: ColumnRef | null;
+    caption_synthetic: ColumnRef | null;
+    targets: Record<string, ColumnRef>;
+  }>,
+): string {
   const prm = ctx.params;
   const columns: Record<string, ColumnRef> = { image: prm.image!, caption_real: prm.caption_real! };
   if (prm.caption_synthetic) columns.caption_synthetic = prm.caption_synthetic;

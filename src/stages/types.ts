@@ -21,7 +21,6 @@ export interface PipelineSettings {
   reportDir: string;
 }
 
-
 export interface SelectOptions {
   /** Columns to read, by the name the stage wants to see them under. */
   columns: Record<string, ColumnRef>;

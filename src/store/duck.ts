@@ -123,7 +123,8 @@ export async function writeParquet(
       for (const c of columns) {
         const v = batch.columns[c.name];
         if (!v) throw new StoreError(`${opts.context}: batch lacks column "${c.name}" (has: ${Object.keys(batch.columns).join(', ')})`);
-        if (v.length !== batch.rows) throw new StoreError(`${opts.context}: column "${c.name}" has ${v.length} values for ${batch.rows} rows`);
+        if (v.length !== batch.rows)
+          throw new StoreError(`${opts.context}: column "${c.name}" has ${v.length} values for ${batch.rows} rows`);
       }
       for (let start = 0; start < batch.rows; start += CHUNK_ROWS) {
         const n = Math.min(CHUNK_ROWS, batch.rows - start);
@@ -153,7 +154,11 @@ export async function writeParquet(
  * Writes a query's result as one zstd Parquet file ordered by id, durably, without a JavaScript
  * round trip. `orderedById`: the query already yields rows in id order, so no sort is needed.
  */
-export async function writeParquetQuery(query: string, target: string, opts: { orderedById?: boolean; context: string }): Promise<WrittenFile & { stats: Record<string, number> }> {
+export async function writeParquetQuery(
+  query: string,
+  target: string,
+  opts: { orderedById?: boolean; context: string },
+): Promise<WrittenFile & { stats: Record<string, number> }> {
   const conn = await connect();
   const tmp = `${target}.tmp`;
   try {

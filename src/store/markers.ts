@@ -68,7 +68,10 @@ export async function readMarkers(layout: NodeLayout, opts: { indexNow?: boolean
   let names: string[];
   let mtimeNs: bigint;
   try {
-    [names, mtimeNs] = await Promise.all([fs.readdir(layout.markerDir()), fs.stat(layout.markerDir(), { bigint: true }).then((s) => s.mtimeNs)]);
+    [names, mtimeNs] = await Promise.all([
+      fs.readdir(layout.markerDir()),
+      fs.stat(layout.markerDir(), { bigint: true }).then((s) => s.mtimeNs),
+    ]);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw err;
@@ -76,7 +79,8 @@ export async function readMarkers(layout: NodeLayout, opts: { indexNow?: boolean
   const shards = names.filter((n) => /^\d+\.json$/.test(n)).map((n) => Number(n.slice(0, -5)));
   const indexFile = `${layout.dir}/_markers.json`;
   const index = await readJsonIfExists<MarkerIndex>(indexFile).catch(() => undefined);
-  if (index && index.dirMtimeNs === String(mtimeNs) && index.count === shards.length) return new Map(index.markers.map((m) => [m.shard, m]));
+  if (index && index.dirMtimeNs === String(mtimeNs) && index.count === shards.length)
+    return new Map(index.markers.map((m) => [m.shard, m]));
 
   const markers = await Promise.all(shards.map((s) => readMarker(layout, s)));
   const out = new Map<number, ShardMarker>();

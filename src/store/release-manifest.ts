@@ -18,7 +18,13 @@ export interface ReleaseManifest {
   format: 'miro-release/1';
   name: string;
   tool: { name: string; version: string; node: string; duckdb: string; git_commit: string | null };
-  pipeline: { file: string; name: string; seed: number; yaml: string; nodes: Record<string, { kind: string; fingerprint: string; params: unknown; identity: unknown }> };
+  pipeline: {
+    file: string;
+    name: string;
+    seed: number;
+    yaml: string;
+    nodes: Record<string, { kind: string; fingerprint: string; params: unknown; identity: unknown }>;
+  };
   rewards: string[];
   images: 'embed' | 'path';
   filter: { where: string | null; include_failed: boolean };

@@ -2,7 +2,18 @@
 // manner of the paper's long-caption prompt, a parser that reads object mentions and spatial
 // relations back out of any caption in this vocabulary, and a short-caption summariser.
 
-import { COLOUR_NAMES, NUMBER_WORDS, RELATIONS, SHAPES, SIZE_NAMES, plural, type Colour, type Relation, type Shape, type Size } from './vocab.js';
+import {
+  COLOUR_NAMES,
+  NUMBER_WORDS,
+  RELATIONS,
+  SHAPES,
+  SIZE_NAMES,
+  plural,
+  type Colour,
+  type Relation,
+  type Shape,
+  type Size,
+} from './vocab.js';
 import type { Scene, SceneObject } from './scene.js';
 
 export interface Mention {
@@ -62,10 +73,15 @@ export function relationOf(a: { x: number; y: number }, b: { x: number; y: numbe
 
 /** Short, imperfect alt text: sometimes an object missing, a colour wrong, or nothing specific. */
 export function altText(scene: Scene, rand: () => number): string {
-  if (scene.objects.length === 0 || rand() < 0.12) return pick(rand, ['image', 'abstract shapes', 'a picture', 'geometric art', 'untitled', 'shapes wallpaper']);
+  if (scene.objects.length === 0 || rand() < 0.12)
+    return pick(rand, ['image', 'abstract shapes', 'a picture', 'geometric art', 'untitled', 'shapes wallpaper']);
   let groups = groupObjects(scene.objects).map((g) => ({ ...g, colour: g.colour as string | null }));
   if (groups.length > 1 && rand() < 0.15) groups = groups.slice(0, -1);
-  if (rand() < 0.1) groups[0]!.colour = pick(rand, COLOUR_NAMES.filter((c) => c !== groups[0]!.colour));
+  if (rand() < 0.1)
+    groups[0]!.colour = pick(
+      rand,
+      COLOUR_NAMES.filter((c) => c !== groups[0]!.colour),
+    );
   if (rand() < 0.2) for (const g of groups) g.colour = null;
   let text = joinAnd(groups.map((g) => phrase(g.count, g.colour, g.shape)));
   const [a, b] = scene.objects;
@@ -105,10 +121,18 @@ export function longCaption(scene: Scene, variant: number): string {
   for (let i = 0; i + 1 < n; i++) {
     const a = scene.objects[i]!;
     const b = scene.objects[i + 1]!;
-    out.push(`The ${a.colour} ${a.shape} is ${relationOf(a, b).replace('left of', 'to the left of').replace('right of', 'to the right of')} the ${b.colour} ${b.shape}.`);
+    out.push(
+      `The ${a.colour} ${a.shape} is ${relationOf(a, b).replace('left of', 'to the left of').replace('right of', 'to the right of')} the ${b.colour} ${b.shape}.`,
+    );
   }
   const q = qualityWords(scene);
-  out.push(q.length ? `The picture is ${joinAnd(q)}.` : variant % 2 ? 'The picture is sharp and clean.' : 'The rendering is crisp, with clean flat colours.');
+  out.push(
+    q.length
+      ? `The picture is ${joinAnd(q)}.`
+      : variant % 2
+        ? 'The picture is sharp and clean.'
+        : 'The rendering is crisp, with clean flat colours.',
+  );
   return out.join(' ');
 }
 
@@ -127,15 +151,33 @@ export function parseCaption(text: string): CaptionClaims {
     const found: { m: Mention; start: number; end: number; ref: boolean }[] = [];
     for (const m of sentence.matchAll(MENTION)) {
       const det = m[1];
-      const count = !det || det === 'a' || det === 'an' || det === 'the' ? (m[5] ? 2 : 1) : Number.isFinite(Number(det)) ? Number(det) : NUMBER_WORDS.indexOf(det as (typeof NUMBER_WORDS)[number]) === -1 ? 5 : NUMBER_WORDS.indexOf(det as (typeof NUMBER_WORDS)[number]);
-      found.push({ m: { count, colour: (m[3] as Colour) ?? null, shape: m[4] as Shape, size: (m[2] as Size) ?? null }, start: m.index!, end: m.index! + m[0].length, ref: det === 'the' });
+      const count =
+        !det || det === 'a' || det === 'an' || det === 'the'
+          ? m[5]
+            ? 2
+            : 1
+          : Number.isFinite(Number(det))
+            ? Number(det)
+            : NUMBER_WORDS.indexOf(det as (typeof NUMBER_WORDS)[number]) === -1
+              ? 5
+              : NUMBER_WORDS.indexOf(det as (typeof NUMBER_WORDS)[number]);
+      found.push({
+        m: { count, colour: (m[3] as Colour) ?? null, shape: m[4] as Shape, size: (m[2] as Size) ?? null },
+        start: m.index!,
+        end: m.index! + m[0].length,
+        ref: det === 'the',
+      });
     }
     for (const f of found) if (!f.ref) objects.push(f.m);
     for (let i = 0; i + 1 < found.length; i++) {
       const between = sentence.slice(found[i]!.end, found[i + 1]!.start);
       const rel = RELATIONS.find((r) => between.includes(r));
       if (rel && !/\band\b|,/.test(between)) {
-        relations.push({ a: { colour: found[i]!.m.colour, shape: found[i]!.m.shape }, relation: rel, b: { colour: found[i + 1]!.m.colour, shape: found[i + 1]!.m.shape } });
+        relations.push({
+          a: { colour: found[i]!.m.colour, shape: found[i]!.m.shape },
+          relation: rel,
+          b: { colour: found[i + 1]!.m.colour, shape: found[i + 1]!.m.shape },
+        });
       }
     }
   }
@@ -150,13 +192,47 @@ export function parseCaption(text: string): CaptionClaims {
  */
 export function clipTokenBound(text: string): number {
   let n = 2;
-  for (const tok of text.toLowerCase().match(/[a-z]+|\d|[^\sa-z\d]/g) ?? []) n += KNOWN_WORDS.has(tok) || /[^a-z]/.test(tok) ? 1 : tok.length;
+  for (const tok of text.toLowerCase().match(/[a-z]+|\d|[^\sa-z\d]/g) ?? [])
+    n += KNOWN_WORDS.has(tok) || /[^a-z]/.test(tok) ? 1 : tok.length;
   return n;
 }
 
-const KNOWN_WORDS = new Set(
-  [...SHAPES, ...SHAPES.map((s) => `${s}s`), ...COLOUR_NAMES, ...SIZE_NAMES, ...NUMBER_WORDS, 'a', 'an', 'the', 'and', 'on', 'of', 'in', 'left', 'right', 'above', 'below', 'to', 'background', 'white', 'gray', 'dark', 'black', 'beige', 'blurry', 'grainy', 'noisy', 'low', 'contrast', 'washed', 'out', 'cluttered', 'cropped', 'image', 'with'],
-);
+const KNOWN_WORDS = new Set([
+  ...SHAPES,
+  ...SHAPES.map((s) => `${s}s`),
+  ...COLOUR_NAMES,
+  ...SIZE_NAMES,
+  ...NUMBER_WORDS,
+  'a',
+  'an',
+  'the',
+  'and',
+  'on',
+  'of',
+  'in',
+  'left',
+  'right',
+  'above',
+  'below',
+  'to',
+  'background',
+  'white',
+  'gray',
+  'dark',
+  'black',
+  'beige',
+  'blurry',
+  'grainy',
+  'noisy',
+  'low',
+  'contrast',
+  'washed',
+  'out',
+  'cluttered',
+  'cropped',
+  'image',
+  'with',
+]);
 
 /** A short caption from a long one: the objects, one relation, the background; fits 77 tokens. */
 export function shortCaption(long: string, maxTokens = 77): string {
@@ -170,7 +246,10 @@ export function shortCaption(long: string, maxTokens = 77): string {
   const background = /on an? (\w+) background/i.exec(long)?.[1];
   const parts = [joinAnd(groups.map((g) => phrase(g.count, g.colour, g.shape))) || 'an image'];
   const r = claims.relations[0];
-  if (r) parts.push(`the ${[r.a.colour, r.a.shape].filter(Boolean).join(' ')} ${r.relation} the ${[r.b.colour, r.b.shape].filter(Boolean).join(' ')}`);
+  if (r)
+    parts.push(
+      `the ${[r.a.colour, r.a.shape].filter(Boolean).join(' ')} ${r.relation} the ${[r.b.colour, r.b.shape].filter(Boolean).join(' ')}`,
+    );
   if (background) parts.push(`on a ${background} background`);
   if (/blurry/.test(long)) parts.push('blurry');
   if (/noise|grainy/.test(long)) parts.push('noisy');

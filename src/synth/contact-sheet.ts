@@ -9,7 +9,9 @@ export async function contactSheet(images: Float32Array[], size: number, opts: {
   const rows = Math.max(1, Math.ceil(images.length / columns));
   const tiles = await Promise.all(
     images.map(async (img, i) => ({
-      input: await sharp(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), { raw: { width: size, height: size, channels: 3 } })
+      input: await sharp(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), {
+        raw: { width: size, height: size, channels: 3 },
+      })
         .resize(size * scale, size * scale, { kernel: 'nearest' })
         .png()
         .toBuffer(),

@@ -82,7 +82,16 @@ function noiseSigma(img: RGBImage): number {
   let sum = 0;
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
-      const v = g(x - 1, y - 1) - 2 * g(x, y - 1) + g(x + 1, y - 1) - 2 * g(x - 1, y) + 4 * g(x, y) - 2 * g(x + 1, y) + g(x - 1, y + 1) - 2 * g(x, y + 1) + g(x + 1, y + 1);
+      const v =
+        g(x - 1, y - 1) -
+        2 * g(x, y - 1) +
+        g(x + 1, y - 1) -
+        2 * g(x - 1, y) +
+        4 * g(x, y) -
+        2 * g(x + 1, y) +
+        g(x - 1, y + 1) -
+        2 * g(x, y + 1) +
+        g(x + 1, y + 1);
       sum += Math.abs(v);
     }
   }
@@ -94,7 +103,15 @@ function noiseSigma(img: RGBImage): number {
  * middle, where circles and squares are centred. A square fills the corners of its box, which
  * a circle never reaches; blur can round a square's corners, so a nearly full box counts too.
  */
-function classifyShape(inComponent: (x: number, y: number) => boolean, area: number, cy: number, x0: number, x1: number, y0: number, y1: number): Shape {
+function classifyShape(
+  inComponent: (x: number, y: number) => boolean,
+  area: number,
+  cy: number,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+): Shape {
   const bw = x1 - x0 + 1;
   const bh = y1 - y0 + 1;
   if ((cy - (y0 + y1) / 2) / bh > 0.06) return 'triangle';
@@ -154,7 +171,13 @@ export function detect(input: RGBImage): Detection[] {
       }
     }
     if (area < minArea) continue;
-    found.push({ colour: PALETTE_CHROMA[k]!.name, shape: classifyShape((x, y) => members.has(y * w + x), area, sy / area, x0, x1, y0, y1), x: (sx / area + 0.5) / w, y: (sy / area + 0.5) / h, area });
+    found.push({
+      colour: PALETTE_CHROMA[k]!.name,
+      shape: classifyShape((x, y) => members.has(y * w + x), area, sy / area, x0, x1, y0, y1),
+      x: (sx / area + 0.5) / w,
+      y: (sy / area + 0.5) / h,
+      area,
+    });
   }
   return found;
 }

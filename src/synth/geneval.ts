@@ -32,7 +32,13 @@ const an = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
 
 function twoShapes(rand: () => number): [Shape, Shape] {
   const a = pick(rand, SHAPES);
-  return [a, pick(rand, SHAPES.filter((s) => s !== a))];
+  return [
+    a,
+    pick(
+      rand,
+      SHAPES.filter((s) => s !== a),
+    ),
+  ];
 }
 
 function makePrompt(tag: Tag, rand: () => number, id: string): GenevalPrompt {
@@ -59,13 +65,28 @@ function makePrompt(tag: Tag, rand: () => number, id: string): GenevalPrompt {
     case 'position': {
       const [a, b] = twoShapes(rand);
       const r = pick(rand, RELATIONS);
-      return { id, tag, prompt: `a photo of ${an(a)} ${a} ${r} ${an(b)} ${b}`, objects: [obj(a), obj(b)], relation: { a: 0, relation: r, b: 1 } };
+      return {
+        id,
+        tag,
+        prompt: `a photo of ${an(a)} ${a} ${r} ${an(b)} ${b}`,
+        objects: [obj(a), obj(b)],
+        relation: { a: 0, relation: r, b: 1 },
+      };
     }
     case 'color_attr': {
       const [a, b] = twoShapes(rand);
       const ca = pick(rand, COLOUR_NAMES);
-      const cb = pick(rand, COLOUR_NAMES.filter((c) => c !== ca));
-      return { id, tag, prompt: `a photo of ${an(ca)} ${ca} ${a} and ${an(cb)} ${cb} ${b}`, objects: [obj(a, ca), obj(b, cb)], relation: null };
+      const cb = pick(
+        rand,
+        COLOUR_NAMES.filter((c) => c !== ca),
+      );
+      return {
+        id,
+        tag,
+        prompt: `a photo of ${an(ca)} ${ca} ${a} and ${an(cb)} ${cb} ${b}`,
+        objects: [obj(a, ca), obj(b, cb)],
+        relation: null,
+      };
     }
   }
 }
@@ -95,7 +116,13 @@ export function judge(prompt: GenevalPrompt, detections: Detection[]): boolean {
 
 /** A clean scene that satisfies the prompt (ground truth for testing the judge). */
 export function sceneForPrompt(prompt: GenevalPrompt, rand: () => number): Scene {
-  const wanted = prompt.objects.flatMap((c) => Array.from({ length: c.count }, () => ({ shape: c.shape, colour: c.colour ?? pick(rand, COLOUR_NAMES), size: pick(rand, SIZE_NAMES.slice(0, 2)) })));
+  const wanted = prompt.objects.flatMap((c) =>
+    Array.from({ length: c.count }, () => ({
+      shape: c.shape,
+      colour: c.colour ?? pick(rand, COLOUR_NAMES),
+      size: pick(rand, SIZE_NAMES.slice(0, 2)),
+    })),
+  );
   let objects = placeObjects(rand, wanted);
   const r = prompt.relation;
   if (r && objects.length === 2) {
@@ -105,7 +132,10 @@ export function sceneForPrompt(prompt: GenevalPrompt, rand: () => number): Scene
     const first = r.relation === 'left of' || r.relation === 'above';
     const lo = { x: horizontal ? 0.27 : 0.5, y: horizontal ? 0.5 : 0.27 };
     const hi = { x: horizontal ? 0.73 : 0.5, y: horizontal ? 0.5 : 0.73 };
-    objects = [{ ...a, ...(first ? lo : hi) }, { ...b, ...(first ? hi : lo) }];
+    objects = [
+      { ...a, ...(first ? lo : hi) },
+      { ...b, ...(first ? hi : lo) },
+    ];
   }
   return { background: pick(rand, ['white', 'gray', 'black', 'beige', 'dark'] as const), objects, cut: false, degradations: CLEAN };
 }
@@ -127,4 +157,3 @@ export function summarise(results: { tag: Tag; correct: boolean }[]): GenevalSum
   const overall = present.reduce((a, t) => a + perTag[t], 0) / Math.max(1, present.length);
   return { perTag, overall, n: results.length };
 }
-

@@ -2,7 +2,19 @@
 // degradations) drawn deterministically from a seed, and a renderer with anti-aliased edges
 // (4x4 supersampling) that applies the degradations so quality spreads across the dataset.
 
-import { BACKGROUNDS, BACKGROUND_NAMES, COLOURS, COLOUR_NAMES, SHAPES, SIZES, SIZE_NAMES, type Background, type Colour, type Shape, type Size } from './vocab.js';
+import {
+  BACKGROUNDS,
+  BACKGROUND_NAMES,
+  COLOURS,
+  COLOUR_NAMES,
+  SHAPES,
+  SIZES,
+  SIZE_NAMES,
+  type Background,
+  type Colour,
+  type Shape,
+  type Size,
+} from './vocab.js';
 import { gaussian } from '../util/random.js';
 
 export interface SceneObject {
@@ -73,7 +85,11 @@ export function placeObjects(rand: () => number, wanted: Omit<SceneObject, 'x' |
 
 export function generateScene(rand: () => number, opts: SceneOptions): Scene {
   const n = opts.minObjects + Math.floor(rand() * (opts.maxObjects - opts.minObjects + 1));
-  const wanted = Array.from({ length: n }, () => ({ shape: pick(rand, SHAPES), colour: pick(rand, COLOUR_NAMES), size: pick(rand, SIZE_NAMES) }));
+  const wanted = Array.from({ length: n }, () => ({
+    shape: pick(rand, SHAPES),
+    colour: pick(rand, COLOUR_NAMES),
+    size: pick(rand, SIZE_NAMES),
+  }));
   // Counting needs repeats: sometimes make every object the same shape and colour.
   if (n >= 2 && rand() < 0.25) for (const w of wanted) Object.assign(w, { shape: wanted[0]!.shape, colour: wanted[0]!.colour });
   const p = opts.degradeProbability;

@@ -78,7 +78,8 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     throw new StoreError(`checkpoint ${dir}: unreadable state.json (${(err as Error).message})`, { cause: err });
   }
   const tensors = {} as LoadedCheckpoint['tensors'];
-  for (const name of ['model', 'ema', 'adam_m', 'adam_v'] as const) tensors[name] = (await readSafetensors(path.join(dir, `${name}.safetensors`))).tensors;
+  for (const name of ['model', 'ema', 'adam_m', 'adam_v'] as const)
+    tensors[name] = (await readSafetensors(path.join(dir, `${name}.safetensors`))).tensors;
   return { dir, state, tensors };
 }
 

@@ -61,7 +61,8 @@ export class ShardLoader {
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE heldout_rows AS SELECT * FROM all_rows WHERE image IS NOT NULL AND ${split}`);
     this.rows = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM train_rows'))[0]!.n);
     const heldOut = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM heldout_rows'))[0]!.n);
-    if (this.rows < this.opts.batchSize) throw new MiroError(`training needs at least batch_size=${this.opts.batchSize} rows with images, found ${this.rows}`);
+    if (this.rows < this.opts.batchSize)
+      throw new MiroError(`training needs at least batch_size=${this.opts.batchSize} rows with images, found ${this.rows}`);
     return { trainRows: this.rows, heldOut };
   }
 
@@ -78,7 +79,10 @@ export class ShardLoader {
     if (this.cursor.position + this.opts.batchSize > this.rows) this.cursor = { epoch: this.cursor.epoch + 1, position: 0 };
     await this.orderEpoch(this.cursor.epoch);
     const { position } = this.cursor;
-    const rows = await queryRows(this.conn, `SELECT * EXCLUDE (pos) FROM epoch_order WHERE pos >= ${position} AND pos < ${position + this.opts.batchSize} ORDER BY pos`);
+    const rows = await queryRows(
+      this.conn,
+      `SELECT * EXCLUDE (pos) FROM epoch_order WHERE pos >= ${position} AND pos < ${position + this.opts.batchSize} ORDER BY pos`,
+    );
     const epoch = this.cursor.epoch;
     this.cursor = { epoch, position: position + this.opts.batchSize };
     return this.assemble(rows, epoch);
@@ -86,7 +90,10 @@ export class ShardLoader {
 
   /** Rows held out from training, in a fixed order (for evaluation during training). */
   async heldOut(limit: number): Promise<Record<string, unknown>[]> {
-    return queryRows(this.conn, `SELECT id, caption_real, caption_synthetic FROM heldout_rows ORDER BY md5(id || ':eval'), id LIMIT ${limit}`);
+    return queryRows(
+      this.conn,
+      `SELECT id, caption_real, caption_synthetic FROM heldout_rows ORDER BY md5(id || ':eval'), id LIMIT ${limit}`,
+    );
   }
 
   private async assemble(rows: Record<string, unknown>[], epoch: number): Promise<TrainBatch> {
@@ -95,7 +102,8 @@ export class ShardLoader {
     const x = new Float32Array(B * S * S * 3);
     const images = await Promise.all(rows.map((r) => decodeImage(r.image as Uint8Array)));
     images.forEach((img, i) => {
-      if (img.width !== S || img.height !== S) throw new MiroError(`row ${rows[i]!.id}: image is ${img.width}x${img.height}, the model expects ${S}x${S}`);
+      if (img.width !== S || img.height !== S)
+        throw new MiroError(`row ${rows[i]!.id}: image is ${img.width}x${img.height}, the model expects ${S}x${S}`);
       for (let k = 0; k < img.data.length; k++) x[i * S * S * 3 + k] = img.data[k]! / 127.5 - 1;
     });
     // Real or synthetic caption: a coin per (seed, epoch, id), independent of batch order.
@@ -127,4 +135,3 @@ export class ShardLoader {
     return { ids: rows.map((r) => String(r.id)), x, captions, tokens, textMask, targets, targetMask };
   }
 }
-

@@ -41,10 +41,16 @@ export interface TrainResult {
   resumedFrom: number | null;
 }
 
-function restore(tf: Tf, target: Map<string, import('@tensorflow/tfjs').Variable>, saved: Map<string, { shape: number[]; data: Float32Array }>, what: string): void {
+function restore(
+  tf: Tf,
+  target: Map<string, import('@tensorflow/tfjs').Variable>,
+  saved: Map<string, { shape: number[]; data: Float32Array }>,
+  what: string,
+): void {
   for (const [name, v] of target) {
     const s = saved.get(name);
-    if (!s || s.shape.join() !== v.shape.join()) throw new StageError(what, undefined, `checkpoint tensor ${name} is missing or has another shape`);
+    if (!s || s.shape.join() !== v.shape.join())
+      throw new StageError(what, undefined, `checkpoint tensor ${name} is missing or has another shape`);
     v.assign(tf.tensor(s.data, s.shape));
   }
 }
@@ -59,7 +65,8 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
 
   const ckpt = await latestCheckpoint(o.dir);
   if (ckpt) {
-    if (JSON.stringify(ckpt.state.config) !== JSON.stringify(o.model)) throw new StageError(o.node, 0, `checkpoint ${ckpt.dir} was made with another model config; remove it or use --force`);
+    if (JSON.stringify(ckpt.state.config) !== JSON.stringify(o.model))
+      throw new StageError(o.node, 0, `checkpoint ${ckpt.dir} was made with another model config; remove it or use --force`);
     restore(tf, params, ckpt.tensors.model, o.node);
     restore(tf, adam.ema, ckpt.tensors.ema, o.node);
     restore(tf, adam.m, ckpt.tensors.adam_m, o.node);
@@ -77,7 +84,8 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
   const T = o.model.text.max_tokens;
   const R = Math.max(1, o.model.rewards.length);
   const rewardIndex = o.model.rewards.map((r) => o.datasetRewards.indexOf(r));
-  if (rewardIndex.some((i) => i < 0)) throw new StageError(o.node, 0, `the data has no targets for ${o.model.rewards.filter((_, j) => rewardIndex[j]! < 0).join(', ')}`);
+  if (rewardIndex.some((i) => i < 0))
+    throw new StageError(o.node, 0, `the data has no targets for ${o.model.rewards.filter((_, j) => rewardIndex[j]! < 0).join(', ')}`);
   const names = [...params.keys()];
   const byVarName = new Map([...params].map(([n, v]) => [v.name, n]));
 
@@ -86,7 +94,13 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
     const batch = await loader.next();
     const B = batch.ids.length;
     const noise = rng.normals(B * S * S * C);
-    const times = Float32Array.from({ length: B }, () => sampleTime(o.timeSampling, () => rng.uniform(), () => rng.normal()));
+    const times = Float32Array.from({ length: B }, () =>
+      sampleTime(
+        o.timeSampling,
+        () => rng.uniform(),
+        () => rng.normal(),
+      ),
+    );
     // The loader gives every dataset reward; the model sees its own (none for the baseline).
     const targets = new Float32Array(B * R);
     const mask = new Float32Array(B * R);
@@ -101,7 +115,13 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
       const x = tf.tensor4d(batch.x, [B, S, S, C]);
       const n = tf.tensor4d(noise, [B, S, S, C]);
       const t = tf.tensor1d(times);
-      const inputs = { t, text: tf.tensor2d(batch.tokens, [B, T], 'int32'), textMask: tf.tensor2d(batch.textMask, [B, T]), rewards: tf.tensor2d(targets, [B, R]), rewardMask: tf.tensor2d(mask, [B, R]) };
+      const inputs = {
+        t,
+        text: tf.tensor2d(batch.tokens, [B, T], 'int32'),
+        textMask: tf.tensor2d(batch.textMask, [B, T]),
+        rewards: tf.tensor2d(targets, [B, R]),
+        rewardMask: tf.tensor2d(mask, [B, R]),
+      };
       return tf.variableGrads(() => {
         const { xt, target } = interpolate(tf, x, n, t);
         return flowLoss(tf, forward(tf, o.model, params, { ...inputs, x: xt }), target) as import('@tensorflow/tfjs').Scalar;
@@ -114,13 +134,27 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
     const loss = (await value.data())[0]!;
     tf.dispose([value, ...Object.values(grads)]);
     if (!Number.isFinite(loss)) throw new StageError(o.node, 0, `loss is ${loss} at step ${step + 1}; lower the learning rate`);
-    const row: Record<string, number | null> = { step: step + 1, epoch: loader.cursor.epoch, loss, lr, grad_norm: gradNorm, examples_per_s: B / ((performance.now() - t0) / 1000) };
+    const row: Record<string, number | null> = {
+      step: step + 1,
+      epoch: loader.cursor.epoch,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      examples_per_s: B / ((performance.now() - t0) / 1000),
+    };
     const done = step + 1;
     if (o.evaluate && (done % o.evalEvery === 0 || done === o.steps)) Object.assign(row, await o.evaluate(adam.ema, done));
     metrics.push(row);
     o.progress(done, o.steps);
     if (done % o.checkpointEvery === 0 || done === o.steps) {
-      const state: CheckpointState = { step: done, cursor: loader.cursor, rng: rng.state, config: o.model, metrics, data_source: o.dataSource };
+      const state: CheckpointState = {
+        step: done,
+        cursor: loader.cursor,
+        rng: rng.state,
+        config: o.model,
+        metrics,
+        data_source: o.dataSource,
+      };
       await saveCheckpoint(o.dir, { model: params, ema: adam.ema, adam_m: adam.m, adam_v: adam.v }, state, o.keepCheckpoints);
     }
   }

@@ -32,17 +32,29 @@ export async function fetchOnce(url: string, init: RequestInit, timeoutMs: numbe
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error;
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new ModelServerError(`${url}: no answer within ${timeoutMs} ms`, 'timeout', true, { cause: err });
-    throw new ModelServerError(`${url}: ${e.message}${e.cause ? ` (${(e.cause as Error).message ?? e.cause})` : ''}`, 'connection_error', true, { cause: err });
+    if (e.name === 'TimeoutError' || e.name === 'AbortError')
+      throw new ModelServerError(`${url}: no answer within ${timeoutMs} ms`, 'timeout', true, { cause: err });
+    throw new ModelServerError(
+      `${url}: ${e.message}${e.cause ? ` (${(e.cause as Error).message ?? e.cause})` : ''}`,
+      'connection_error',
+      true,
+      { cause: err },
+    );
   }
   if (res.ok) return res;
   const body = await res.text().catch(() => '');
   const retryable = res.status === 429 || res.status >= 500;
-  throw new ModelServerError(`${url}: HTTP ${res.status} ${body.slice(0, 200)}`, `http_${res.status}`, retryable, { retryAfterMs: retryAfterMs(res.headers.get('retry-after')) });
+  throw new ModelServerError(`${url}: HTTP ${res.status} ${body.slice(0, 200)}`, `http_${res.status}`, retryable, {
+    retryAfterMs: retryAfterMs(res.headers.get('retry-after')),
+  });
 }
 
 /** Runs `attempt` until it succeeds, a non-retryable error occurs, or retries run out. */
-export async function withRetries<T>(attempt: () => Promise<T>, policy: RetryPolicy, onRetry?: (err: ModelServerError, waitMs: number) => void): Promise<T> {
+export async function withRetries<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy,
+  onRetry?: (err: ModelServerError, waitMs: number) => void,
+): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await attempt();

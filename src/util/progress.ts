@@ -57,7 +57,9 @@ export class Progress implements ProgressSink {
       const secs = (now - p.shardStart) / 1000;
       const rate = rowsDone / Math.max(secs, 1e-3);
       const eta = rowsTotal ? ` · ETA ${fmtSecs((rowsTotal - rowsDone) / Math.max(rate, 1e-9))}` : '';
-      this.log(`[${node}] shard ${p.done + 1}/${p.total} running · ${rowsDone}${rowsTotal ? `/${rowsTotal}` : ''} rows · ${rate.toFixed(1)} rows/s${eta}`);
+      this.log(
+        `[${node}] shard ${p.done + 1}/${p.total} running · ${rowsDone}${rowsTotal ? `/${rowsTotal}` : ''} rows · ${rate.toFixed(1)} rows/s${eta}`,
+      );
     }
   }
 

@@ -16,6 +16,12 @@ export function sqlSections(file: string, tag: string): { name: string; sql: str
     .slice(1)
     .map((part) => {
       const nl = part.indexOf('\n');
-      return { name: part.slice(0, nl).trim(), sql: part.slice(nl + 1).trim().replace(/;\s*$/, '') };
+      return {
+        name: part.slice(0, nl).trim(),
+        sql: part
+          .slice(nl + 1)
+          .trim()
+          .replace(/;\s*$/, ''),
+      };
     });
 }

@@ -15,13 +15,21 @@ export function formatTable(rows: Record<string, Value>[], columns?: string[]): 
   const cols = columns ?? Object.keys(rows[0] ?? {});
   const cells = rows.map((r) => cols.map((c) => cell(r[c] ?? null)));
   const width = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(width[i]!)).join('  ').trimEnd();
+  const line = (xs: string[]) =>
+    xs
+      .map((x, i) => x.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(cols), line(width.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 export function formatMarkdown(rows: Record<string, Value>[], columns?: string[]): string {
   const cols = columns ?? Object.keys(rows[0] ?? {});
-  return [`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${cols.map((c) => cell(r[c] ?? null)).join(' | ')} |`)].join('\n');
+  return [
+    `| ${cols.join(' | ')} |`,
+    `| ${cols.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${cols.map((c) => cell(r[c] ?? null)).join(' | ')} |`),
+  ].join('\n');
 }
 
 export function formatCsv(rows: Record<string, Value>[]): string {

@@ -76,7 +76,10 @@ export function sniffMime(b: Uint8Array): string {
  * One POST to `<server>/chat/completions` (one attempt: wrap it in withRetries). Transport
  * failures, HTTP errors and a reply that is not JSON become retryable ModelServerErrors.
  */
-export async function postChatCompletion(server: { server: string; apiKey?: string; retry: RetryPolicy }, body: unknown): Promise<{ json: Record<string, unknown>; url: string }> {
+export async function postChatCompletion(
+  server: { server: string; apiKey?: string; retry: RetryPolicy },
+  body: unknown,
+): Promise<{ json: Record<string, unknown>; url: string }> {
   const url = `${server.server.replace(/\/$/, '')}/chat/completions`;
   const headers = { 'content-type': 'application/json', ...(server.apiKey ? { authorization: `Bearer ${server.apiKey}` } : {}) };
   const res = await fetchOnce(url, { method: 'POST', headers, body: JSON.stringify(body) }, server.retry.timeoutMs);
@@ -84,7 +87,9 @@ export async function postChatCompletion(server: { server: string; apiKey?: stri
   try {
     text = await res.text();
   } catch (err) {
-    throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, { cause: err });
+    throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, {
+      cause: err,
+    });
   }
   try {
     const json: unknown = JSON.parse(text);

@@ -22,7 +22,14 @@ export interface OnnxScorerConfig {
   dir: string;
   files: Record<string, ModelFile>;
   image: { size: number; mean: [number, number, number]; std: [number, number, number]; input: string };
-  text: { max_tokens: number; input_ids: string; attention_mask: string | null; eos_token_id: number; pad_token_id: number; question: string | null };
+  text: {
+    max_tokens: number;
+    input_ids: string;
+    attention_mask: string | null;
+    eos_token_id: number;
+    pad_token_id: number;
+    question: string | null;
+  };
   outputs: Record<string, string>;
   /** clip: scale x cosine; blip-reward: (r - mean) / std. */
   score: { scale: number; mean: number; std: number; yes_token_id: number | null };
@@ -35,7 +42,12 @@ export function modelCache(): string {
 }
 
 const KINDS: ScorerKind[] = ['clip', 'clip-mlp', 'blip-reward', 'vqa'];
-const NEEDED: Record<ScorerKind, string[]> = { clip: ['vision', 'text', 'tokenizer'], 'clip-mlp': ['vision', 'mlp'], 'blip-reward': ['model', 'tokenizer'], vqa: ['model', 'tokenizer'] };
+const NEEDED: Record<ScorerKind, string[]> = {
+  clip: ['vision', 'text', 'tokenizer'],
+  'clip-mlp': ['vision', 'mlp'],
+  'blip-reward': ['model', 'tokenizer'],
+  vqa: ['model', 'tokenizer'],
+};
 
 export function loadScorerConfig(file: string): OnnxScorerConfig {
   const { raw, bad, mapping: obj } = readConfigFile(file);
@@ -43,27 +55,45 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
   if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
   const hubRaw = raw.hub ? obj(raw.hub, 'hub') : null;
-  const hub = hubRaw ? { repo: String(hubRaw.repo ?? bad('hub.repo', 'missing')), revision: String(hubRaw.revision ?? bad('hub.revision', 'missing')) } : null;
+  const hub = hubRaw
+    ? { repo: String(hubRaw.repo ?? bad('hub.repo', 'missing')), revision: String(hubRaw.revision ?? bad('hub.revision', 'missing')) }
+    : null;
   const filesRaw = obj(raw.files, 'files');
   const files: Record<string, ModelFile> = {};
   for (const [k, v] of Object.entries(filesRaw)) {
     const f = typeof v === 'string' ? { path: v } : obj(v, `files.${k}`);
     if (typeof f.path !== 'string') bad(`files.${k}.path`, 'missing');
-    if (/\.(pt|pth|bin|ckpt|pkl)$/.test(f.path as string)) bad(`files.${k}.path`, 'pickled checkpoints are never loaded; convert to ONNX or safetensors once, outside the pipeline (see README)');
+    if (/\.(pt|pth|bin|ckpt|pkl)$/.test(f.path as string))
+      bad(
+        `files.${k}.path`,
+        'pickled checkpoints are never loaded; convert to ONNX or safetensors once, outside the pipeline (see README)',
+      );
     // YAML reads an all-digit hash as a number, which loses digits: require the text.
-    const sha = f.sha256 === undefined || f.sha256 === null ? null : typeof f.sha256 === 'string' ? f.sha256 : bad(`files.${k}.sha256`, 'quote the hash in YAML');
+    const sha =
+      f.sha256 === undefined || f.sha256 === null
+        ? null
+        : typeof f.sha256 === 'string'
+          ? f.sha256
+          : bad(`files.${k}.sha256`, 'quote the hash in YAML');
     if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) bad(`files.${k}.sha256`, 'expected 64 hex digits (quote it in YAML)');
     files[k] = { path: f.path as string, sha256: sha };
   }
   for (const need of NEEDED[kind]) if (!files[need]) bad(`files.${need}`, `a ${kind} scorer needs it`);
   const base = path.dirname(path.resolve(file));
-  const dir = typeof raw.model_dir === 'string' ? path.resolve(base, raw.model_dir) : hub ? path.join(modelCache(), hub.repo, hub.revision) : bad('model_dir', 'give model_dir or hub');
+  const dir =
+    typeof raw.model_dir === 'string'
+      ? path.resolve(base, raw.model_dir)
+      : hub
+        ? path.join(modelCache(), hub.repo, hub.revision)
+        : bad('model_dir', 'give model_dir or hub');
   const img = obj(raw.image ?? {}, 'image');
   const txt = obj(raw.text ?? {}, 'text');
   const sc = obj(raw.score ?? {}, 'score');
   const triple = (v: unknown, key: string, d: number[]) => {
     const a = (v ?? d) as number[];
-    return Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number') ? (a as [number, number, number]) : bad(key, 'expected three numbers');
+    return Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number')
+      ? (a as [number, number, number])
+      : bad(key, 'expected three numbers');
   };
   return {
     file,
@@ -72,7 +102,12 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     hub,
     dir,
     files,
-    image: { size: Number(img.size ?? 224), mean: triple(img.mean, 'image.mean', [0.48145466, 0.4578275, 0.40821073]), std: triple(img.std, 'image.std', [0.26862954, 0.26130258, 0.27577711]), input: String(img.input ?? 'pixel_values') },
+    image: {
+      size: Number(img.size ?? 224),
+      mean: triple(img.mean, 'image.mean', [0.48145466, 0.4578275, 0.40821073]),
+      std: triple(img.std, 'image.std', [0.26862954, 0.26130258, 0.27577711]),
+      input: String(img.input ?? 'pixel_values'),
+    },
     text: {
       max_tokens: Number(txt.max_tokens ?? 77),
       input_ids: String(txt.input_ids ?? 'input_ids'),
@@ -82,7 +117,12 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
       question: typeof txt.question === 'string' ? txt.question : null,
     },
     outputs: Object.fromEntries(Object.entries(obj(raw.outputs ?? {}, 'outputs')).map(([k, v]) => [k, String(v)])),
-    score: { scale: Number(sc.scale ?? 1), mean: Number(sc.mean ?? 0), std: Number(sc.std ?? 1), yes_token_id: sc.yes_token_id === undefined ? null : Number(sc.yes_token_id) },
+    score: {
+      scale: Number(sc.scale ?? 1),
+      mean: Number(sc.mean ?? 0),
+      std: Number(sc.std ?? 1),
+      yes_token_id: sc.yes_token_id === undefined ? null : Number(sc.yes_token_id),
+    },
     batch_size: Number(raw.batch_size ?? 16),
     execution_provider: (raw.execution_provider as OnnxScorerConfig['execution_provider']) ?? 'cpu',
   };
@@ -94,5 +134,13 @@ export function filePath(cfg: OnnxScorerConfig, key: string): string {
 
 /** What a reward model's scores depend on: kind, files (by hash where given), preprocessing, formula. */
 export function onnxIdentity(cfg: OnnxScorerConfig): unknown {
-  return { onnx: cfg.name, kind: cfg.kind, hub: cfg.hub, files: Object.fromEntries(Object.entries(cfg.files).map(([k, f]) => [k, f.sha256 ?? f.path])), image: cfg.image, text: cfg.text, score: cfg.score };
+  return {
+    onnx: cfg.name,
+    kind: cfg.kind,
+    hub: cfg.hub,
+    files: Object.fromEntries(Object.entries(cfg.files).map(([k, f]) => [k, f.sha256 ?? f.path])),
+    image: cfg.image,
+    text: cfg.text,
+    score: cfg.score,
+  };
 }

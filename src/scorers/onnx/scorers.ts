@@ -20,9 +20,17 @@ async function ort(): Promise<typeof Ort> {
 
 export async function openSession(cfg: OnnxScorerConfig, key: string): Promise<Ort.InferenceSession> {
   const file = filePath(cfg, key);
-  if (!existsSync(file)) throw new MiroError(`scorer ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); run \`miro models fetch ${cfg.file}\``);
+  if (!existsSync(file))
+    throw new MiroError(
+      `scorer ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); run \`miro models fetch ${cfg.file}\``,
+    );
   try {
-    return await (await ort()).InferenceSession.create(file, { executionProviders: [cfg.execution_provider], intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2) });
+    return await (
+      await ort()
+    ).InferenceSession.create(file, {
+      executionProviders: [cfg.execution_provider],
+      intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2),
+    });
   } catch (err) {
     throw new MiroError(`scorer ${cfg.name}: cannot load ${file} (files.${key}): ${(err as Error).message.split('\n')[0]}`);
   }
@@ -42,12 +50,18 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * 
 function output(cfg: OnnxScorerConfig, result: Ort.InferenceSession.OnnxValueMapType, key: string, fallback: string): Float32Array {
   const name = cfg.outputs[key] ?? fallback;
   const t = result[name];
-  if (!t) throw new MiroError(`scorer ${cfg.name}: the model has no output "${name}" (outputs.${key}; it has ${Object.keys(result).join(', ')})`);
+  if (!t)
+    throw new MiroError(`scorer ${cfg.name}: the model has no output "${name}" (outputs.${key}; it has ${Object.keys(result).join(', ')})`);
   return t.data as Float32Array;
 }
 
 /** Runs `run` over batches of `size`, preparing batch i+1 while batch i runs. */
-async function pipelined<P>(items: ScoreInput[], size: number, prepare: (b: ScoreInput[]) => Promise<P>, run: (p: P, n: number) => Promise<(number | null)[]>): Promise<(number | null)[]> {
+async function pipelined<P>(
+  items: ScoreInput[],
+  size: number,
+  prepare: (b: ScoreInput[]) => Promise<P>,
+  run: (p: P, n: number) => Promise<(number | null)[]>,
+): Promise<(number | null)[]> {
   const out: (number | null)[] = [];
   let next: Promise<P> | null = items.length ? prepare(items.slice(0, size)) : null;
   for (let start = 0; start < items.length; start += size) {
@@ -63,7 +77,14 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
   const cfg = loadScorerConfig(configFile);
   const O = await ort();
   const S = cfg.image.size;
-  const pixels = (b: ScoreInput[]) => preprocessBatch(b.map((x) => x.image), S, cfg.image.mean, cfg.image.std, b.map((x) => x.bytes));
+  const pixels = (b: ScoreInput[]) =>
+    preprocessBatch(
+      b.map((x) => x.image),
+      S,
+      cfg.image.mean,
+      cfg.image.std,
+      b.map((x) => x.bytes),
+    );
   const base = { name: cfg.name, identity: onnxIdentity(cfg), doc: `${cfg.kind} reward model from ${cfg.file}` };
   const textInputs = (tok: TextEncoder77, captions: string[]) => {
     const { ids, mask } = tok.encode(captions);
@@ -74,23 +95,38 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
 
   switch (cfg.kind) {
     case 'clip': {
-      const [vision, text, tok] = await Promise.all([openSession(cfg, 'vision'), openSession(cfg, 'text'), TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id)]);
+      const [vision, text, tok] = await Promise.all([
+        openSession(cfg, 'vision'),
+        openSession(cfg, 'text'),
+        TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
+      ]);
       return {
         ...base,
         needsCaption: true,
         score: (batch) =>
-          pipelined(batch, cfg.batch_size, async (b) => ({ px: await pixels(b), captions: b.map((x) => x.caption ?? '') }), async ({ px, captions }, n) => {
-            const [img, txt] = await Promise.all([vision.run({ [cfg.image.input]: new O.Tensor('float32', px, [n, 3, S, S]) }), text.run(textInputs(tok, captions))]);
-            const a = l2rows(output(cfg, img, 'image_embeds', 'image_embeds'), n);
-            const b = l2rows(output(cfg, txt, 'text_embeds', 'text_embeds'), n);
-            return a.map((v, i) => cfg.score.scale * dot(v, b[i]!));
-          }),
+          pipelined(
+            batch,
+            cfg.batch_size,
+            async (b) => ({ px: await pixels(b), captions: b.map((x) => x.caption ?? '') }),
+            async ({ px, captions }, n) => {
+              const [img, txt] = await Promise.all([
+                vision.run({ [cfg.image.input]: new O.Tensor('float32', px, [n, 3, S, S]) }),
+                text.run(textInputs(tok, captions)),
+              ]);
+              const a = l2rows(output(cfg, img, 'image_embeds', 'image_embeds'), n);
+              const b = l2rows(output(cfg, txt, 'text_embeds', 'text_embeds'), n);
+              return a.map((v, i) => cfg.score.scale * dot(v, b[i]!));
+            },
+          ),
       };
     }
     case 'clip-mlp': {
       const [vision, mlp] = await Promise.all([openSession(cfg, 'vision'), readSafetensors(filePath(cfg, 'mlp'))]);
       // The aesthetic head: Linear layers with no activations, applied in order of their names.
-      const layers = [...mlp.tensors.keys()].filter((k) => k.endsWith('.weight')).sort((x, y) => Number(/\d+/.exec(x)?.[0]) - Number(/\d+/.exec(y)?.[0])).map((k) => ({ w: mlp.tensors.get(k)!, b: mlp.tensors.get(k.replace(/weight$/, 'bias')) }));
+      const layers = [...mlp.tensors.keys()]
+        .filter((k) => k.endsWith('.weight'))
+        .sort((x, y) => Number(/\d+/.exec(x)?.[0]) - Number(/\d+/.exec(y)?.[0]))
+        .map((k) => ({ w: mlp.tensors.get(k)!, b: mlp.tensors.get(k.replace(/weight$/, 'bias')) }));
       if (!layers.length) throw new MiroError(`scorer ${cfg.name}: ${filePath(cfg, 'mlp')} holds no *.weight tensors`);
       const head = (x: Float32Array) =>
         layers.reduce((v, { w, b }) => {
@@ -110,26 +146,35 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
     }
     case 'blip-reward':
     case 'vqa': {
-      const [model, tok] = await Promise.all([openSession(cfg, 'model'), TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id)]);
+      const [model, tok] = await Promise.all([
+        openSession(cfg, 'model'),
+        TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
+      ]);
       const question = (c: string) => (cfg.text.question ?? '{caption}').replaceAll('{caption}', c);
       return {
         ...base,
         needsCaption: true,
         score: (batch) =>
-          pipelined(batch, cfg.batch_size, async (b) => ({ px: await pixels(b), captions: b.map((x) => question(x.caption ?? '')) }), async ({ px, captions }, n) => {
-            const res = await model.run({ [cfg.image.input]: new O.Tensor('float32', px, [n, 3, S, S]), ...textInputs(tok, captions) });
-            if (cfg.kind === 'blip-reward') return Array.from(output(cfg, res, 'reward', 'reward').subarray(0, n), (r) => (r - cfg.score.mean) / cfg.score.std);
-            // vqa: softmax over the answer logits, probability of the "Yes" token.
-            const logits = output(cfg, res, 'logits', 'logits');
-            const V = logits.length / n;
-            const yes = cfg.score.yes_token_id ?? 0;
-            return Array.from({ length: n }, (_, i) => {
-              const row = logits.subarray(i * V, (i + 1) * V);
-              const m = Math.max(...row);
-              const z = row.reduce((s, x) => s + Math.exp(x - m), 0);
-              return Math.exp(row[yes]! - m) / z;
-            });
-          }),
+          pipelined(
+            batch,
+            cfg.batch_size,
+            async (b) => ({ px: await pixels(b), captions: b.map((x) => question(x.caption ?? '')) }),
+            async ({ px, captions }, n) => {
+              const res = await model.run({ [cfg.image.input]: new O.Tensor('float32', px, [n, 3, S, S]), ...textInputs(tok, captions) });
+              if (cfg.kind === 'blip-reward')
+                return Array.from(output(cfg, res, 'reward', 'reward').subarray(0, n), (r) => (r - cfg.score.mean) / cfg.score.std);
+              // vqa: softmax over the answer logits, probability of the "Yes" token.
+              const logits = output(cfg, res, 'logits', 'logits');
+              const V = logits.length / n;
+              const yes = cfg.score.yes_token_id ?? 0;
+              return Array.from({ length: n }, (_, i) => {
+                const row = logits.subarray(i * V, (i + 1) * V);
+                const m = Math.max(...row);
+                const z = row.reduce((s, x) => s + Math.exp(x - m), 0);
+                return Math.exp(row[yes]! - m) / z;
+              });
+            },
+          ),
       };
     }
   }
