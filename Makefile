@@ -4,7 +4,9 @@
 NODE_MODULES_STAMP := node_modules/.installed
 PIPELINE ?= pipelines/demo.yaml
 
-.PHONY: pipeline test typecheck bench clean
+.PHONY: pipeline test typecheck lint format bench clean
+
+FORMATTED := 'src/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts' 'scripts/**/*.ts' 'bin/**/*.js'
 
 $(NODE_MODULES_STAMP): package-lock.json package.json
 	npm ci --no-audit --no-fund
@@ -16,7 +18,16 @@ pipeline: $(NODE_MODULES_STAMP)
 typecheck: $(NODE_MODULES_STAMP)
 	npx tsc --noEmit -p .
 
-test: $(NODE_MODULES_STAMP) typecheck
+# The formatter's verdict and the layer rule (imports point cli -> release -> dag -> stages ->
+# components -> store -> util, no cycles); see README, "Architecture".
+lint: $(NODE_MODULES_STAMP)
+	npx prettier --check $(FORMATTED)
+	node --import tsx scripts/check-layers.ts
+
+format: $(NODE_MODULES_STAMP)
+	npx prettier --write $(FORMATTED)
+
+test: $(NODE_MODULES_STAMP) typecheck lint
 	node --import tsx --test --test-concurrency=2 --test-reporter=spec test/*.test.ts
 
 bench: $(NODE_MODULES_STAMP)
