@@ -21,9 +21,20 @@ def load_preset(name):
         v = v.strip()
         if v.startswith('{'):
             cfg[k] = dict(p.split(':') for p in v.strip('{}').replace(' ', '').split(','))
+        elif v in ('true', 'false'):
+            cfg[k] = v == 'true'
         else:
             cfg[k] = int(v)
     return cfg
+
+
+def sincos2d(g, D):
+    """Fixed 2-D sin-cos positions, as sincos2d in src/model/network.ts."""
+    q = D // 4
+    f = 1 / 100 ** (torch.arange(q) / q)
+    r, c = torch.meshgrid(torch.arange(g), torch.arange(g), indexing='ij')
+    r, c = r.reshape(-1, 1).float(), c.reshape(-1, 1).float()
+    return torch.cat([torch.sin(r * f), torch.cos(r * f), torch.sin(c * f), torch.cos(c * f)], 1)
 
 
 class RMSNorm(nn.Module):
@@ -82,6 +93,9 @@ class Miro(nn.Module):
             return m
         self.blocks = nn.ModuleList([block() for _ in range(c['blocks'])])
         self.out_norm, self.out = RMSNorm(D), nn.Linear(D, P, bias=False)
+        self.fixed = sincos2d(self.g, D) if c.get('fixed_positions') else None
+        # 3x3 mixing of the data tokens after each write, as `local_mix` in network.ts.
+        self.mix = nn.ModuleList([nn.Sequential(RMSNorm(D), nn.Linear(9 * D, D, bias=False)) for _ in range(c['blocks'])]) if c.get('local_mix') else None
         self.freqs = torch.tensor([math.pi * 2 ** i for i in range(c['fourier_features'])])
         self.vocab = vocab
 
@@ -92,6 +106,8 @@ class Miro(nn.Module):
     def forward(self, x, t, text, text_mask, rewards, reward_mask):
         B, p, g, C = x.shape[0], self.p, self.g, self.c['channels']
         X = self.patch(x.view(B, g, p, g, p, C).permute(0, 1, 3, 2, 4, 5).reshape(B, g * g, p * p * C)) + self.pos
+        if self.fixed is not None:
+            X = X + self.fixed
         time = self.time(self.fourier(t)).view(B, 1, -1)
         tx = self.embed(F.one_hot(text, self.vocab).float()) + self.tpos
         for attn, mlp in self.text:
@@ -103,13 +119,19 @@ class Miro(nn.Module):
         cond = torch.cat([tx, tok, time], 1)
         read_mask = torch.cat([torch.ones(B, X.shape[1]), text_mask, torch.ones(B, R + 1)], 1)
         Z = self.latents.expand(B, -1, -1) + time
-        for b in self.blocks:
+        for i, b in enumerate(self.blocks):
             Z = b['read_mlp'](b['read'](Z, torch.cat([X, cond], 1), read_mask))
             for attn, mlp in b['self']:
                 Z = mlp(attn(Z, Z))
             X = b['write_mlp'](b['write'](X, Z))
+            if self.mix is not None:
+                G = F.pad(self.mix[i][0](X).view(B, g, g, -1), (0, 0, 1, 1, 1, 1))
+                X = X + self.mix[i][1](torch.cat([G[:, dy:dy + g, dx:dx + g] for dy in range(3) for dx in range(3)], -1).view(B, g * g, -1))
         out = self.out(self.out_norm(X))
         return out.view(B, g, g, p, p, C).permute(0, 1, 3, 2, 4, 5).reshape(B, g * p, g * p, C)
+
+
+PRESETS = ['tiny-patchwise', 'tiny', 'small']
 
 
 def main():
@@ -118,7 +140,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     B = args.batch
-    for preset in ['tiny', 'small']:
+    for preset in PRESETS:
         c = load_preset(preset)
         model = Miro(c, 7)
         ema = [p.detach().clone() for p in model.parameters()]
@@ -140,7 +162,7 @@ def main():
             return loss.item()
         for _ in range(3):
             step()
-        N = 20 if preset == 'tiny' else 6
+        N = 6 if preset == 'small' else 20
         t0 = time.perf_counter()
         for _ in range(N):
             step()

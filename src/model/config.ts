@@ -21,6 +21,10 @@ export interface ModelConfig {
   self_per_block: number;
   mlp_ratio: number;
   fourier_features: number;
+  /** Add fixed 2-D sin-cos positions (unit scale) to the data tokens, so position survives noise. */
+  fixed_positions?: boolean;
+  /** Mix each data token with its 3x3 neighbourhood after every write (a convolution over tokens). */
+  local_mix?: boolean;
   text:
     | { kind: 'learned'; max_tokens: number; layers: number; vocab: string[] }
     | { kind: 'precomputed'; embed_dim: number; max_tokens: number };

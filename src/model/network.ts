@@ -72,6 +72,11 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     for (let s = 0; s < cfg.self_per_block; s++)
       specs.push(...attnSpecs(`block.${b}.self.${s}`, D, cfg.heads), ...mlpSpecs(`block.${b}.self_mlp.${s}`, D, cfg.mlp_ratio));
     specs.push(...attnSpecs(`block.${b}.write`, D, cfg.heads), ...mlpSpecs(`block.${b}.write_mlp`, D, cfg.mlp_ratio));
+    if (cfg.local_mix)
+      specs.push(
+        { name: `block.${b}.mix.w`, shape: [9 * D, D], init: { std: 0.1 / Math.sqrt(9 * D) } },
+        { name: `block.${b}.mix.norm`, shape: [D], init: { value: 1 } },
+      );
   }
   return specs;
 }
@@ -155,6 +160,7 @@ export function forward(tf: Tf, cfg: ModelConfig, p: Params, inp: Inputs): Tenso
   let patches = tf.reshape(inp.x, [B, g, P, g, P, C]);
   patches = tf.reshape(tf.transpose(patches, [0, 1, 3, 2, 4, 5]), [B, N, P * P * C]); // [B, N, P*P*C]
   let X = tf.add(linear(patches, 'patch.w'), W('patch.pos')); //                          [B, N, D]
+  if (cfg.fixed_positions) X = tf.add(X, sincos2d(tf, g, D)); //                               [B, N, D]
 
   // Time: Fourier features of t, then an MLP.
   const time = linear(silu(linear(fourier(inp.t), 'time.w1')), 'time.w2'); // [B, D]
@@ -203,9 +209,41 @@ export function forward(tf: Tf, cfg: ModelConfig, p: Params, inp: Inputs): Tenso
     }
     X = attend(`block.${b}.write`, X, Z, null);
     X = tf.add(X, swiglu(`block.${b}.write_mlp`, X));
+    if (cfg.local_mix) X = tf.add(X, linear(neighbourhood(tf, rmsNorm(X, W(`block.${b}.mix.norm`)), B, g, D), `block.${b}.mix.w`));
   }
 
   // Back to pixels: [B, N, P*P*C] -> [B, S, S, C].
   const out = linear(rmsNorm(X, W('out.norm')), 'out.w');
   return tf.reshape(tf.transpose(tf.reshape(out, [B, g, g, P, P, C]), [0, 1, 3, 2, 4, 5]), [B, cfg.image_size, cfg.image_size, C]);
+}
+
+/** Fixed 2-D sin-cos position codes for a g x g token grid, [N, D]: half the width for rows, half for columns. */
+export function sincos2d(tf: Tf, g: number, D: number): Tensor {
+  const quarter = D / 4;
+  const data = new Float32Array(g * g * D);
+  for (let r = 0; r < g; r++)
+    for (let c = 0; c < g; c++)
+      for (let k = 0; k < quarter; k++) {
+        const freq = 1 / 100 ** (k / quarter);
+        const o = (r * g + c) * D;
+        data[o + k] = Math.sin(r * freq);
+        data[o + quarter + k] = Math.cos(r * freq);
+        data[o + 2 * quarter + k] = Math.sin(c * freq);
+        data[o + 3 * quarter + k] = Math.cos(c * freq);
+      }
+  return tf.tensor2d(data, [g * g, D]);
+}
+
+/** Each token with its 3x3 neighbours (zero beyond the border), [B, N, D] -> [B, N, 9D]: pad, slice, concat,
+ * so that a matMul makes a 3x3 convolution from operations whose gradients every backend has. */
+function neighbourhood(tf: Tf, x: Tensor, B: number, g: number, D: number): Tensor {
+  const grid = tf.pad(tf.reshape(x, [B, g, g, D]), [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]); // [B, g+2, g+2, D]
+  const shifts: Tensor[] = [];
+  for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) shifts.push(tf.slice(grid, [0, dy, dx, 0], [B, g, g, D]));
+  return tf.reshape(tf.concat(shifts, 3), [B, g * g, 9 * D]); // [B, N, 9D]
 }
