@@ -34,13 +34,23 @@ test('RMS contrast of a half-black, half-white image is 0.5', () => {
   close(contrast(image(4, 4, (x) => (x < 2 ? [0, 0, 0] : [255, 255, 255]))), 0.5, 1e-6);
 });
 
-test('Laplacian variance and Immerkaer noise of a single bright pixel, computed by hand', () => {
-  const dot = image(5, 5, (x, y) => (x === 2 && y === 2 ? [100, 100, 100] : [0, 0, 0]));
-  // Inner 3x3: centre -400, four neighbours +100, corners 0 -> mean 0, variance 200000 / 9.
-  close(sharpness(dot), 200000 / 9, 1e-3);
-  // |I * N| over the inner 3x3: 400 + 4 * 200 + 4 * 100 = 1600; sigma = sqrt(pi/2) * 1600 / (6 * 3 * 3).
-  close(noiseSigma(dot), (Math.sqrt(Math.PI / 2) * 1600) / 54, 1e-3);
-  close(cleanliness(dot), -noiseSigma(dot));
+test('sharpness of a step edge is 1 and of a three-step ramp 1/3, computed by hand', () => {
+  close(sharpness(image(8, 8, (x) => (x < 4 ? [0, 0, 0] : [255, 255, 255]))), 1, 1e-6);
+  const ramp = [0, 0, 0, 85, 170, 255, 255, 255];
+  close(sharpness(image(8, 8, (x) => [ramp[x]!, ramp[x]!, ramp[x]!])), 85 / 255, 1e-6);
+});
+
+test('noise estimate: edges do not count, Gaussian noise is measured', () => {
+  // One bright pixel touches 9 of the 49 inner positions: the median of |I * N| is 0.
+  close(noiseSigma(image(9, 9, (x, y) => (x === 4 && y === 4 ? [200, 200, 200] : [50, 50, 50]))), 0);
+  const rand = mulberry32(3);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const noisy = image(64, 64, () => {
+    const v = 128 + 10 * normal();
+    return [v, v, v];
+  });
+  assert.ok(Math.abs(noiseSigma(noisy) - 10) < 1, `sigma ${noiseSigma(noisy)} for noise of 10`);
+  close(cleanliness(noisy), -noiseSigma(noisy));
 });
 
 const scene: Scene = {
@@ -64,6 +74,11 @@ test('more blur lowers sharpness', () =>
     [0, 0.5, 1, 1.5].map((blur) => sharpness(variant({ blur }))),
     'sharpness',
   ));
+test('noise does not raise sharpness', () => {
+  const clean = sharpness(variant({}));
+  for (const noise of [5, 15, 30])
+    assert.ok(sharpness(variant({ noise })) <= clean, `noise ${noise}: ${sharpness(variant({ noise }))} > ${clean}`);
+});
 test('more noise lowers cleanliness', () =>
   decreasing(
     [0, 5, 15, 30].map((noise) => cleanliness(variant({ noise }))),

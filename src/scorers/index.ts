@@ -11,8 +11,8 @@ import { loadScorerConfig } from './onnx/config.js';
 export type { Scorer, ScoreInput, ScoreResult } from './types.js';
 import type { Scorer, ScoreResult } from './types.js';
 
-function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number): Scorer {
-  return { name, needsCaption: false, identity: { builtin: name, version: 1 }, doc, score: async (batch) => batch.map((b) => fn(b.image)) };
+function imageScorer(name: string, doc: string, fn: (img: RGBImage) => number, version = 1): Scorer {
+  return { name, needsCaption: false, identity: { builtin: name, version }, doc, score: async (batch) => batch.map((b) => fn(b.image)) };
 }
 
 function captionScorer(name: string, doc: string, fn: (caption: string, img: RGBImage) => number | null): Scorer {
@@ -27,9 +27,9 @@ function captionScorer(name: string, doc: string, fn: (caption: string, img: RGB
 
 export const BUILTIN_SCORERS: Record<string, Scorer> = {
   colourfulness: imageScorer('colourfulness', 'Hasler and Suesstrunk (2003) colourfulness M', colourfulness),
-  sharpness: imageScorer('sharpness', 'variance of the Laplacian', sharpness),
+  sharpness: imageScorer('sharpness', 'steepest edges over contrast, after a 3x3 median (noise cannot inflate it)', sharpness, 2),
   contrast: imageScorer('contrast', 'RMS contrast of grey levels in [0, 1]', contrast),
-  cleanliness: imageScorer('cleanliness', "negative of Immerkaer's noise sigma", cleanliness),
+  cleanliness: imageScorer('cleanliness', "negative of Immerkaer's noise sigma, from the median so edges do not count", cleanliness, 2),
   objects: captionScorer('objects', 'F1 of detected objects against objects named in the caption', (c, img) => objectF1(c, detect(img))),
   counting: captionScorer('counting', 'agreement of detected and claimed counts per object group', (c, img) =>
     countingAgreement(c, detect(img)),
