@@ -9,6 +9,7 @@ import { detect } from '../src/synth/detector.ts';
 import { genevalPrompts, judge, sceneForPrompt, summarise, TAGS } from '../src/synth/geneval.ts';
 import { altText, clipTokenBound, longCaption, parseCaption, shortCaption } from '../src/synth/captions.ts';
 import { mulberry32 } from '../src/util/random.ts';
+import { BACKGROUNDS, COLOURS, COLOUR_NAMES } from '../src/synth/vocab.ts';
 import { ROOT, runCli, snapshot, tmpDir, writePipeline } from './helpers.ts';
 
 function accuracy(size: number, degradeProbability: number, n = 400): number {
@@ -45,6 +46,24 @@ test('the detector finds at least 95% of objects with the right shape and colour
   assert.ok(clean32 >= 0.95, `clean 32px accuracy ${clean32}`);
   assert.ok(clean64 >= 0.95, `clean 64px accuracy ${clean64}`);
   assert.ok(degraded32 < clean32, 'degradations make detection harder');
+});
+
+test('the detector does not take patch-sized blocks for objects: a mosaic of 4x4 blocks has almost none', () => {
+  let detections = 0;
+  for (let n = 0; n < 200; n++) {
+    const rand = mulberry32(n);
+    const data = new Float32Array(32 * 32 * 3);
+    for (let p = 0; p < 1024; p++) data.set(BACKGROUNDS.gray, p * 3);
+    for (let gy = 0; gy < 8; gy++)
+      for (let gx = 0; gx < 8; gx++) {
+        if (rand() >= 0.15) continue;
+        const colour = COLOURS[COLOUR_NAMES[Math.floor(rand() * COLOUR_NAMES.length)]!];
+        for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) data.set(colour, ((gy * 4 + y) * 32 + gx * 4 + x) * 3);
+      }
+    detections += detect({ width: 32, height: 32, data }).length;
+  }
+  // The detector before the shape-evidence rule found about 9 "objects" per such mosaic.
+  assert.ok(detections / 200 < 0.05, `${detections / 200} detections per mosaic`);
 });
 
 test("mini-GenEval scores renders of the prompts' own scenes near 100% and mismatched scenes near chance", () => {

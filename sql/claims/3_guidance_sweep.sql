@@ -1,13 +1,14 @@
 -- claim: Reward guidance raises the rewards as w grows from 0 to 7
 -- verdict: last
 -- paper: multi-reward classifier-free guidance trades diversity for reward (Section 4.3).
--- MIRO samples under s+ = 1, s- = 0 at each w; mean level over all rewards, and mini-GenEval.
+-- MIRO samples under s+ = 1, s- = 0 at each w; mean level over all rewards, and mini-GenEval
+-- with its chance control (the same images judged against shuffled prompts).
 WITH e AS (SELECT *, try_cast(replace(setting, 'w', '') AS DOUBLE) AS w FROM {{evaluations}} WHERE variant = 'miro' AND setting SIMILAR TO 'w[0-9.]+' AND sample_index = 0),
 levels AS (UNPIVOT (SELECT w, COLUMNS('_level$') FROM e) ON COLUMNS('_level$') INTO NAME metric VALUE level),
 per_w AS (SELECT w, avg(level) AS mean_level FROM levels GROUP BY w),
-tags AS (SELECT w, tag, avg(geneval_correct::INT) AS acc FROM e WHERE geneval_correct IS NOT NULL GROUP BY ALL),
-g AS (SELECT w, avg(acc) AS geneval FROM tags GROUP BY w)
-SELECT w, round(mean_level, 3) AS mean_level, round(geneval, 3) AS geneval,
+tags AS (SELECT w, tag, avg(geneval_correct::INT) AS acc, avg(geneval_shuffled_correct::INT) AS chance FROM e WHERE geneval_correct IS NOT NULL GROUP BY ALL),
+g AS (SELECT w, avg(acc) AS geneval, avg(chance) AS geneval_chance FROM tags GROUP BY w)
+SELECT w, round(mean_level, 3) AS mean_level, round(geneval, 3) AS geneval, round(geneval_chance, 3) AS geneval_chance,
        mean_level > (SELECT mean_level FROM per_w ORDER BY w LIMIT 1) AS holds
 FROM per_w LEFT JOIN g USING (w)
 ORDER BY w;

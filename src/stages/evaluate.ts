@@ -16,7 +16,7 @@ import { StageError } from '../errors.js';
 
 export const evaluate = defineStage({
   kind: 'evaluate',
-  version: 1,
+  version: 2,
   doc: 'Rewards, reward levels and mini-GenEval verdicts for every generated sample.',
   mode: 'global',
   ownProcess: true,
@@ -40,6 +40,9 @@ export const evaluate = defineStage({
       { name: `${r}_level`, type: 'DOUBLE' },
     ]),
     { name: 'geneval_correct', type: 'BOOLEAN' },
+    // The chance control: the same image judged against another prompt (half the prompt file
+    // away), so an accuracy is read against what a detector finds in any image.
+    { name: 'geneval_shuffled_correct', type: 'BOOLEAN' },
   ],
   validate: (prm, needs) => {
     const missing = [...prm.samples, prm.bins].filter((n) => !needs.includes(n));
@@ -51,13 +54,12 @@ export const evaluate = defineStage({
     const prm = ctx.params;
     const state = (await ctx.inputs.manifestState(prm.bins)) as BinState | undefined;
     if (!state) throw new StageError(ctx.node, 0, `bins node ${prm.bins} has no recorded edges`);
-    const geneval = new Map(
-      readFileSync(prm.geneval_file, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as GenevalPrompt)
-        .map((q) => [q.id, q]),
-    );
+    const prompts = readFileSync(prm.geneval_file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as GenevalPrompt);
+    const geneval = new Map(prompts.map((q) => [q.id, q]));
+    const shuffled = new Map(prompts.map((q, i) => [q.id, prompts[(i + Math.floor(prompts.length / 2)) % prompts.length]!]));
     const files = prm.samples.flatMap((n) => ctx.inputs.files(n));
     let done = 0;
     for await (const b of queryBatches(
@@ -78,10 +80,14 @@ export const evaluate = defineStage({
           .map((v) => (e ? binOf(v, e.edges, state.num_bins) : null))
           .map((bin) => (bin === null ? null : bin / (state.num_bins - 1)));
       }
-      columns.geneval_correct = (b.columns.prompt_id as string[]).map((id, i) => {
-        const q = geneval.get(id);
-        return q && (b.columns.tag as (string | null)[])[i] === q.tag ? judge(q, detect(images[i]!)) : null;
-      });
+      const detections = images.map((img) => detect(img));
+      const isPrompt = (id: string, i: number) => geneval.get(id)?.tag === (b.columns.tag as (string | null)[])[i];
+      columns.geneval_correct = (b.columns.prompt_id as string[]).map((id, i) =>
+        isPrompt(id, i) ? judge(geneval.get(id)!, detections[i]!) : null,
+      );
+      columns.geneval_shuffled_correct = (b.columns.prompt_id as string[]).map((id, i) =>
+        isPrompt(id, i) ? judge(shuffled.get(id)!, detections[i]!) : null,
+      );
       done += b.rows;
       ctx.progress(done);
       yield { rows: b.rows, columns: columns as never };

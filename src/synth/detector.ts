@@ -120,6 +120,25 @@ function classifyShape(
   return corners >= 3 || (corners >= 1 && fill > 0.9) ? 'square' : 'circle';
 }
 
+/**
+ * Whether a component has the shape evidence the synthetic world draws: a box no smaller than the
+ * smallest object (so one or two patch-sized blocks are not objects) and no larger than the
+ * largest, about as wide as tall, and as full as its shape fills its box (a circle pi/4, a
+ * square 1, a triangle 1/2).
+ */
+function drawnByTheWorld(shape: Shape, area: number, bw: number, bh: number, side: number): boolean {
+  const small = SIZES.small * side;
+  const large = SIZES.large * side;
+  if (Math.min(bw, bh) < 1.4 * small || Math.max(bw, bh) > 3.2 * large) return false;
+  if (Math.max(bw, bh) / Math.min(bw, bh) > 1.6) return false;
+  const fill = area / (bw * bh);
+  const [lo, hi] = FILL[shape];
+  return fill >= lo && fill <= hi;
+}
+
+/** The share of its bounding box each shape fills, with room for anti-aliasing, blur and noise. */
+const FILL: Record<Shape, [number, number]> = { circle: [0.6, 0.93], square: [0.78, 1], triangle: [0.35, 0.75] };
+
 export function detect(input: RGBImage): Detection[] {
   const img = noiseSigma(input) > 6 ? boxBlur(input) : input;
   const { width: w, height: h } = img;
@@ -171,9 +190,11 @@ export function detect(input: RGBImage): Detection[] {
       }
     }
     if (area < minArea) continue;
+    const shape = classifyShape((x, y) => members.has(y * w + x), area, sy / area, x0, x1, y0, y1);
+    if (!drawnByTheWorld(shape, area, x1 - x0 + 1, y1 - y0 + 1, w)) continue;
     found.push({
       colour: PALETTE_CHROMA[k]!.name,
-      shape: classifyShape((x, y) => members.has(y * w + x), area, sy / area, x0, x1, y0, y1),
+      shape,
       x: (sx / area + 0.5) / w,
       y: (sy / area + 0.5) / h,
       area,
