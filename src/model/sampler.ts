@@ -100,6 +100,8 @@ export function guidancePreset(
 ): { positive: number[]; negative: number[] } {
   const ones = rewards.map(() => 1);
   if (preset === 'all') return { positive: ones, negative: rewards.map(() => 0) };
+  // Text-only guidance: the same targets in both branches, the negative one without its caption.
+  if (preset === 'text') return { positive: ones, negative: ones };
   if (preset.startsWith('only:')) {
     const r = preset.slice(5);
     if (!rewards.includes(r))
@@ -118,5 +120,5 @@ export function guidancePreset(
       if (!rewards.includes(k)) throw new MiroError(`guidance custom: unknown reward "${k}" (has: ${rewards.join(', ')})`);
     return { positive: rewards.map((r) => custom[r] ?? 1), negative: rewards.map(() => 0) };
   }
-  throw new MiroError(`unknown guidance preset "${preset}" (all, only:<reward>, pair:<a>,<b>,<u>, custom)`);
+  throw new MiroError(`unknown guidance preset "${preset}" (all, only:<reward>, pair:<a>,<b>,<u>, custom, text)`);
 }

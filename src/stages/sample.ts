@@ -26,7 +26,10 @@ export interface PromptRow {
 const setting = p.object(
   {
     name: p.string({ doc: 'setting name, used in ids and reports' }),
-    preset: p.string({ doc: 'all | only:<reward> | pair:<a>,<b>,<u> | custom | none (no guidance)', default: 'all' }),
+    preset: p.string({
+      doc: 'all | only:<reward> | pair:<a>,<b>,<u> | custom | text (text-only guidance: the negative branch has the empty caption) | none (no guidance)',
+      default: 'all',
+    }),
     guidance: p.number({ doc: 'w', default: 3 }),
     targets: p.record(p.number({ doc: 'target', min: 0, max: 1 }), { doc: 'custom s+ per reward (others 1)', default: {} }),
     negative_caption: p.enum(['same', 'empty'] as const, { doc: 'caption of the negative branch', default: 'same' }),
@@ -85,12 +88,14 @@ export const sample = defineStage({
     let done = 0;
     const total = prm.settings.length * prompts.length * prm.samples_per_prompt;
     for (const s of prm.settings) {
-      const guided = s.preset !== 'none' && cfg.rewards.length > 0;
+      // Text-only guidance works for every model (the baseline too); reward presets need reward tokens.
+      const guided = s.preset === 'text' || (s.preset !== 'none' && cfg.rewards.length > 0);
       const g = guided
         ? guidancePreset(s.preset, cfg.rewards, s.targets)
         : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
       const jobs = prompts.flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
       const sheet: Float32Array[] = [];
+      const sheetLabels: string[] = [];
       for (let start = 0; start < jobs.length; start += prm.batch_size) {
         const part = jobs.slice(start, start + prm.batch_size);
         const images = await sampleImages(tf, cfg, params, {
@@ -98,13 +103,17 @@ export const sample = defineStage({
           positive: part.map(() => g.positive),
           negative: guided ? part.map(() => g.negative) : null,
           guidance: guided ? s.guidance : 0,
-          negativeCaption: s.negative_caption as 'same' | 'empty',
+          negativeCaption: s.preset === 'text' ? 'empty' : (s.negative_caption as 'same' | 'empty'),
           steps: prm.steps,
           seed,
           offset: start,
         });
         const pngs = await Promise.all(images.map((img) => encodePng(img, cfg.image_size, cfg.image_size)));
-        for (const img of images) if (sheet.length < 64) sheet.push(img);
+        images.forEach((img, i) => {
+          if (sheet.length >= 64) return;
+          sheet.push(img);
+          sheetLabels.push(part[i]!.q.prompt);
+        });
         done += part.length;
         ctx.progress(done, total);
         yield {
@@ -133,7 +142,8 @@ export const sample = defineStage({
       }
       const file = path.join(ctx.dir, 'contact', `${s.name}.png`);
       await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(file, await contactSheet(sheet, cfg.image_size));
+      const title = `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(guided ? s.preset : 'none', guided ? s.guidance : 0, cfg.rewards, g)}, ${prm.steps} steps, seed ${seed}`;
+      await fs.writeFile(file, await contactSheet(sheet, cfg.image_size, { columns: 8, scale: 4, title, labels: sheetLabels }));
     }
     tf.dispose([...params.values()]);
   },
@@ -169,4 +179,17 @@ async function loadPrompts(ctx: Parameters<NonNullable<typeof sample.run>>[0]): 
     return rows.map((r) => ({ id: String(r.id), prompt: String(r.prompt), tag: null }));
   }
   return [];
+}
+
+/** One line for a contact sheet's title: the preset, w, and the targets of both branches where they differ from 1 and 0. */
+function describeGuidance(
+  preset: string,
+  w: number,
+  rewards: string[],
+  g: { positive: (number | null)[]; negative: (number | null)[] },
+): string {
+  if (preset === 'none') return rewards.length ? 'no guidance, every target 1' : 'no guidance';
+  if (preset === 'text') return `text-only guidance w=${w} (negative branch: empty caption)`;
+  const fmt = (xs: (number | null)[]) => rewards.map((r, i) => `${r.slice(0, 5)}=${xs[i]}`).join(' ');
+  return `${preset} w=${w}; s+ ${fmt(g.positive)}; s- ${fmt(g.negative)}`;
 }

@@ -11,7 +11,7 @@ import { deriveSeed, mulberry32 } from '../util/random.js';
 
 export const synth = defineStage({
   kind: 'synth',
-  version: 1,
+  version: 2,
   doc: 'Procedural scenes with alt-text captions, quality varied on purpose.',
   mode: 'source',
   params: {

@@ -33,6 +33,12 @@ const params = {
     doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target',
     default: {},
   }),
+  caption_dropout: p.number({
+    doc: 'share of training captions replaced by the empty caption (enables text-only guidance; the official multi-reward recipe: 0)',
+    min: 0,
+    max: 1,
+    default: 0,
+  }),
   real_caption_ratio: p.number({ doc: 'share of real captions in training (the paper: 0.5)', min: 0, max: 1, default: 0.5 }),
   steps: p.int({ doc: 'optimiser steps', min: 1 }),
   batch_size: p.int({ doc: 'examples per step', min: 1, default: 32 }),
@@ -116,6 +122,7 @@ export const train = defineStage({
       vocab: cfg.text.kind === 'learned' ? cfg.text.vocab : [],
       maxTokens: cfg.text.max_tokens,
       realCaptionRatio: prm.real_caption_ratio,
+      captionDropout: prm.caption_dropout,
       holdout: prm.holdout,
     });
     const sizes = await loader.open();

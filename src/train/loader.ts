@@ -36,6 +36,8 @@ export interface LoaderOptions {
   realCaptionRatio: number;
   /** Fraction of rows held out from training for evaluation (by a hash of the id). */
   holdout: number;
+  /** Share of captions replaced by the empty caption, so text-only classifier-free guidance can be used. */
+  captionDropout?: number;
 }
 
 /** SQL predicate: whether a row is held out from training (a hash of id and seed below `fraction`). */
@@ -111,7 +113,10 @@ export class ShardLoader {
       const coin = mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:caption`))();
       const real = r.caption_real as string | null;
       const synthetic = r.caption_synthetic as string | null;
-      return (coin < this.opts.realCaptionRatio ? (real ?? synthetic) : (synthetic ?? real)) ?? '';
+      const dropped =
+        (this.opts.captionDropout ?? 0) > 0 &&
+        mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:drop`))() < this.opts.captionDropout!;
+      return dropped ? '' : ((coin < this.opts.realCaptionRatio ? (real ?? synthetic) : (synthetic ?? real)) ?? '');
     });
     const tokens = new Int32Array(B * maxTokens);
     const textMask = new Float32Array(B * maxTokens);
