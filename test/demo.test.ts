@@ -10,6 +10,8 @@ import { loadPipeline } from '../src/dag/pipeline.ts';
 import { openViews } from '../src/dag/views.ts';
 import { runClaims } from '../src/report/claims.ts';
 import { formatMarkdown } from '../src/util/table.ts';
+import { listReports } from '../src/report/sql-reports.ts';
+import { queryRows } from '../src/store/duck.ts';
 
 test('the CI-sized demo runs end to end; its report is complete and every claim number comes from the Parquet', async () => {
   const data = tmpDir();
@@ -40,6 +42,15 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
     target_reward: 'colourfulness',
     best_of_reward: 'objects',
   });
+  // The reward suite contradicts itself nowhere: no pair of targets correlates below -0.5, and
+  // at least 1% of rows are in the top quarter of every image-only reward.
+  const reports = new Map(listReports().map((r) => [r.name, r.sql]));
+  const pairs = await queryRows(conn, reports.get('reward_target_correlations')!);
+  assert.equal(pairs.length, 21);
+  for (const p of pairs) assert.ok(Number(p.r) >= -0.5, `${p.reward} and ${p.other} correlate at ${p.r}`);
+  const [high] = await queryRows(conn, reports.get('image_rewards_all_high')!);
+  assert.equal(high!.image_rewards, 'cleanliness, colourfulness, contrast, sharpness');
+  assert.ok(Number(high!.share) >= 0.01, `share of rows with every image target >= 0.75: ${high!.share}`);
   conn.closeSync();
   for (const c of claims) {
     assert.equal(c.error, null, `${c.id}: ${c.error}`);

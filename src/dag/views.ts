@@ -48,7 +48,27 @@ export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConne
     }
   }
   await createConvenienceViews(conn, pipeline, views);
+  await createRewardInputs(conn, pipeline, views);
   return { conn, views };
+}
+
+/**
+ * `reward_inputs`: one row per reward of each bins node, with whether its scorer reads a caption
+ * (the image-only rewards do not), so reports can tell image rewards from image-text ones.
+ */
+async function createRewardInputs(conn: DuckDBConnection, pipeline: Pipeline, views: ViewInfo[]): Promise<void> {
+  const rows: string[] = [];
+  for (const name of pipeline.order) {
+    const spec = pipeline.nodes.get(name)!;
+    if (spec.stage.kind !== 'bins') continue;
+    for (const [reward, ref] of Object.entries((spec.params as { rewards: Record<string, { node: string }> }).rewards)) {
+      const scorer = pipeline.nodes.get(ref.node)?.params as { caption?: unknown } | undefined;
+      rows.push(`(${sqlString(name)}, ${sqlString(reward)}, ${scorer?.caption ? 'true' : 'false'})`);
+    }
+  }
+  if (rows.length === 0) return;
+  await conn.run(`CREATE OR REPLACE VIEW reward_inputs AS SELECT * FROM (VALUES ${rows.join(', ')}) v(bins_node, reward, reads_caption)`);
+  views.push({ name: 'reward_inputs', kind: 'convenience', files: 0 });
 }
 
 /**
