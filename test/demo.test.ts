@@ -23,8 +23,9 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
 
   const reportDir = path.join(data, 'ci/_report');
   const report = readFileSync(path.join(reportDir, 'report.md'), 'utf8');
-  const claimSections = report.split('\n').filter((l) => /^## /.test(l) && !/Training|Contact/.test(l));
+  const claimSections = report.split('\n').filter((l) => /^## /.test(l) && !/Training|Contact|against chance/.test(l));
   assert.equal(claimSections.length, 7, report);
+  assert.match(report, /## mini-GenEval against chance\n\n.*\nThe largest margin above chance is /);
   assert.equal((report.match(/```sql/g) ?? []).length, 7);
   for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png'])
     assert.ok(existsSync(path.join(reportDir, f)), f);

@@ -209,7 +209,7 @@ export function forward(tf: Tf, cfg: ModelConfig, p: Params, inp: Inputs): Tenso
     }
     X = attend(`block.${b}.write`, X, Z, null);
     X = tf.add(X, swiglu(`block.${b}.write_mlp`, X));
-    if (cfg.local_mix) X = tf.add(X, linear(neighbourhood(tf, rmsNorm(X, W(`block.${b}.mix.norm`)), B, g, D), `block.${b}.mix.w`));
+    if (cfg.local_mix) X = tf.add(X, mixNeighbours(tf, rmsNorm(X, W(`block.${b}.mix.norm`)), W(`block.${b}.mix.w`), B, g, D));
   }
 
   // Back to pixels: [B, N, P*P*C] -> [B, S, S, C].
@@ -234,16 +234,32 @@ export function sincos2d(tf: Tf, g: number, D: number): Tensor {
   return tf.tensor2d(data, [g * g, D]);
 }
 
-/** Each token with its 3x3 neighbours (zero beyond the border), [B, N, D] -> [B, N, 9D]: pad, slice, concat,
- * so that a matMul makes a 3x3 convolution from operations whose gradients every backend has. */
-function neighbourhood(tf: Tf, x: Tensor, B: number, g: number, D: number): Tensor {
-  const grid = tf.pad(tf.reshape(x, [B, g, g, D]), [
-    [0, 0],
-    [1, 1],
-    [1, 1],
-    [0, 0],
-  ]); // [B, g+2, g+2, D]
-  const shifts: Tensor[] = [];
-  for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) shifts.push(tf.slice(grid, [0, dy, dx, 0], [B, g, g, D]));
-  return tf.reshape(tf.concat(shifts, 3), [B, g * g, 9 * D]); // [B, N, 9D]
+/**
+ * A 3x3 convolution over the g x g token grid (zero beyond the border), from plain matrix products
+ * and transposes (the wasm backend has no gradient for a convolution's filter, and slicing a 4-D
+ * tensor costs more than this): every token's contribution to each of its 9 neighbours is one
+ * product with the weight [9D, D] (block k of D rows is the weight of offset k), and a fixed 0/1
+ * matrix [N, 9N] adds each token's 9 incoming contributions. [B, N, D] -> [B, N, D].
+ */
+export function mixNeighbours(tf: Tf, x: Tensor, w: Tensor, B: number, g: number, D: number): Tensor {
+  const N = g * g;
+  const perOffset = tf.reshape(tf.transpose(tf.reshape(w, [9, D, D]), [1, 0, 2]), [D, 9 * D]); // [D, 9D]
+  const v = tf.matMul(tf.reshape(x, [B * N, D]), perOffset); //                                  [B*N, 9D]
+  const byOffset = tf.reshape(tf.transpose(tf.reshape(v, [B, N, 9, D]), [2, 1, 0, 3]), [9 * N, B * D]); // [9N, B*D]
+  const summed = tf.matMul(neighbourMatrix(tf, g), byOffset); //                                  [N, B*D]
+  return tf.transpose(tf.reshape(summed, [N, B, D]), [1, 0, 2]); //                                [B, N, D]
+}
+
+/** G [N, 9N]: G[i, k N + j] = 1 when token j sits at offset k = (dy, dx) of token i, dy and dx in -1..1. */
+function neighbourMatrix(tf: Tf, g: number): Tensor {
+  const N = g * g;
+  const data = new Float32Array(N * 9 * N);
+  for (let r = 0; r < g; r++)
+    for (let c = 0; c < g; c++)
+      for (let k = 0; k < 9; k++) {
+        const rr = r + Math.floor(k / 3) - 1;
+        const cc = c + (k % 3) - 1;
+        if (rr >= 0 && rr < g && cc >= 0 && cc < g) data[(r * g + c) * 9 * N + k * N + rr * g + cc] = 1;
+      }
+  return tf.tensor2d(data, [N, 9 * N]);
 }

@@ -11,9 +11,9 @@ import { defineStage } from './types.js';
 import { writeDataReport } from '../report/data-report.js';
 import { runClaims, type ClaimResult } from '../report/claims.js';
 import { formatMarkdown } from '../util/table.js';
-import { sqlIdent } from '../store/duck.js';
+import { queryRows, sqlIdent } from '../store/duck.js';
+import type { Value } from '../store/batch.js';
 import { renderChart } from '../report/charts.js';
-import { queryRows } from '../store/duck.js';
 
 export const report = defineStage({
   kind: 'report',
@@ -33,7 +33,7 @@ export const report = defineStage({
   // The claims and reports are SQL files: a changed query re-runs the report.
   identity: () => ({
     sql: sha256(
-      ['claims', 'reports']
+      ['claims', 'reports', 'summary']
         .flatMap((d) =>
           readdirSync(path.join(SQL_DIR, d))
             .sort()
@@ -62,6 +62,13 @@ export const report = defineStage({
         target_reward: prm.target_reward,
         best_of_reward: prm.best_of_reward,
       });
+      const chance = await queryRows(
+        conn,
+        readFileSync(path.join(SQL_DIR, 'summary', 'geneval_vs_chance.sql'), 'utf8').replaceAll(
+          '{{evaluations}}',
+          sqlIdent(prm.evaluations),
+        ),
+      );
       const charts = await trainingCurves(conn, prm.miro_train, prm.baseline_train, dir);
       const sheets: string[] = [];
       for (const node of prm.samples) {
@@ -74,6 +81,7 @@ export const report = defineStage({
         renderMarkdown(
           ctx.pipeline.name,
           claims,
+          chance,
           path.relative(dir, dataset.file),
           charts,
           sheets.map((s) => path.relative(dir, s)),
@@ -151,7 +159,14 @@ async function trainingCurves(
   return [loss, curves].map((f) => path.relative(dir, f));
 }
 
-function renderMarkdown(name: string, claims: ClaimResult[], datasetLink: string, charts: string[], sheets: string[]): string {
+function renderMarkdown(
+  name: string,
+  claims: ClaimResult[],
+  chance: Record<string, Value>[],
+  datasetLink: string,
+  charts: string[],
+  sheets: string[],
+): string {
   const md: string[] = [
     `# MIRO in miniature: ${name}`,
     '',
@@ -171,6 +186,21 @@ function renderMarkdown(name: string, claims: ClaimResult[], datasetLink: string
     ),
     '',
   );
+  if (chance.length) {
+    const best = chance.reduce((a, b) => (Number(b.above_chance) > Number(a.above_chance) ? b : a));
+    md.push(
+      '## mini-GenEval against chance',
+      '',
+      'Each accuracy next to its chance control: the same images judged against prompts shuffled across samples.',
+      `The largest margin above chance is ${best.above_chance} (${best.variant}, setting ${best.setting}: ${best.geneval} against ${best.chance}).`,
+      Number(best.above_chance) < 0.1
+        ? 'No model draws the prompted objects much more often than chance: at this training budget the samples are not yet judged as scenes.'
+        : '',
+      '',
+      formatMarkdown(chance),
+      '',
+    );
+  }
   for (const c of claims) {
     md.push(
       `## ${c.claim}`,
