@@ -82,7 +82,12 @@ export default async function sample(argv: string[]): Promise<number> {
       return images[best]!;
     });
   }
-  await fs.writeFile(values.out!, await contactSheet(keep, cfg.image_size, { columns: values['best-of'] ? keep.length : n, scale: 4 }));
+  const labels = values['best-of'] ? values.prompt : prompts;
+  const title = `${dir} (${cfg.variant}): ${g ? `${preset}, w=${guidance}` : 'no guidance'}${values['best-of'] ? `, best of ${n} by ${values['best-of']}` : ''}, ${values.steps} steps, seed ${values.seed}`;
+  await fs.writeFile(
+    values.out!,
+    await contactSheet(keep, cfg.image_size, { columns: values['best-of'] ? keep.length : n, scale: 4, title, labels }),
+  );
   console.log(`${keep.length} image(s) -> ${values.out} (${cfg.variant}, ${g ? `${preset}, w=${guidance}` : 'no guidance'})`);
   return 0;
 }

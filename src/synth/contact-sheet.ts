@@ -38,9 +38,10 @@ export async function contactSheet(images: Float32Array[], size: number, opts: S
   const labelHeight = opts.labels ? 2 * LINE + 4 : 0;
   const cellW = tile + 6;
   const cellH = tile + 6 + labelHeight;
-  const titleHeight = opts.title ? LINE + 8 : 0;
   const rows = Math.max(1, Math.ceil(images.length / columns));
   const width = columns * cellW;
+  const titleLines = opts.title ? wrap(opts.title, Math.floor(width / (FONT * 0.62)), 3) : [];
+  const titleHeight = titleLines.length ? titleLines.length * LINE + 6 : 0;
   const height = titleHeight + rows * cellH;
   const tiles = await Promise.all(
     images.map(async (img, i) => ({
@@ -55,7 +56,7 @@ export async function contactSheet(images: Float32Array[], size: number, opts: S
     })),
   );
   const text: string[] = [];
-  if (opts.title) text.push(`<text x="4" y="${FONT + 3}" font-weight="bold">${escapeXml(opts.title)}</text>`);
+  titleLines.forEach((l, k) => text.push(`<text x="4" y="${FONT + 3 + k * LINE}" font-weight="bold">${escapeXml(l)}</text>`));
   const perLine = Math.max(8, Math.floor(tile / (FONT * 0.55)));
   opts.labels?.slice(0, images.length).forEach((label, i) => {
     const x = (i % columns) * cellW + 3;
