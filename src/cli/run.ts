@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { loadPipeline } from '../dag/pipeline.js';
 import { runPipeline } from '../dag/runner.js';
 import { MiroError } from '../errors.js';
@@ -15,7 +16,8 @@ export default async function run(argv: string[]): Promise<number> {
       'dry-run': { type: 'boolean' },
       rank: { type: 'string', default: '0' },
       world: { type: 'string', default: '1' },
-      jobs: { type: 'string', default: '2' },
+      // Nodes at once: one per core (at least 2), so a bigger machine trains and samples in parallel.
+      jobs: { type: 'string', default: String(Math.max(2, availableParallelism())) },
       'data-root': { type: 'string' },
     },
   });
