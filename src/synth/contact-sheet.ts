@@ -40,7 +40,7 @@ export async function contactSheet(images: Float32Array[], size: number, opts: S
   const cellH = tile + 6 + labelHeight;
   const rows = Math.max(1, Math.ceil(images.length / columns));
   const width = columns * cellW;
-  const titleLines = opts.title ? wrap(opts.title, Math.floor(width / (FONT * 0.62)), 3) : [];
+  const titleLines = opts.title ? wrap(opts.title, Math.floor(width / (FONT * 0.7)), 3) : [];
   const titleHeight = titleLines.length ? titleLines.length * LINE + 6 : 0;
   const height = titleHeight + rows * cellH;
   const tiles = await Promise.all(
