@@ -157,17 +157,21 @@ report('scorers_onnx.wrapper_over_bare', wrapped / bare, 'x');
 const LATENCY = 40;
 const SLOTS = 8;
 // The server runs in its own process, as a real one would, so it does not share the client's thread.
-const server = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'),
-    JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS }),
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve));
+async function startFakeServer(): Promise<{ server: ReturnType<typeof spawn>; url: string }> {
+  const server = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'),
+      JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve));
+  return { server, url };
+}
+const { server, url } = await startFakeServer();
 const captioner = new OpenAICaptioner({
   server: url,
   model: 'bench',
@@ -204,17 +208,7 @@ server.kill('SIGTERM');
 if (vqaScores.some((v) => typeof v !== 'number')) throw new Error('vqa-server bench: some requests failed');
 // The server's capacity as measured: a bare client keeping the server's queue full with the same
 // requests, pre-serialised (nominal capacity is SLOTS / LATENCY; timers and parsing cost a little).
-const server2 = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fake-vlm-main.ts'),
-    JSON.stringify({ latencyMs: LATENCY, maxConcurrent: SLOTS }),
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url2 = await new Promise<string>((resolve) => createInterface({ input: server2.stdout! }).once('line', resolve));
+const { server: server2, url: url2 } = await startFakeServer();
 const bodies = requests.map((r) =>
   JSON.stringify({
     model: 'bench',
