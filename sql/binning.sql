@@ -1,4 +1,7 @@
--- MIRO reward binning (see ../shared/SPEC.md, Binning). The `bins` stage fills the {{...}}
+-- MIRO reward binning: per reward, B+1 edges at equally spaced quantiles of the distinct scores of
+-- a calibration subset (the first and last forced to -/+DBL_MAX; uniform edges between min and max
+-- when there are fewer than B+1 distinct values), and target = max(0, bucketize - 1) / (B - 1), a
+-- missing score staying NULL. The `bins` stage fills the {{...}}
 -- placeholders. Bins come from miro_bins_* functions that the stage registers
 -- (src/binning/duckdb-function.ts): a binary search over a reward's edges that counts the edges
 -- strictly below the score (torch.bucketize with right=False), several rewards packed per call.
