@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseShape, type Fail } from '../stages/params.js';
@@ -69,7 +70,9 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
   for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(k, `unknown top-level key (known: ${TOP_KEYS.join(', ')})`);
 
   const name = top.name ?? path.basename(file).replace(/\.ya?ml$/, '');
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) fail('name', 'must be a plain name (letters, digits, _ . -)');
+  // The name is a folder under the data root: no dots or separators, so it cannot climb out of it.
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name))
+    fail('name', `must be a plain name (letters, digits, _ and -, not starting with -), got ${JSON.stringify(name)}`);
   const settings = parseSettings(top.settings, name as string, file, fail, opts);
 
   const rawNodes = top.nodes;
@@ -154,6 +157,8 @@ function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opt
     fail('settings.shards', 'expected an integer from 1 to 99999');
   const dataRoot = opts.dataRoot ?? process.env.MIRO_DATA_ROOT ?? (s.data_root as string | undefined) ?? 'data';
   if (typeof dataRoot !== 'string') fail('settings.data_root', 'expected a path');
+  const unsafe = unsafeDataRoot(path.resolve(dataRoot));
+  if (unsafe) fail('settings.data_root', unsafe);
   const reportDir = (s.report_dir as string | undefined) ?? path.join(dataRoot, name, '_report');
   return {
     name,
@@ -190,4 +195,14 @@ function findNode(root: unknown, keys: (string | number)[]): YamlNode | undefine
     } else return found;
   }
   return found;
+}
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Why a data root would let the tool write over things it does not own: `/`, the project, or a folder above it. */
+export function unsafeDataRoot(dir: string): string | null {
+  if (dir === path.parse(dir).root) return `${dir} is a file-system root; outputs need a folder of their own`;
+  if (PROJECT_ROOT === dir || PROJECT_ROOT.startsWith(dir + path.sep))
+    return `${dir} holds the project itself (${PROJECT_ROOT}); use a folder inside it, such as data/`;
+  return null;
 }

@@ -204,16 +204,22 @@ class NodeRun {
     }
   }
 
-  /** Removes every output of a stale node (markers first), keeping the lock folder. */
+  /**
+   * Clears what this node wrote, and only that: committed shards, shard files and their `.tmp`
+   * leftovers, the manifest, its tables and checks, and the folders the stage declares as outputs.
+   * A file someone put in the node's folder stays. The request cache outlives fingerprints: its
+   * keys already name model, prompt and parameters.
+   */
   private async wipe(): Promise<void> {
+    const manifest = await readManifest(this.layout).catch(() => undefined);
     for (const s of (await readMarkers(this.layout)).keys()) await removeShard(this.layout, s);
-    await fs.rm(this.layout.manifestFile(), { force: true });
-    await fs.rm(path.join(this.layout.dir, '_checks.json'), { force: true });
+    const owned = new Set(['_checks.json', ...(this.spec.stage.outputs ?? [])]);
+    for (const t of Object.values(manifest?.tables ?? {})) owned.add(t.file.split(/[\\/]/)[0]!);
     for (const entry of await fs.readdir(this.layout.dir).catch(() => [] as string[])) {
-      // The request cache outlives fingerprints: its keys already name model, prompt and parameters.
-      if (entry === '_lock' || entry === '_done' || entry === '_cache') continue;
-      await fs.rm(path.join(this.layout.dir, entry), { recursive: true, force: true });
+      if (owned.has(entry) || /^part-\d+\.parquet(\.tmp)?$/.test(entry) || entry.endsWith('.tmp'))
+        await fs.rm(path.join(this.layout.dir, entry), { recursive: true, force: true });
     }
+    await fs.rm(this.layout.manifestFile(), { force: true });
   }
 
   /** Markers of a need that one shard reads: shard i for map nodes, all shards otherwise. */

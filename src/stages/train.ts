@@ -73,6 +73,7 @@ export const train = defineStage({
   doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
   mode: 'global',
   ownProcess: true,
+  outputs: ['checkpoints', 'model'],
   params,
   needs: { min: 0 },
   rowsCanFail: false,

@@ -98,6 +98,11 @@ export interface StageKind<S extends Shape = Shape> {
    * a child process when other nodes may run beside it, so two of them use two cores.
    */
   ownProcess?: boolean;
+  /**
+   * Folders in the node's own folder that the stage writes besides shards and tables (a trained
+   * model, contact sheets). Re-running the node deletes these and nothing it did not write.
+   */
+  outputs?: string[];
   /** Whether rows carry `status` and `error` (the runner adds both columns). */
   rowsCanFail: boolean;
   /** Output columns after `id` (and before `status`, `error`). */

@@ -63,6 +63,9 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   for (const [k, v] of Object.entries(filesRaw)) {
     const f = typeof v === 'string' ? { path: v } : obj(v, `files.${k}`);
     if (typeof f.path !== 'string') bad(`files.${k}.path`, 'missing');
+    // Files are fetched into, and read from, the model's folder: a path may not leave it.
+    if (path.isAbsolute(f.path as string) || (f.path as string).split(/[\\/]/).includes('..'))
+      bad(`files.${k}.path`, `must be a relative path inside the model folder, got ${JSON.stringify(f.path)}`);
     if (/\.(pt|pth|bin|ckpt|pkl)$/.test(f.path as string))
       bad(
         `files.${k}.path`,
