@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
 import { queryRows } from '../store/duck.js';
+import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError } from '../errors.js';
 import { formatCsv, formatJson, formatTable } from '../util/table.js';
 
@@ -10,7 +11,13 @@ export default async function sql(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { file: { type: 'string', short: 'f' }, format: { type: 'string', default: 'table' }, 'data-root': { type: 'string' } },
+    options: {
+      file: { type: 'string', short: 'f' },
+      format: { type: 'string', default: 'table' },
+      'data-root': { type: 'string' },
+      // Without it: one read-only statement, reading only the pipeline's data.
+      unsafe: { type: 'boolean', default: false },
+    },
   });
   const [file, query] = positionals;
   if (!file || (!query && !values.file)) throw new MiroError('usage: miro sql PIPELINE "QUERY" (or -f FILE.sql)');
@@ -18,6 +25,10 @@ export default async function sql(argv: string[]): Promise<number> {
   const pipeline = loadPipeline(file, { dataRoot: values['data-root'] });
   const { conn, views } = await openViews(pipeline);
   try {
+    if (!values.unsafe) {
+      await assertReadOnlyStatement(conn, text);
+      await sandbox(conn, [pipeline.settings.dataRoot]);
+    }
     let rows;
     try {
       rows = await queryRows(conn, text);

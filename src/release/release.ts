@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Pipeline } from '../dag/pipeline.js';
 import { planPipeline } from '../dag/planner.js';
 import { layoutOf } from '../store/layout.js';
+import { assertExpression } from '../store/sql-guard.js';
 import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
 import { readManifest } from '../store/markers.js';
@@ -111,6 +112,7 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
     let where = opts.includeFailed ? 'true' : `status = 'ok'`;
     let excludedByWhere = 0;
     if (opts.where) {
+      await assertExpression(conn, opts.where, '--where');
       try {
         excludedByWhere = (await count(where)) - (await count(`${where} AND (${opts.where})`));
       } catch (err) {
