@@ -59,12 +59,14 @@ export class OpenAICaptioner {
     this.promptSha = promptHash(opts.prompt);
   }
 
-  cacheKey(id: string): string {
+  /** What an answer depends on: the row, the model, the prompt as sent (alt text filled in), decoding. */
+  cacheKey(id: string, altText: string | null): string {
     return sha256(
       canonicalJson({
         id,
         model: this.opts.model,
         prompt: this.promptSha,
+        alt_text: altText,
         max_tokens: this.opts.maxTokens,
         temperature: this.opts.temperature,
       }),
@@ -105,7 +107,7 @@ export class OpenAICaptioner {
         limit(async (): Promise<CaptionResult | RowError> => {
           try {
             // A reply without tags is a finished request (a RowError): cached like a caption.
-            return await cachedRequest(cache, this.cacheKey(req.id), req.id, () => this.request(req), {
+            return await cachedRequest(cache, this.cacheKey(req.id, req.altText), req.id, () => this.request(req), {
               save: (r) => ({ caption: r.caption, serverModel: r.serverModel }),
               load: (e) => ({ caption: e.caption!, serverModel: e.serverModel ?? null }),
             });

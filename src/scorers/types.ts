@@ -27,5 +27,5 @@ export interface Scorer<R extends ScoreResult = number | null> {
    * For scorers that ask a server: the same scorer with finished requests kept in `cacheFile`,
    * so a shard that crashed does not ask again. Close it when the shard ends.
    */
-  withCache?(cacheFile: string): Promise<Scorer<R> & { close(): Promise<void> }>;
+  withCache?(cacheFile: string, opts?: { retryFailures?: boolean }): Promise<Scorer<R> & { close(): Promise<void> }>;
 }

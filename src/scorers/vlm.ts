@@ -127,8 +127,8 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
     identity: vlmScorerIdentity(cfg),
     doc: `VQAScore: P("Yes") from ${cfg.server.model} over an OpenAI-compatible server`,
     score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, null)))),
-    withCache: async (cacheFile) => {
-      const cache = await RequestCache.open(cacheFile);
+    withCache: async (cacheFile, opts) => {
+      const cache = await RequestCache.open(cacheFile, opts);
       return {
         ...scorer,
         score: (batch) => Promise.all(batch.map((item) => limit(() => scoreOne(item, cache)))),

@@ -93,7 +93,10 @@ async function openaiRows(
     retry: { ...defaultRetry, timeoutMs: prm.timeout_ms, retries: prm.retries },
     apiKey: prm.api_key_env ? process.env[prm.api_key_env] : undefined,
   });
-  const cache = await RequestCache.open(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`));
+  // --retry-failed asks again for rows whose cached answer was a failure (a reply without tags).
+  const cache = await RequestCache.open(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`), {
+    retryFailures: ctx.retry !== null,
+  });
   const captionRows = async (rows: Row[]): Promise<RowResult[]> => {
     const live = rows.filter((r) => r.image instanceof Uint8Array);
     const results = await captioner.captionAll(

@@ -112,15 +112,20 @@ export const ingest = defineStage({
   ],
   sourceShards: (params, settings) => params.shards || settings.shards,
 
-  // The listing is part of the identity: adding or removing images re-ingests. File contents
-  // are not, so replacing a broken image and running --retry-failed redoes just that row.
+  // The listing and the sidecar captions are part of the identity: adding or removing images,
+  // or editing a caption, re-ingests (and a caption node's request cache, keyed by the prompt as
+  // sent, asks again only for the edited rows). Image contents are not, so replacing a broken
+  // image and running --retry-failed redoes just that row.
   async identity(params) {
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) return { missing: params.path };
     if (!st.isDirectory()) return { manifest: params.path, sha256: await sha256File(params.path) };
-    const files: string[] = [];
-    await walk(params.path, params.path, files);
-    return { folder: params.path, files: sha256(files.sort().join('\n')) };
+    const sources = await listFolder(params.path);
+    return {
+      folder: params.path,
+      files: sha256(sources.map((s) => path.relative(params.path, s.source)).join('\n')),
+      captions: sha256(sources.map((s) => `${path.relative(params.path, s.source)}\t${s.caption ?? ''}`).join('\n')),
+    };
   },
 
   async prepare(ctx) {

@@ -23,17 +23,24 @@ export interface CacheEntry {
 export class RequestCache {
   private entries = new Map<string, CacheEntry>();
   private handle: fs.FileHandle | undefined;
+  /** With `retryFailures`, a cached failure is not an answer: the request is sent again. */
+  private constructor(private readonly retryFailures: boolean) {}
 
-  static async open(file: string): Promise<RequestCache> {
-    const cache = new RequestCache();
+  static async open(file: string, opts: { retryFailures?: boolean } = {}): Promise<RequestCache> {
+    const cache = new RequestCache(opts.retryFailures ?? false);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    let text = await fs.readFile(file, 'utf8').catch(() => '');
+    // A line cut by a crash is dropped, and cut off the file, so the next append starts a line of its own.
+    if (text && !text.endsWith('\n')) {
+      text = text.slice(0, text.lastIndexOf('\n') + 1);
+      await fs.truncate(file, Buffer.byteLength(text));
+    }
     for (const line of text.split('\n')) {
       try {
         const e = JSON.parse(line) as CacheEntry;
         if (e.key) cache.entries.set(e.key, e);
       } catch {
-        // torn or empty line
+        // an empty line, or one written by hand
       }
     }
     cache.handle = await fs.open(file, 'a');
@@ -41,7 +48,8 @@ export class RequestCache {
   }
 
   get(key: string): CacheEntry | undefined {
-    return this.entries.get(key);
+    const hit = this.entries.get(key);
+    return hit && !hit.ok && this.retryFailures ? undefined : hit;
   }
 
   async put(entry: CacheEntry): Promise<void> {
