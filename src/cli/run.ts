@@ -19,6 +19,8 @@ export default async function run(argv: string[]): Promise<number> {
       // Nodes at once: one per core (at least 2), so a bigger machine trains and samples in parallel.
       jobs: { type: 'string', default: String(Math.max(2, availableParallelism())) },
       'data-root': { type: 'string' },
+      // How long to wait for another rank's prepare or shards before giving up (seconds).
+      'wait-timeout': { type: 'string', default: String(6 * 3600) },
     },
   });
   const file = positionals[0];
@@ -42,6 +44,7 @@ export default async function run(argv: string[]): Promise<number> {
     rank: int('rank', values.rank!),
     world: Math.max(1, int('world', values.world!)),
     jobs: Math.max(1, int('jobs', values.jobs!)),
+    waitTimeoutMs: int('wait-timeout', values['wait-timeout']!) * 1000,
   });
   if (values['dry-run']) {
     const rank = int('rank', values.rank!);

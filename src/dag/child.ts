@@ -19,7 +19,7 @@ export async function runInChild(
   spec: NodeSpec,
   plan: NodePlan,
   env: { rank: number; world: number; progress: ProgressSink },
-  opts: PlanOptions,
+  opts: PlanOptions & { waitTimeoutMs?: number },
 ): Promise<NodeOutcome> {
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
   const args = [
@@ -40,6 +40,7 @@ export async function runInChild(
   for (const n of opts.force ?? []) if (n === spec.name) args.push('--force', n);
   for (const n of opts.from ?? []) args.push('--from', n);
   for (const n of opts.retryFailed ?? []) if (n === spec.name) args.push('--retry-failed', n);
+  if (opts.waitTimeoutMs !== undefined) args.push('--wait-timeout', String(opts.waitTimeoutMs / 1000));
   const child = spawn(process.execPath, args, { env: { ...process.env, MIRO_CHILD: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
   const lines = createInterface({ input: child.stderr! });

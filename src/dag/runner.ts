@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import { layoutOf } from '../store/layout.js';
+import { layoutOf, shardName } from '../store/layout.js';
 import { planPipeline, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
@@ -138,8 +138,18 @@ class NodeRun {
               if (failed) return;
               try {
                 await this.waitForInputs(shard);
-                const marker = await this.runShard(shard, manifest, null);
-                env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
+                // Runs with other world sizes may hold the same shard: one writer per shard, and a
+                // shard someone committed since this run planned is not written again.
+                const shardLock = await FileLock.acquire(
+                  path.join(this.layout.lockDir(), `shard-${shardName(shard)}`),
+                  `shard ${shard} of node ${spec.name}`,
+                );
+                try {
+                  const marker = (await this.committedNow(shard)) ?? (await this.runShard(shard, manifest, null));
+                  env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
+                } finally {
+                  await shardLock.release();
+                }
               } catch (err) {
                 failed = true;
                 throw err;
@@ -170,6 +180,7 @@ class NodeRun {
   private async prepareOnce(): Promise<NodeManifest> {
     const lock = await FileLock.acquire(path.join(this.layout.lockDir(), 'prepare'), `prepare of node ${this.spec.name}`, {
       waitMs: this.env.waitTimeoutMs,
+      onWait: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
     });
     try {
       const current = await readManifest(this.layout);
@@ -240,6 +251,15 @@ class NodeRun {
       if (missing.length) return `${need} shard(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? '…' : ''} not committed`;
     }
     return undefined;
+  }
+
+  /** The shard's marker, if it is committed under this fingerprint from the inputs there are now. */
+  private async committedNow(shard: number): Promise<ShardMarker | null> {
+    const marker = await readMarker(this.layout, shard);
+    if (!marker || marker.fingerprint !== this.plan.fingerprint) return null;
+    const upstream = new Map<string, Map<number, ShardMarker>>();
+    for (const need of this.spec.needs) upstream.set(need, await this.upstreamMarkers(need, shard));
+    return marker.inputs === inputsHash(this.spec, shard, (n) => upstream.get(n)!) ? marker : null;
   }
 
   /** With several ranks, input shards may still be in flight elsewhere: poll for their markers. */

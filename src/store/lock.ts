@@ -29,13 +29,22 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A writer fills its lock file at once; one still unreadable after this long has no writer. */
+const UNREADABLE_GRACE_MS = 2000;
+
+async function unreadableForAWhile(file: string, text: string): Promise<boolean> {
+  const st = await fs.stat(file).catch(() => null);
+  return st !== null && st.size === Buffer.byteLength(text) && Date.now() - st.mtimeMs > UNREADABLE_GRACE_MS;
+}
+
 export class FileLock {
   private constructor(readonly file: string) {}
 
-  static async acquire(file: string, what: string, opts: { waitMs?: number } = {}): Promise<FileLock> {
+  static async acquire(file: string, what: string, opts: { waitMs?: number; onWait?: (holder: string) => void } = {}): Promise<FileLock> {
     await fs.mkdir(path.dirname(file), { recursive: true });
     const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what };
     const deadline = Date.now() + (opts.waitMs ?? 0);
+    let saidWaiting = false;
     for (;;) {
       try {
         await fs.writeFile(file, JSON.stringify(owner), { flag: 'wx' });
@@ -44,10 +53,18 @@ export class FileLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       let held: LockOwner | undefined;
+      let text = '';
       try {
-        held = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
+        text = await fs.readFile(file, 'utf8');
+        held = JSON.parse(text) as LockOwner;
       } catch {
-        held = undefined; // vanished or half-written: try again
+        held = undefined; // vanished, half-written, or left empty by a full disk
+      }
+      if (!held && (await unreadableForAWhile(file, text))) {
+        // An empty or unreadable lock that stays so is a leftover (a disk that filled while writing
+        // it): nobody owns it. Remove it only if it is still the same unreadable file.
+        if ((await fs.readFile(file, 'utf8').catch(() => null)) === text) await fs.rm(file, { force: true });
+        continue;
       }
       if (held && held.host === os.hostname() && !alive(held.pid)) {
         // Stale: its process died. Remove only if the file still names that dead owner.
@@ -55,10 +72,12 @@ export class FileLock {
         if (again === JSON.stringify(held)) await fs.rm(file, { force: true });
         continue;
       }
+      const who = held ? `process ${held.pid} on ${held.host} since ${held.since}` : 'another process';
       if (Date.now() >= deadline) {
-        const who = held ? `process ${held.pid} on ${held.host} since ${held.since}` : 'another process';
         throw new LockError(`${what} is locked by ${who} (${file}); if that process is gone from another host, remove the file`);
       }
+      if (!saidWaiting) opts.onWait?.(`${what}: waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for ${who} (--wait-timeout)`);
+      saidWaiting = true;
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -1,0 +1,57 @@
+// Locks that hold: one writer per shard whatever the world size, an empty lock left by a full
+// disk is taken over, and waiting for another rank is bounded and says what it waits for.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli, tmpDir, writePipeline } from './helpers.ts';
+
+const YAML = 'name: lk\nsettings: {shards: 4}\nnodes:\n  numbers: {uses: rows, with: {count: 40}}\n';
+const owner = (pid: number) => JSON.stringify({ pid, host: os.hostname(), since: new Date().toISOString(), what: 'test' });
+
+async function setup(): Promise<{ file: string; env: Record<string, string>; node: string }> {
+  const dir = tmpDir();
+  const file = await writePipeline(dir, 'lk', YAML);
+  const node = path.join(dir, 'data/lk/numbers');
+  await fs.mkdir(path.join(node, '_lock'), { recursive: true });
+  return { file, env: { MIRO_DATA_ROOT: path.join(dir, 'data') }, node };
+}
+
+test('a shard held by a run of another world size is not written twice', async () => {
+  const { file, env, node } = await setup();
+  // A live run with --world 1 holds shard 0 (this test process stands in for it).
+  await fs.writeFile(path.join(node, '_lock/shard-00000'), owner(process.pid));
+  const res = await runCli(['run', file, '--rank', '0', '--world', '2'], { env });
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, new RegExp(`shard 0 of node numbers is locked by process ${process.pid}`));
+  assert.ok(!existsSync(path.join(node, '_done/00000.json')), 'shard 0 was not written by the second run');
+  await fs.rm(path.join(node, '_lock/shard-00000'));
+  const again = await runCli(['run', file, '--rank', '0', '--world', '2'], { env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(existsSync(path.join(node, '_done/00000.json')) && existsSync(path.join(node, '_done/00002.json')));
+});
+
+test('an empty lock file left by a full disk is taken over', async () => {
+  const { file, env, node } = await setup();
+  const past = new Date(Date.now() - 60_000);
+  for (const name of ['prepare', 'rank-0-of-1']) {
+    await fs.writeFile(path.join(node, '_lock', name), '');
+    await fs.utimes(path.join(node, '_lock', name), past, past);
+  }
+  const started = Date.now();
+  const res = await runCli(['run', file, '--wait-timeout', '30'], { env });
+  assert.equal(res.code, 0, res.stderr);
+  assert.ok(Date.now() - started < 20_000, 'did not wait for the empty lock');
+  assert.ok(existsSync(path.join(node, '_done/00003.json')));
+});
+
+test('waiting for a live prepare lock is bounded by --wait-timeout and says what it waits for', async () => {
+  const { file, env, node } = await setup();
+  await fs.writeFile(path.join(node, '_lock/prepare'), owner(process.pid));
+  const res = await runCli(['run', file, '--wait-timeout', '1'], { env });
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /prepare of node numbers: waiting up to 1 s for process \d+/);
+  assert.match(res.stderr, /prepare of node numbers is locked by process/);
+});
