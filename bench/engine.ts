@@ -1,11 +1,13 @@
 // Engine figures: ingest throughput, no-op re-run of a big completed pipeline (only markers are
-// read), and the engine's overhead per shard with a stage that does nothing.
+// read), the engine's overhead per shard with a stage that does nothing.
 
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { loadPipeline } from '../src/dag/pipeline.ts';
 import { runPipeline } from '../src/dag/runner.ts';
+import { planPipeline } from '../src/dag/planner.ts';
+import { sha256File } from '../src/util/hash.ts';
 import { Progress } from '../src/util/progress.ts';
 import { writeImageFolder, BIN } from '../test/helpers.ts';
 import { benchDir, report, timed } from './util.ts';
@@ -45,3 +47,16 @@ if (cli.status !== 0) throw new Error(cli.stderr);
 const t0 = performance.now();
 spawnSync(process.execPath, [BIN, 'run', bigFile], { encoding: 'utf8' });
 report('engine.noop_rerun_10x1000_cli', (performance.now() - t0) / 1000, 's');
+
+// 4. Integrity: `status --verify` re-hashes every committed part against its marker. Its cost is
+// the hashing rate (on a 512 MB part) plus a fixed cost per part (on the 10 x 1,000 pipeline); the
+// size check every run makes costs one stat per part.
+const part = path.join(dir, 'big-part.parquet');
+writeFileSync(part, Buffer.alloc(512 * 1024 * 1024, 7));
+const hash = await timed(() => sha256File(part));
+report('engine.verify_hash_s_per_gb', hash.secs / 0.512 / 1.024 / 1.024, 's/GB');
+const big = loadPipeline(bigFile);
+const verify = await timed(() => planPipeline(big, { verify: true }));
+const sizesOnly = await timed(() => planPipeline(big));
+report('engine.verify_10x1000_s', verify.secs, 's');
+report('engine.plan_with_size_check_10x1000_s', sizesOnly.secs, 's');

@@ -14,6 +14,8 @@ export default async function run(argv: string[]): Promise<number> {
       force: { type: 'string', multiple: true },
       'retry-failed': { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
+      // Re-hash committed shards against their markers and re-make the damaged ones.
+      verify: { type: 'boolean', default: false },
       rank: { type: 'string', default: '0' },
       world: { type: 'string', default: '1' },
       // Nodes at once: one per core (at least 2), so a bigger machine trains and samples in parallel.
@@ -40,6 +42,7 @@ export default async function run(argv: string[]): Promise<number> {
     from: values.from,
     force: values.force,
     retryFailed: values['retry-failed'],
+    verify: values.verify,
     dryRun: values['dry-run'],
     rank: int('rank', values.rank!),
     world: Math.max(1, int('world', values.world!)),

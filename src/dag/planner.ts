@@ -3,11 +3,12 @@
 // inputs' fingerprints. A shard is up to date when its marker carries the node's fingerprint and
 // the hash of the input markers it was computed from. Only markers are read, never Parquet.
 
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import { layoutOf } from '../store/layout.js';
+import { layoutOf, type NodeLayout } from '../store/layout.js';
 import { readManifest, readMarkers, type NodeManifest, type ShardMarker } from '../store/markers.js';
-import { canonicalJson, sha256 } from '../util/hash.js';
+import { canonicalJson, sha256, sha256File } from '../util/hash.js';
 import { descendants } from './graph.js';
 
 export interface FingerprintParts {
@@ -39,6 +40,21 @@ export interface PlanOptions {
   from?: string[];
   force?: string[];
   retryFailed?: string[];
+  /**
+   * Re-hash every committed shard file against its marker. Without it, only the size is
+   * compared (one stat a shard), which catches truncation and most damage but not a flipped byte.
+   */
+  verify?: boolean;
+}
+
+/** Why a committed shard's file no longer matches its marker, or null when it does. */
+export async function shardDamage(layout: NodeLayout, marker: ShardMarker, verify: boolean): Promise<string | null> {
+  const file = layout.shardFile(marker.shard);
+  const st = await fs.stat(file).catch(() => null);
+  if (!st) return 'shard file missing';
+  if (st.size !== marker.bytes) return `shard file corrupted (${st.size} bytes, its marker says ${marker.bytes})`;
+  if (verify && (await sha256File(file)) !== marker.sha256) return 'shard file corrupted (sha256 differs from its marker)';
+  return null;
 }
 
 /** Hash of the input markers a shard reads: shard i of each need, or all shards for global nodes. */
@@ -112,9 +128,21 @@ export async function planPipeline(pipeline: Pipeline, opts: PlanOptions = {}): 
       reason = opts.force?.includes(name) ? 'forced (--force)' : 'forced (--from)';
     } else reason = 'up to date';
 
+    // Committed shards whose files were damaged since: checked by size (or hash with verify) in parallel.
+    const damage = new Map<number, string>();
+    if (!prepare && manifest) {
+      const checks = [...markers.values()]
+        .filter((m) => m.fingerprint === fingerprint)
+        .map(async (m) => {
+          const why = await shardDamage(layout, m, opts.verify ?? false);
+          if (why) damage.set(m.shard, why);
+        });
+      await Promise.all(checks);
+    }
     for (let s = 0; s < spec.shards; s++) {
       const m = markers.get(s);
       if (prepare) todo.set(s, reason);
+      else if (damage.has(s)) todo.set(s, damage.get(s)!);
       else if (!m) todo.set(s, 'shard not committed');
       else if (m.fingerprint !== fingerprint) todo.set(s, 'shard written under another fingerprint');
       else if (spec.needs.some((n) => willChange(plans.get(n)!, spec.stage.mode === 'map' ? s : undefined))) {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import type { Pipeline, NodeSpec } from './pipeline.js';
 import { layoutOf, shardName } from '../store/layout.js';
-import { planPipeline, inputsHash, type NodePlan, type PlanOptions } from './planner.js';
+import { planPipeline, inputsHash, shardDamage, type NodePlan, type PlanOptions } from './planner.js';
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import {
@@ -257,6 +257,7 @@ class NodeRun {
   private async committedNow(shard: number): Promise<ShardMarker | null> {
     const marker = await readMarker(this.layout, shard);
     if (!marker || marker.fingerprint !== this.plan.fingerprint) return null;
+    if (await shardDamage(this.layout, marker, true)) return null;
     const upstream = new Map<string, Map<number, ShardMarker>>();
     for (const need of this.spec.needs) upstream.set(need, await this.upstreamMarkers(need, shard));
     return marker.inputs === inputsHash(this.spec, shard, (n) => upstream.get(n)!) ? marker : null;

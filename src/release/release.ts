@@ -82,7 +82,8 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
   const images = opts.images ?? 'embed';
   const shardRows = opts.shardRows ?? 10_000;
   const sources = releaseSources(pipeline, { bins: opts.bins });
-  const plans = await planPipeline(pipeline);
+  // Every input part is re-hashed against its marker first: a release never reads damaged data.
+  const plans = await planPipeline(pipeline, { verify: true });
   const needed = new Set(
     [
       sources.source.name,
@@ -93,8 +94,14 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
     ].filter((x): x is string => !!x),
   );
   for (const n of needed) {
+    for (const [shard, why] of plans.get(n)!.todo)
+      if (/^shard file (corrupted|missing)/.test(why))
+        throw new MiroError(`node ${n}, shard ${shard}: ${why}; miro run --verify re-makes it`);
+  }
+  for (const n of needed) {
     const p = plans.get(n)!;
-    if (p.todo.size) throw new MiroError(`node ${n} is not complete (${p.reason}); run the pipeline first`);
+    if (p.todo.size)
+      throw new MiroError(`node ${n} is not complete (${p.reason}); run the pipeline first (miro run --verify re-makes damaged shards)`);
   }
   const binManifest = await readManifest(layoutOf(pipeline, sources.bins.name));
   const edges = binManifest!.state as BinState;

@@ -120,12 +120,17 @@ export const ingest = defineStage({
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) return { missing: params.path };
     if (!st.isDirectory()) return { manifest: params.path, sha256: await sha256File(params.path) };
-    const sources = await listFolder(params.path);
-    return {
-      folder: params.path,
-      files: sha256(sources.map((s) => path.relative(params.path, s.source)).join('\n')),
-      captions: sha256(sources.map((s) => `${path.relative(params.path, s.source)}\t${s.caption ?? ''}`).join('\n')),
-    };
+    const files: string[] = [];
+    await walk(params.path, params.path, files);
+    files.sort();
+    // A sidecar's size and modification time stand for its text (one stat, not a read, per image).
+    const sidecars = await Promise.all(
+      files.map(async (rel) => {
+        const st = await fs.stat(path.join(params.path, rel.slice(0, -path.extname(rel).length) + '.txt')).catch(() => null);
+        return st ? `${rel}\t${st.size}\t${st.mtimeMs}` : rel;
+      }),
+    );
+    return { folder: params.path, files: sha256(files.join('\n')), captions: sha256(sidecars.join('\n')) };
   },
 
   async prepare(ctx) {

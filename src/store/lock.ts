@@ -1,6 +1,7 @@
 // Exclusive locks between processes on one data root: a file created with O_EXCL holding the
 // owner's pid and host. A lock whose process is gone (same host, pid not alive) is stale and is
-// taken over; a live one is an error that names its owner.
+// taken over, and so is one still empty or unreadable after a grace period (a full disk, or a kill
+// between creating and writing it); a live one is an error that names its owner.
 
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -66,13 +67,19 @@ export class FileLock {
         if ((await fs.readFile(file, 'utf8').catch(() => null)) === text) await fs.rm(file, { force: true });
         continue;
       }
-      if (held && held.host === os.hostname() && !alive(held.pid)) {
+      if (!held) {
+        // Being written right now, or left by a process killed between creating and writing it:
+        // wait out the grace period either way (a run resumed at once after a kill lands here).
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (held.host === os.hostname() && !alive(held.pid)) {
         // Stale: its process died. Remove only if the file still names that dead owner.
         const again = await fs.readFile(file, 'utf8').catch(() => '');
         if (again === JSON.stringify(held)) await fs.rm(file, { force: true });
         continue;
       }
-      const who = held ? `process ${held.pid} on ${held.host} since ${held.since}` : 'another process';
+      const who = `process ${held.pid} on ${held.host} since ${held.since}`;
       if (Date.now() >= deadline) {
         throw new LockError(`${what} is locked by ${who} (${file}); if that process is gone from another host, remove the file`);
       }
