@@ -9,6 +9,7 @@ import type { Pipeline, NodeSpec } from './pipeline.js';
 import { layoutOf, type NodeLayout } from '../store/layout.js';
 import { readManifest, readMarkers, type NodeManifest, type ShardMarker } from '../store/markers.js';
 import { canonicalJson, sha256, sha256File } from '../util/hash.js';
+import { redactDeep } from '../util/fetch.js';
 import { descendants } from './graph.js';
 
 export interface FingerprintParts {
@@ -105,7 +106,8 @@ export async function planPipeline(pipeline: Pipeline, opts: PlanOptions = {}): 
     const parts: FingerprintParts = {
       kind: spec.stage.kind,
       version: spec.stage.version,
-      params: spec.params,
+      // Credentials in URLs never reach a manifest (and do not change the fingerprint).
+      params: redactDeep(spec.params),
       identity: (await spec.stage.identity?.(spec.params, pipelineDir)) ?? null,
       settings,
       inputs: Object.fromEntries(spec.needs.map((n) => [n, plans.get(n)!.fingerprint])),

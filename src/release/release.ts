@@ -5,7 +5,7 @@
 // card with Hugging Face front matter. Nothing time-dependent goes in, so the same run gives the
 // same bytes.
 
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import type { Pipeline } from '../dag/pipeline.js';
 import { planPipeline } from '../dag/planner.js';
 import { layoutOf } from '../store/layout.js';
 import { assertExpression } from '../store/sql-guard.js';
+import { FileLock } from '../store/lock.js';
+import { redactDeep, redactUrl } from '../util/fetch.js';
 import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
 import { readManifest } from '../store/markers.js';
@@ -79,6 +81,17 @@ function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'pa
 }
 
 export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseManifest> {
+  // One writer per --out: a second release to the same place at the same time fails clearly.
+  await fs.mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
+  const lock = await FileLock.acquire(`${path.resolve(opts.out)}.lock`, `release to ${opts.out}`);
+  try {
+    return await cut(pipeline, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseManifest> {
   const images = opts.images ?? 'embed';
   const shardRows = opts.shardRows ?? 10_000;
   const sources = releaseSources(pipeline, { bins: opts.bins });
@@ -106,7 +119,9 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
   const binManifest = await readManifest(layoutOf(pipeline, sources.bins.name));
   const edges = binManifest!.state as BinState;
 
-  if (existsSync(opts.out) && (await fs.readdir(opts.out)).length)
+  const existing = await fs.stat(opts.out).catch(() => null);
+  if (existing && !existing.isDirectory()) throw new MiroError(`${opts.out} exists and is a file; releases are never written over files`);
+  if (existing && (await fs.readdir(opts.out)).length)
     throw new MiroError(`${opts.out} exists and is not empty; releases are never overwritten`);
   const tmp = `${opts.out.replace(/\/$/, '')}.tmp-${process.pid}`;
   await fs.rm(tmp, { recursive: true, force: true });
@@ -162,7 +177,7 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
         file: path.relative(process.cwd(), pipeline.file),
         name: pipeline.settings.name,
         seed: pipeline.settings.seed,
-        yaml: pipeline.text,
+        yaml: redactUrl(pipeline.text),
         nodes: Object.fromEntries(
           [...needed].sort().map((n) => {
             const p = plans.get(n)!;
@@ -171,7 +186,7 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
               {
                 kind: pipeline.nodes.get(n)!.stage.kind,
                 fingerprint: p.fingerprint,
-                params: pipeline.nodes.get(n)!.params,
+                params: redactDeep(pipeline.nodes.get(n)!.params),
                 identity: p.parts.identity,
               },
             ];

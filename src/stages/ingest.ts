@@ -148,7 +148,7 @@ export const ingest = defineStage({
       sources.map((s) =>
         limit(async () => {
           if (isUrl(s.source)) return `url-${sha256(s.source).slice(0, 12)}`;
-          return fs.readFile(s.source).then(
+          return readRegularFile(s.source).then(
             (b) => sha256(b).slice(0, 16),
             () => `src-${sha256(s.source).slice(0, 12)}`,
           );
@@ -208,12 +208,12 @@ export const ingest = defineStage({
             const source = String(r.source);
             let bytes: Uint8Array;
             try {
-              bytes = isUrl(source) ? await fetchBytes(source, policy) : await fs.readFile(source);
+              bytes = isUrl(source) ? await fetchBytes(source, policy) : await readRegularFile(source);
             } catch (err) {
               return {
                 id: String(r.id),
                 source,
-                status: isUrl(source) ? 'fetch_error' : 'read_error',
+                status: isUrl(source) ? 'fetch_error' : err instanceof NotAFile ? 'not_a_file' : 'read_error',
                 error: `${source}: ${errorMessage(err)}`,
               };
             }
@@ -256,3 +256,13 @@ export const ingest = defineStage({
     }
   },
 });
+
+class NotAFile extends Error {}
+
+/** A local file's bytes; a FIFO, socket or device (which could block a read forever) is refused. */
+async function readRegularFile(file: string): Promise<Uint8Array> {
+  const st = await fs.stat(file);
+  if (!st.isFile())
+    throw new NotAFile(`not a regular file (${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a folder' : 'a device or socket'}); refused`);
+  return fs.readFile(file);
+}

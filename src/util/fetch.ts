@@ -25,11 +25,47 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
+const CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi;
+
+/** Text with the user and password of every URL in it replaced by `***`, for logs, errors and manifests. */
+export function redactUrl(text: string): string {
+  return text.replace(CREDENTIALS, '$1***@');
+}
+
+/** Every string inside a JSON-like value, redacted (see redactUrl). */
+export function redactDeep<T>(value: T): T {
+  if (typeof value === 'string') return redactUrl(value) as T;
+  if (Array.isArray(value)) return value.map(redactDeep) as T;
+  if (value && typeof value === 'object' && !(value instanceof Uint8Array))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v)])) as T;
+  return value;
+}
+
+/** A URL's user and password as an Authorization header (fetch refuses URLs that carry them), and the bare URL. */
+function splitCredentials(url: string): { bare: string; authorization: string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { bare: url, authorization: null };
+  }
+  if (!parsed.username && !parsed.password) return { bare: url, authorization: null };
+  const user = decodeURIComponent(parsed.username);
+  const pass = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { bare: parsed.toString(), authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
+}
+
 /** One attempt: classifies every failure as a ModelServerError with a stable error class. */
-export async function fetchOnce(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+export async function fetchOnce(target: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  const { bare, authorization } = splitCredentials(target);
+  const url = redactUrl(target);
+  const headers = new Headers(init.headers);
+  if (authorization && !headers.has('authorization')) headers.set('authorization', authorization);
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(bare, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error;
     if (e.name === 'TimeoutError' || e.name === 'AbortError')

@@ -4,7 +4,7 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fetchOnce, type RetryPolicy } from '../util/fetch.js';
+import { fetchOnce, redactUrl, type RetryPolicy } from '../util/fetch.js';
 import { ModelServerError, RowError, errorMessage } from '../errors.js';
 
 /** A finished request: its answer (a caption, or a score) or the row error it ended in. */
@@ -88,9 +88,10 @@ export async function postChatCompletion(
   server: { server: string; apiKey?: string; retry: RetryPolicy },
   body: unknown,
 ): Promise<{ json: Record<string, unknown>; url: string }> {
-  const url = `${server.server.replace(/\/$/, '')}/chat/completions`;
+  const target = `${server.server.replace(/\/$/, '')}/chat/completions`;
+  const url = redactUrl(target);
   const headers = { 'content-type': 'application/json', ...(server.apiKey ? { authorization: `Bearer ${server.apiKey}` } : {}) };
-  const res = await fetchOnce(url, { method: 'POST', headers, body: JSON.stringify(body) }, server.retry.timeoutMs);
+  const res = await fetchOnce(target, { method: 'POST', headers, body: JSON.stringify(body) }, server.retry.timeoutMs);
   let text: string;
   try {
     text = await res.text();

@@ -1,0 +1,56 @@
+// Inputs that could hang or clobber: a FIFO named like an image is refused as a row, and a
+// release never writes over a file or races another release to the same folder.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { runCli, sql, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
+
+function pipeline(images: string): string {
+  return `name: edge
+settings: {shards: 2}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
+  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
+  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
+`;
+}
+
+test('a FIFO named *.png becomes a not_a_file row instead of hanging ingest', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 6);
+  execFileSync('mkfifo', [path.join(images, 'pipe.png')]);
+  const file = await writePipeline(dir, 'edge', pipeline(images));
+  const res = await runCli(['run', file, '--only', 'ingest'], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
+  assert.equal(res.code, 0, res.stderr);
+  const rows = await sql(`SELECT status, error FROM read_parquet('${dir}/data/edge/ingest/*.parquet') WHERE status <> 'ok'`);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]!.status, 'not_a_file');
+  assert.match(String(rows[0]!.error), /pipe\.png: not a regular file \(a FIFO\); refused/);
+});
+
+test('a release never writes over a file, and two releases to one folder never both succeed', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 8);
+  const file = await writePipeline(dir, 'edge', pipeline(images));
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const taken = path.join(dir, 'taken');
+  await fs.writeFile(taken, 'not a release');
+  const onFile = await runCli(['release', file, '--out', taken], { env });
+  assert.equal(onFile.code, 1);
+  assert.match(onFile.stderr, /taken exists and is a file; releases are never written over files/);
+  assert.doesNotMatch(onFile.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(await fs.readFile(taken, 'utf8'), 'not a release');
+
+  const out = path.join(dir, 'rel');
+  const both = await Promise.all([runCli(['release', file, '--out', out], { env }), runCli(['release', file, '--out', out], { env })]);
+  assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
+  assert.match(both.find((r) => r.code === 1)!.stderr, /release to .* is locked by process|exists and is not empty/);
+  assert.equal((await runCli(['verify', out])).code, 0);
+});
