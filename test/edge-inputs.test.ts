@@ -1,12 +1,14 @@
-// Inputs that could hang or clobber: a FIFO named like an image is refused as a row, and a
-// release never writes over a file or races another release to the same folder.
+// Inputs that could hang or clobber: a FIFO named like an image is refused as a row, a TIFF is
+// re-encoded for a VLM server, and a release never writes over a file or races another release.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { runCli, sql, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
+import sharp from 'sharp';
+import { startFakeVlm } from './fake-vlm-server.ts';
+import { runCli, sql, tmpDir, writeImageFolder, writePipeline, ROOT } from './helpers.ts';
 
 function pipeline(images: string): string {
   return `name: edge
@@ -53,4 +55,37 @@ test('a release never writes over a file, and two releases to one folder never b
   assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
   assert.match(both.find((r) => r.code === 1)!.stderr, /release to .* is locked by process|exists and is not empty/);
   assert.equal((await runCli(['verify', out])).code, 0);
+});
+
+test('a TIFF goes to a VLM server as PNG, not as application/octet-stream', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 2);
+  await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .tiff()
+    .toFile(path.join(images, 'photo.tif'));
+  const vlm = await startFakeVlm({});
+  try {
+    const file = await writePipeline(
+      dir,
+      'tif',
+      `name: tif
+settings: {shards: 1}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  caption:
+    uses: caption
+    needs: [ingest]
+    with: {captioner: openai, image: ingest.image, server: ${JSON.stringify(vlm.url)}, model: m, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}}
+`,
+    );
+    const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual([...new Set(vlm.mimes)].sort(), ['image/png']);
+    assert.equal(vlm.mimes.length, 3);
+    const rows = await sql(`SELECT count(*) AS n FROM read_parquet('${dir}/data/tif/caption/*.parquet') WHERE status = 'ok'`);
+    assert.equal(Number(rows[0]!.n), 3);
+  } finally {
+    await vlm.close();
+  }
 });

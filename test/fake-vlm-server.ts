@@ -29,6 +29,8 @@ export interface FakeVlm {
   url: string;
   requests: Map<string, number>;
   completedOk: Map<string, number>;
+  /** The media type of every image received (from its data URL), in order. */
+  mimes: string[];
   total: () => number;
   close: () => Promise<void>;
 }
@@ -36,6 +38,7 @@ export interface FakeVlm {
 export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> {
   const requests = new Map<string, number>();
   const completedOk = new Map<string, number>();
+  const mimes: string[] = [];
   let active = 0;
   const queue: (() => void)[] = [];
   const held = new Set<http.ServerResponse>();
@@ -62,6 +65,7 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
       messages: { content: { type: string; text?: string; image_url?: { url: string } }[] }[];
     };
     const dataUrl = parsed.messages[0]!.content.find((c) => c.type === 'image_url')!.image_url!.url;
+    mimes.push(dataUrl.slice('data:'.length, dataUrl.indexOf(';')));
     const bytes = Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
     const attempt = requests.get(id) ?? 0;
@@ -141,6 +145,7 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     completedOk,
+    mimes,
     total: () => [...requests.values()].reduce((a, b) => a + b, 0),
     close: async () => {
       for (const r of held) r.destroy();

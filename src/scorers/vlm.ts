@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import { ModelServerError, RowError } from '../errors.js';
 import { readConfigFile } from './config-file.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
-import { cachedRequest, imageContent, postChatCompletion, RequestCache } from '../vlm/client.js';
+import { cachedRequest, imageContent, postChatCompletion, RequestCache, serverImage } from '../vlm/client.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { Scorer, ScoreInput, ScoreResult } from './types.js';
 
@@ -96,19 +96,21 @@ export function loadVlmScorer(file: string): Scorer<ScoreResult> {
   const retry: RetryPolicy = { ...defaultRetry, timeoutMs: cfg.server.timeout_ms, retries: cfg.server.retries };
   const server = { server: cfg.server.url, apiKey: cfg.server.api_key_env ? process.env[cfg.server.api_key_env] : undefined, retry };
   const limit = pLimit(cfg.server.concurrency);
-  const ask = (bytes: Uint8Array, question: string) =>
-    withRetries(async () => {
+  const ask = async (original: Uint8Array, question: string) => {
+    const image = await serverImage(original);
+    return withRetries(async () => {
       const body = {
         model: cfg.server.model,
         max_tokens: 1,
         temperature: 0,
         logprobs: true,
         top_logprobs: cfg.top_logprobs,
-        messages: [{ role: 'user', content: [imageContent(bytes), { type: 'text', text: question }] }],
+        messages: [{ role: 'user', content: [imageContent(image.bytes, image.mime), { type: 'text', text: question }] }],
       };
       const { json, url } = await postChatCompletion(server, body);
       return yesProbability(json, cfg.yes_tokens, url);
     }, retry);
+  };
 
   // Finished requests go to the cache when the node gives one (see cachedRequest).
   const scoreOne = (item: ScoreInput, cache: RequestCache | null): Promise<ScoreResult> => {

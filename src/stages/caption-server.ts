@@ -9,7 +9,7 @@ import { shardName } from '../store/layout.js';
 import { mapRows, type Row, type RowResult } from './base.js';
 import { RowError } from '../errors.js';
 import { OpenAICaptioner } from '../captioners/openai.js';
-import { RequestCache, sniffMime } from '../vlm/client.js';
+import { RequestCache, serverImage, sniffMime } from '../vlm/client.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
 
@@ -99,11 +99,12 @@ async function openaiRows(
   });
   const captionRows = async (rows: Row[]): Promise<RowResult[]> => {
     const live = rows.filter((r) => r.image instanceof Uint8Array);
+    const images = await Promise.all(live.map((r) => serverImage(r.image as Uint8Array).catch(() => null)));
     const results = await captioner.captionAll(
-      live.map((r) => ({
+      live.map((r, i) => ({
         id: r.id,
-        image: r.image as Uint8Array,
-        mime: sniffMime(r.image as Uint8Array),
+        image: images[i]?.bytes ?? (r.image as Uint8Array),
+        mime: images[i]?.mime ?? sniffMime(r.image as Uint8Array),
         altText: (r.alt_text as string | null) ?? null,
       })),
       cache,

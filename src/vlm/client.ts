@@ -72,6 +72,17 @@ export function imageContent(bytes: Uint8Array, mime = sniffMime(bytes)): { type
   return { type: 'image_url', image_url: { url: `data:${mime};base64,${Buffer.from(bytes).toString('base64')}` } };
 }
 
+/** Formats chat-completions servers accept as image data URLs. */
+const SERVER_FORMATS = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif']);
+
+/** An image as a server will take it: PNG, JPEG, WebP and GIF as they are; anything else (TIFF, say) re-encoded to PNG (its first page). */
+export async function serverImage(bytes: Uint8Array): Promise<{ bytes: Uint8Array; mime: string }> {
+  const mime = sniffMime(bytes);
+  if (SERVER_FORMATS.has(mime)) return { bytes, mime };
+  const sharp = (await import('sharp')).default;
+  return { bytes: new Uint8Array(await sharp(bytes).png().toBuffer()), mime: 'image/png' };
+}
+
 export function sniffMime(b: Uint8Array): string {
   if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
   if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
