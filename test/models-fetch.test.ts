@@ -45,9 +45,13 @@ test('fetches files by repo and revision, retries a 503, verifies pinned hashes,
     assert.equal(readFileSync(target, 'utf8'), 'vision bytes');
     assert.match(first.stdout, /downloaded .*vision_model\.onnx/);
     assert.match(first.stderr, /HTTP 503 busy; retrying/);
+    assert.match(first.stderr, /warning: .*aesthetic\.yaml: files\.mlp pins no sha256/);
+    const pinsRequired = await runCli(['models', 'fetch', '--require-pins', config], { env });
+    assert.equal(pinsRequired.code, 1);
+    assert.match(pinsRequired.stderr, /files\.mlp pin no sha256; --require-pins refuses unpinned downloads/);
     const second = await runCli(['models', 'fetch', config], { env });
     assert.match(second.stdout, /present .*vision_model\.onnx/);
-    assert.equal(seen.length, 3, 'present files are not downloaded again');
+    assert.equal(seen.length, 3, 'present files are not downloaded again (and --require-pins asked for nothing)');
 
     await fs.writeFile(
       config,

@@ -24,9 +24,20 @@ export function hubUrl(repo: string, revision: string, file: string): string {
   return `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-export async function fetchModel(configFile: string, log: (m: string) => void = () => {}): Promise<FetchReport[]> {
+export async function fetchModel(
+  configFile: string,
+  log: (m: string) => void = () => {},
+  opts: { requirePins?: boolean } = {},
+): Promise<FetchReport[]> {
   const cfg = loadScorerConfig(configFile);
   if (!cfg.hub) throw new MiroError(`${configFile}: no hub: {repo, revision} to fetch from; put the files in ${cfg.dir}`);
+  // A file with no pinned sha256 is whatever the server sends: say so, or refuse with --require-pins.
+  const unpinned = Object.entries(cfg.files)
+    .filter(([, f]) => !f.sha256)
+    .map(([k]) => `files.${k}`);
+  if (unpinned.length && opts.requirePins)
+    throw new MiroError(`${configFile}: ${unpinned.join(', ')} pin no sha256; --require-pins refuses unpinned downloads`);
+  for (const k of unpinned) log(`warning: ${configFile}: ${k} pins no sha256, so any bytes the server sends are accepted`);
   const token = process.env.HF_TOKEN;
   const out: FetchReport[] = [];
   for (const [key, f] of Object.entries(cfg.files)) {
