@@ -6,19 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { startFakeVlm, type Fault } from './fake-vlm-server.ts';
-import { imageIds, killAndResume, runCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
+import { captionPipelineYaml, imageIds, killAndResume, runCli, tmpDir, writeImageFolder, writePipeline, sql, ROOT } from './helpers.ts';
 
-function pipeline(images: string, server: string, extra = ''): string {
-  return `name: cap
-settings: {shards: 1}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  caption:
-    uses: caption
-    needs: [ingest]
-    with: {captioner: openai, image: ingest.image, alt_text: ingest.caption, server: ${JSON.stringify(server)}, model: google/gemma-3-12b-it, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}${extra}}
-`;
-}
+const pipeline = (images: string, server: string, extra = '') => captionPipelineYaml('cap', images, server, extra);
 
 test('every row ends ok or as an error row through 500s, 429s, timeouts, tagless replies, bad JSON and resets', async () => {
   const dir = tmpDir();

@@ -8,18 +8,9 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import sharp from 'sharp';
 import { startFakeVlm } from './fake-vlm-server.ts';
-import { runCli, sql, tmpDir, writeImageFolder, writePipeline, ROOT } from './helpers.ts';
+import { binnedPipelineYaml, captionPipelineYaml, runCli, sql, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
 
-function pipeline(images: string): string {
-  return `name: edge
-settings: {shards: 2}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
-  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
-  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
-`;
-}
+const pipeline = (images: string) => binnedPipelineYaml('edge', images);
 
 test('a FIFO named *.png becomes a not_a_file row instead of hanging ingest', async () => {
   const dir = tmpDir();
@@ -69,15 +60,7 @@ test('a TIFF goes to a VLM server as PNG, not as application/octet-stream', asyn
     const file = await writePipeline(
       dir,
       'tif',
-      `name: tif
-settings: {shards: 1}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  caption:
-    uses: caption
-    needs: [ingest]
-    with: {captioner: openai, image: ingest.image, server: ${JSON.stringify(vlm.url)}, model: m, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}}
-`,
+      captionPipelineYaml('tif', images, vlm.url, '', 'm').replace('alt_text: ingest.caption, ', ''),
     );
     const res = await runCli(['run', file], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
     assert.equal(res.code, 0, res.stderr);

@@ -159,3 +159,28 @@ export async function killAndResume(opts: {
   const resumed = await runCli(['run', opts.file], { env: opts.env });
   return { cached, askedAgain: [...cached].filter((id) => opts.requests.get(id) !== before.get(id)), resumed };
 }
+
+/** A pipeline that ingests a folder and captions it with a VLM server (extra `with:` keys after a comma). */
+export function captionPipelineYaml(name: string, images: string, server: string, extra = '', model = 'google/gemma-3-12b-it'): string {
+  return `name: ${name}
+settings: {shards: 1}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  caption:
+    uses: caption
+    needs: [ingest]
+    with: {captioner: openai, image: ingest.image, alt_text: ingest.caption, server: ${JSON.stringify(server)}, model: ${model}, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}${extra}}
+`;
+}
+
+/** A pipeline that ingests a folder, scores sharpness and contrast, and bins them (4 bins): enough for a release. */
+export function binnedPipelineYaml(name: string, images: string): string {
+  return `name: ${name}
+settings: {shards: 2}
+nodes:
+  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
+  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
+  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
+  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
+`;
+}

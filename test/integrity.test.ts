@@ -5,24 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { runCli, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
+import { binnedPipelineYaml, runCli, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
 
 test('a flipped byte in any committed part is reported, stops a release, and is re-made by run --verify', async () => {
   const dir = tmpDir();
   const images = path.join(dir, 'images');
   await writeImageFolder(images, 16);
-  const file = await writePipeline(
-    dir,
-    'flip',
-    `name: flip
-settings: {shards: 2}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
-  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
-  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
-`,
-  );
+  const file = await writePipeline(dir, 'flip', binnedPipelineYaml('flip', images));
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   assert.equal((await runCli(['run', file], { env })).code, 0);
   assert.equal((await runCli(['status', file, '--verify'], { env })).code, 0);

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { startFakeVlm } from './fake-vlm-server.ts';
 import { redactUrl } from '../src/util/fetch.ts';
-import { imageIds, runCli, sql, tmpDir, writeImageFolder, writePipeline, ROOT } from './helpers.ts';
+import { captionPipelineYaml, imageIds, runCli, sql, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
 
 const SECRET = 's3cretPW';
 
@@ -24,19 +24,7 @@ test('a password in a server URL appears nowhere in the outputs', async () => {
   const vlm = await startFakeVlm({ plan: { [failing!]: ['500'] } });
   try {
     const server = vlm.url.replace('://', `://alice:${SECRET}@`);
-    const file = await writePipeline(
-      dir,
-      'sec',
-      `name: sec
-settings: {shards: 1}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  caption:
-    uses: caption
-    needs: [ingest]
-    with: {captioner: openai, image: ingest.image, alt_text: ingest.caption, server: ${JSON.stringify(server)}, model: m, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}, retries: 0}
-`,
-    );
+    const file = await writePipeline(dir, 'sec', captionPipelineYaml('sec', images, server, ', retries: 0', 'm'));
     const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
     const run = await runCli(['run', file], { env });
     assert.equal(run.code, 0, run.stderr);

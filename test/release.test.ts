@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
+import { binnedPipelineYaml, runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
 
 const DATA_NODES = [
   'synth',
@@ -84,18 +84,7 @@ test('a release from a run with failed rows excludes and counts them', async () 
   const images = path.join(dir, 'images');
   await writeImageFolder(images, 30);
   await fs.writeFile(path.join(images, 'broken.png'), 'not an image');
-  const file = await writePipeline(
-    dir,
-    'failing',
-    `name: failing
-settings: {shards: 2}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  score_sharpness: {uses: score, needs: [ingest], with: {scorer: sharpness, image: ingest.image}}
-  score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
-  bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
-`,
-  );
+  const file = await writePipeline(dir, 'failing', binnedPipelineYaml('failing', images));
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   assert.equal((await runCli(['run', file], { env })).code, 0);
   const out = path.join(dir, 'rel');

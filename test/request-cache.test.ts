@@ -8,19 +8,9 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { startFakeVlm } from './fake-vlm-server.ts';
 import { RequestCache } from '../src/vlm/client.ts';
-import { runCli, sql, tmpDir, writeImageFolder, writePipeline, ROOT } from './helpers.ts';
+import { captionPipelineYaml, runCli, sql, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
 
-function pipeline(images: string, server: string): string {
-  return `name: cap
-settings: {shards: 1}
-nodes:
-  ingest: {uses: ingest, with: {path: ${JSON.stringify(images)}}}
-  caption:
-    uses: caption
-    needs: [ingest]
-    with: {captioner: openai, image: ingest.image, alt_text: ingest.caption, server: ${JSON.stringify(server)}, model: m, prompt: ${JSON.stringify(path.join(ROOT, 'configs/prompts/long.txt'))}, retries: 0}
-`;
-}
+const pipeline = (images: string, server: string) => captionPipelineYaml('cap', images, server, ', retries: 0', 'm');
 
 const idOf = async (file: string) =>
   createHash('sha256')
