@@ -10,7 +10,7 @@ import path from 'node:path';
 export const LAYERS: readonly (readonly string[])[] = [
   ['util', 'errors.ts'],
   ['store'],
-  ['binning', 'captioners', 'eval', 'model', 'report', 'scorers', 'synth', 'train', 'vlm'],
+  ['binning', 'captioners', 'eval', 'frozen', 'model', 'report', 'scorers', 'synth', 'train', 'vlm'],
   ['stages'],
   ['dag'],
   ['release'],

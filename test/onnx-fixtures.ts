@@ -25,12 +25,18 @@ function valueInfo(name: string, type: number, dims: (number | string)[]) {
   });
 }
 
-function node(op: string, inputs: string[], outputs: string[], attrs: Record<string, number | number[]> = {}) {
+function node(op: string, inputs: string[], outputs: string[], attrs: Record<string, number | number[] | string> = {}) {
   return onnx.NodeProto.create({
     opType: op,
     input: inputs,
     output: outputs,
-    attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, ints: v, type: 7 } : { name, i: v, type: 2 })),
+    attribute: Object.entries(attrs).map(([name, v]) =>
+      typeof v === 'string'
+        ? { name, s: new TextEncoder().encode(v), type: 3 }
+        : Array.isArray(v)
+          ? { name, ints: v, type: 7 }
+          : { name, i: v, type: 2 },
+    ),
   });
 }
 
@@ -217,4 +223,130 @@ export async function writeRewardModels(dir: string): Promise<Record<'clip' | 'c
     await fs.writeFile(out[k as keyof typeof out], v);
   }
   return out;
+}
+
+// --- The paper's frozen models, tiny: a T5-style text encoder and a VAE (scripts/export's contracts).
+
+/** A T5-style tokenizer: SentencePiece Unigram pieces with the "▁" word marker, </s> appended, pad 0. */
+export const T5_PIECES = ['<pad>', '</s>', '<unk>', '▁a', '▁red', '▁blue', '▁circle', '▁square', '▁two', '▁of', '▁the', '▁left', '▁right'];
+export const T5_EOS = 1;
+
+export async function writeT5Tokenizer(dir: string): Promise<void> {
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: ['<pad>', '</s>', '<unk>'].map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', add_prefix_space: true, prepend_scheme: 'always', split: true },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [],
+      special_tokens: { '</s>': { id: '</s>', ids: [T5_EOS], tokens: ['</s>'] } },
+    },
+    decoder: { type: 'Metaspace', replacement: '▁', add_prefix_space: true, prepend_scheme: 'always', split: true },
+    model: { type: 'Unigram', unk_id: 2, vocab: T5_PIECES.map((p, i) => [p, i < 3 ? 0 : -1 - i / 100]), byte_fallback: false },
+  };
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(json));
+}
+
+/** Text states: E_T5[id] for each kept token, zero for padding. [V, EMBED]. */
+export const T5_EMBED = 8;
+export const E_T5 = Array.from({ length: T5_PIECES.length * T5_EMBED }, (_, i) => Math.sin(0.37 * i + 0.1));
+
+/** input_ids, attention_mask [B, T] -> last_hidden_state [B, T, EMBED] = E_T5[id] * mask. */
+export async function writeT5Encoder(file: string): Promise<void> {
+  await writeModel(
+    file,
+    [
+      node('Gather', ['E', 'input_ids'], ['e']),
+      node('Cast', ['attention_mask'], ['mf'], { to: FLOAT }),
+      node('Unsqueeze', ['mf', 'axis2'], ['m3']),
+      node('Mul', ['e', 'm3'], ['last_hidden_state']),
+    ],
+    [tensor('E', [T5_PIECES.length, T5_EMBED], E_T5), tensor('axis2', [1], [2n], INT64)],
+    [valueInfo('input_ids', INT64, ['B', 'T']), valueInfo('attention_mask', INT64, ['B', 'T'])],
+    [valueInfo('last_hidden_state', FLOAT, ['B', 'T', T5_EMBED])],
+  );
+}
+
+/** The VAE: factor-8 average pooling, then 1x1 convolutions to the mean and log-std of 4 channels. */
+export const VAE_FACTOR = 8;
+export const VAE_MEAN_W = Array.from({ length: 12 }, (_, i) => Math.cos(i + 0.5)); // [4, 3]
+export const VAE_MEAN_B = [0.5, -0.25, 1, 2];
+export const VAE_LOGSTD_W = Array.from({ length: 12 }, (_, i) => 0.1 * Math.sin(i)); // [4, 3]
+export const VAE_LOGSTD_B = [-2, -1.5, -1, -2.5];
+export const VAE_DEC_W = Array.from({ length: 12 }, (_, i) => 0.3 * Math.sin(2 * i + 1)); // [3, 4]
+export const VAE_DEC_B = [0.1, -0.1, 0];
+
+/** sample [B,3,R,R] in [-1,1] -> latent_mean, latent_std [B,4,R/8,R/8]. */
+export async function writeVaeEncoder(file: string): Promise<void> {
+  const f = VAE_FACTOR;
+  await writeModel(
+    file,
+    [
+      node('AveragePool', ['sample'], ['pooled'], { kernel_shape: [f, f], strides: [f, f] }),
+      node('Conv', ['pooled', 'WM', 'BM'], ['latent_mean']),
+      node('Conv', ['pooled', 'WS', 'BS'], ['logstd']),
+      node('Exp', ['logstd'], ['latent_std']),
+    ],
+    [
+      tensor('WM', [4, 3, 1, 1], VAE_MEAN_W),
+      tensor('BM', [4], VAE_MEAN_B),
+      tensor('WS', [4, 3, 1, 1], VAE_LOGSTD_W),
+      tensor('BS', [4], VAE_LOGSTD_B),
+    ],
+    [valueInfo('sample', FLOAT, ['B', 3, 'R', 'R'])],
+    [valueInfo('latent_mean', FLOAT, ['B', 4, 'h', 'h']), valueInfo('latent_std', FLOAT, ['B', 4, 'h', 'h'])],
+  );
+}
+
+/** latent [B,4,h,h] -> sample [B,3,8h,8h] = nearest-upsampled tanh(1x1 conv). */
+export async function writeVaeDecoder(file: string): Promise<void> {
+  const f = VAE_FACTOR;
+  await writeModel(
+    file,
+    [
+      node('Conv', ['latent', 'WD', 'BD'], ['d']),
+      node('Tanh', ['d'], ['t']),
+      node('Resize', ['t', '', 'scales'], ['sample'], { mode: 'nearest' }),
+    ],
+    [tensor('WD', [3, 4, 1, 1], VAE_DEC_W), tensor('BD', [3], VAE_DEC_B), tensor('scales', [4], [1, 1, f, f])],
+    [valueInfo('latent', FLOAT, ['B', 4, 'h', 'h'])],
+    [valueInfo('sample', FLOAT, ['B', 3, 'R', 'R'])],
+  );
+}
+
+/** Official-style normalisation constants (the SDXL-VAE ones), so tests check the real arithmetic. */
+export const VAE_NORM = { mean: [-0.348, 0.3754, 0.0419, 2.4331], std: [7.8518, 5.8465, 6.8716, 5.314], scale: 0.5 };
+
+/** A tiny T5-style text encoder and VAE with their configs; returns the config paths. */
+export async function writeFrozenModels(dir: string, resolution = 32): Promise<{ textEncoder: string; vae: string }> {
+  const t = path.join(dir, 'frozen', 't5');
+  const v = path.join(dir, 'frozen', 'vae');
+  await writeT5Tokenizer(t);
+  await writeT5Encoder(path.join(t, 'onnx/encoder.onnx'));
+  await writeVaeEncoder(path.join(v, 'onnx/vae_encoder.onnx'));
+  await writeVaeDecoder(path.join(v, 'onnx/vae_decoder.onnx'));
+  const textEncoder = path.join(dir, 'text-encoder.yaml');
+  const vae = path.join(dir, 'vae.yaml');
+  await fs.writeFile(
+    textEncoder,
+    `name: tiny-t5\nkind: text-encoder\nmodel_dir: frozen/t5\nfiles: {model: onnx/encoder.onnx, tokenizer: tokenizer.json}\ntext: {max_tokens: 8, eos_token_id: ${T5_EOS}, pad_token_id: 0}\nembed_dim: ${T5_EMBED}\nbatch_size: 5\n`,
+  );
+  await fs.writeFile(
+    vae,
+    `name: tiny-vae\nkind: vae\nmodel_dir: frozen/vae\nfiles: {encoder: onnx/vae_encoder.onnx, decoder: onnx/vae_decoder.onnx}\nresolution: ${resolution}\nfactor: ${VAE_FACTOR}\nchannels: 4\nnormalization: {mean: [${VAE_NORM.mean}], std: [${VAE_NORM.std}], scale: ${VAE_NORM.scale}}\nbatch_size: 3\n`,
+  );
+  return { textEncoder, vae };
 }

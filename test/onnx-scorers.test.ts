@@ -9,7 +9,7 @@ import { tmpDir, runCli, writePipeline, sql, writeImageFolder } from './helpers.
 import { writeRewardModels, W_IMAGE, E_TEXT, D, MLP, JOINT_V, VOCAB } from './onnx-fixtures.ts';
 import { loadScorer, type Scorer } from '../src/scorers/index.ts';
 import { preprocess } from '../src/scorers/onnx/preprocess.ts';
-import { TextEncoder77 } from '../src/scorers/onnx/text.ts';
+import { PaddedTokenizer } from '../src/scorers/onnx/text.ts';
 import type { RGBImage } from '../src/util/image.ts';
 
 /** A reward model through the `onnx:` prefix; ONNX scorers give numbers (or null), never row errors. */
@@ -69,7 +69,7 @@ test('preprocessing: normalisation to CHW, and a centre crop of the short side',
 });
 
 test('tokenisation pads to max_tokens and keeps EOS last when a caption is truncated', async () => {
-  const tok = await TextEncoder77.load(path.join(dir, 'model/tokenizer.json'), 6, 2, 0);
+  const tok = await PaddedTokenizer.load(path.join(dir, 'model/tokenizer.json'), 6, 2, 0);
   const { ids: a, mask } = tok.encode(['a red circle', 'a red circle a blue square two']);
   assert.deepEqual(Array.from(a, Number), [1, 4, 5, 7, 2, 0, 1, 4, 5, 7, 4, 2]);
   assert.deepEqual(Array.from(mask, Number), [1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1]);
@@ -101,7 +101,7 @@ test('vqa: probability of the "Yes" token for the VQAScore question', async () =
   const scorer = await onnxScorer(configs.vqa);
   const [s] = await scorer.score([{ image: flat([120, 40, 40]), caption: 'a red circle' }]);
   // The question, tokenised as the scorer does (punctuation outside the vocabulary counts as padding).
-  const tok = await TextEncoder77.load(path.join(dir, 'model/tokenizer.json'), 16, 2, 0);
+  const tok = await PaddedTokenizer.load(path.join(dir, 'model/tokenizer.json'), 16, 2, 0);
   const enc = tok.encode(['Does this figure show "a red circle"? Please answer yes or no.']);
   const q = Array.from(enc.ids, Number).filter((_, k) => enc.mask[k] === 1n);
   assert.equal(q.at(-1), 2, 'EOS kept at the end of the truncated question');

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
-import { sampleImages, guidancePreset } from '../model/sampler.js';
+import { sampleImages, guidancePreset, loadFrozen } from '../model/sampler.js';
+import { pixelSize } from '../model/config.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { scoreImages } from '../eval/judge.js';
 import { MiroError } from '../errors.js';
@@ -51,25 +52,33 @@ export default async function sample(argv: string[]): Promise<number> {
   const { tf } = await loadTf(values.backend, (m) => console.error(m));
   const modelDir = (await fs.stat(path.join(dir, 'model')).catch(() => null))?.isDirectory() ? path.join(dir, 'model') : dir;
   const { cfg, params } = await loadModel(tf, modelDir);
+  const frozen = await loadFrozen(cfg);
+  const P = pixelSize(cfg);
   const custom = parseTargets(values.target);
   const preset = Object.keys(custom).length && values.preset === 'all' ? 'custom' : values.preset!;
   const g = cfg.rewards.length ? guidancePreset(preset, cfg.rewards, custom) : null;
   const prompts = values.prompt.flatMap((p) => Array.from({ length: n }, () => p));
-  const images = await sampleImages(tf, cfg, params, {
-    captions: prompts,
-    positive: prompts.map(() => g?.positive ?? []),
-    negative: g ? prompts.map(() => g.negative) : null,
-    guidance: g ? guidance : 0,
-    negativeCaption: values['negative-caption'] === 'empty' ? 'empty' : 'same',
-    steps: Number(values.steps),
-    seed: Number(values.seed),
-  });
+  const images = await sampleImages(
+    tf,
+    cfg,
+    params,
+    {
+      captions: prompts,
+      positive: prompts.map(() => g?.positive ?? []),
+      negative: g ? prompts.map(() => g.negative) : null,
+      guidance: g ? guidance : 0,
+      negativeCaption: values['negative-caption'] === 'empty' ? 'empty' : 'same',
+      steps: Number(values.steps),
+      seed: Number(values.seed),
+    },
+    frozen,
+  );
   let keep = images;
   if (values['best-of']) {
     const reward = values['best-of'];
     const scores = (
       await scoreImages(
-        images.map((data) => ({ width: cfg.image_size, height: cfg.image_size, data })),
+        images.map((data) => ({ width: P, height: P, data })),
         prompts,
         [reward],
       )
@@ -86,7 +95,7 @@ export default async function sample(argv: string[]): Promise<number> {
   const title = `${dir} (${cfg.variant}): ${g ? `${preset}, w=${guidance}` : 'no guidance'}${values['best-of'] ? `, best of ${n} by ${values['best-of']}` : ''}, ${values.steps} steps, seed ${values.seed}`;
   await fs.writeFile(
     values.out!,
-    await contactSheet(keep, cfg.image_size, { columns: values['best-of'] ? keep.length : n, scale: 4, title, labels }),
+    await contactSheet(keep, P, { columns: values['best-of'] ? keep.length : n, scale: Math.max(1, Math.round(128 / P)), title, labels }),
   );
   console.log(`${keep.length} image(s) -> ${values.out} (${cfg.variant}, ${g ? `${preset}, w=${guidance}` : 'no guidance'})`);
   return 0;

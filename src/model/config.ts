@@ -30,6 +30,22 @@ export interface ModelConfig {
     | { kind: 'precomputed'; embed_dim: number; max_tokens: number };
   /** Rewards that get a token, in order: all for `miro`, none for `baseline`, one for `single:<r>`. */
   rewards: string[];
+  /**
+   * For presets on VAE latents with precomputed text: the frozen models the data came from (as the
+   * latents and text_embed nodes recorded them), which the sampler loads to encode prompts and
+   * decode latents. image_size and channels are then the latent grid's.
+   */
+  frozen?: FrozenModels;
+}
+
+export interface FrozenModels {
+  text_encoder: { name: string; config: string };
+  vae: { name: string; config: string; resolution: number; normalization: { mean: number[]; std: number[]; scale: number } };
+}
+
+/** Side of the images a model produces: the VAE's resolution for a latent model, else image_size. */
+export function pixelSize(cfg: ModelConfig): number {
+  return cfg.frozen?.vae.resolution ?? cfg.image_size;
 }
 
 export const CONFIG_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../configs/models');

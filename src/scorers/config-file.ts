@@ -1,4 +1,4 @@
-// Reading a scorer config (configs/scorers/*.yaml): its YAML mapping, and errors that name the
+// Reading a model config (configs/scorers/*.yaml, configs/encoders/*.yaml): its YAML mapping, and errors that name the
 // file and the key.
 
 import { readFileSync } from 'node:fs';
@@ -7,21 +7,21 @@ import { MiroError } from '../errors.js';
 
 export interface ConfigFile {
   raw: Record<string, unknown>;
-  /** Throws `scorer config <file>: <key>: <why>`. */
+  /** Throws `<what> <file>: <key>: <why>`. */
   bad: (key: string, why: string) => never;
   /** The value at `key` as a mapping, or the error that says it is not one. */
   mapping: (v: unknown, key: string) => Record<string, unknown>;
 }
 
-export function readConfigFile(file: string): ConfigFile {
+export function readConfigFile(file: string, what = 'scorer config'): ConfigFile {
   let raw: unknown;
   try {
     raw = parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new MiroError(`scorer config ${file}: ${(err as Error).message}`);
+    throw new MiroError(`${what} ${file}: ${(err as Error).message}`);
   }
   const bad = (key: string, why: string): never => {
-    throw new MiroError(`scorer config ${file}: ${key}: ${why}`);
+    throw new MiroError(`${what} ${file}: ${key}: ${why}`);
   };
   const mapping = (v: unknown, key: string) =>
     v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(key, 'expected a mapping');

@@ -8,6 +8,8 @@ import { synth } from './synth.js';
 import { caption } from './caption.js';
 import { shortCaption } from './short-caption.js';
 import { score } from './score.js';
+import { textEmbed } from './text-embed.js';
+import { latents } from './latents.js';
 import { bins } from './bins.js';
 import { train } from './train.js';
 import { sample } from './sample.js';
@@ -22,6 +24,8 @@ const all: StageKind[] = [
   caption,
   shortCaption,
   score,
+  textEmbed,
+  latents,
   bins,
   train,
   sample,

@@ -10,7 +10,8 @@ import { p } from './params.js';
 import { defineStage } from './types.js';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
-import { sampleImages, guidancePreset } from '../model/sampler.js';
+import { sampleImages, guidancePreset, loadFrozen } from '../model/sampler.js';
+import { pixelSize } from '../model/config.js';
 import { encodePng } from '../util/image.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { queryRows, sqlFileList } from '../store/duck.js';
@@ -85,6 +86,8 @@ export const sample = defineStage({
     if (prompts.length === 0) throw new StageError(ctx.node, 0, 'no prompts: set with.prompts_file or with.captions');
     const { tf } = await loadTf(prm.backend, ctx.log);
     const { cfg, params } = await loadModel(tf, path.join(ctx.inputs.dir(prm.model), 'model'));
+    const frozen = await loadFrozen(cfg);
+    const P = pixelSize(cfg);
     const seed = ctx.pipeline.seed;
     let done = 0;
     const total = prm.settings.length * prompts.length * prm.samples_per_prompt;
@@ -99,17 +102,23 @@ export const sample = defineStage({
       const sheetLabels: string[] = [];
       for (let start = 0; start < jobs.length; start += prm.batch_size) {
         const part = jobs.slice(start, start + prm.batch_size);
-        const images = await sampleImages(tf, cfg, params, {
-          captions: part.map((j) => j.q.prompt),
-          positive: part.map(() => g.positive),
-          negative: guided ? part.map(() => g.negative) : null,
-          guidance: guided ? s.guidance : 0,
-          negativeCaption: s.preset === 'text' ? 'empty' : (s.negative_caption as 'same' | 'empty'),
-          steps: prm.steps,
-          seed,
-          offset: start,
-        });
-        const pngs = await Promise.all(images.map((img) => encodePng(img, cfg.image_size, cfg.image_size)));
+        const images = await sampleImages(
+          tf,
+          cfg,
+          params,
+          {
+            captions: part.map((j) => j.q.prompt),
+            positive: part.map(() => g.positive),
+            negative: guided ? part.map(() => g.negative) : null,
+            guidance: guided ? s.guidance : 0,
+            negativeCaption: s.preset === 'text' ? 'empty' : (s.negative_caption as 'same' | 'empty'),
+            steps: prm.steps,
+            seed,
+            offset: start,
+          },
+          frozen,
+        );
+        const pngs = await Promise.all(images.map((img) => encodePng(img, P, P)));
         images.forEach((img, i) => {
           if (sheet.length >= 64) return;
           sheet.push(img);
@@ -144,7 +153,10 @@ export const sample = defineStage({
       const file = path.join(ctx.dir, 'contact', `${s.name}.png`);
       await fs.mkdir(path.dirname(file), { recursive: true });
       const title = `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(guided ? s.preset : 'none', guided ? s.guidance : 0, cfg.rewards, g)}, ${prm.steps} steps, seed ${seed}`;
-      await fs.writeFile(file, await contactSheet(sheet, cfg.image_size, { columns: 8, scale: 4, title, labels: sheetLabels }));
+      await fs.writeFile(
+        file,
+        await contactSheet(sheet, P, { columns: 8, scale: Math.max(1, Math.round(128 / P)), title, labels: sheetLabels }),
+      );
     }
     tf.dispose([...params.values()]);
   },

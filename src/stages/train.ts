@@ -13,9 +13,11 @@ import { p } from './params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
 import { sqlFileList } from '../store/duck.js';
 import { loadTf } from '../model/backend.js';
-import { modelConfig } from '../model/config.js';
+import { modelConfig, type FrozenModels, type ModelConfig } from '../model/config.js';
 import { parameterCount, type Params } from '../model/network.js';
-import { ShardLoader } from '../train/loader.js';
+import { ShardLoader, type LatentInputs } from '../train/loader.js';
+import type { LatentsState } from './latents.js';
+import type { TextEmbedState } from './text-embed.js';
 import { train as trainLoop } from '../train/loop.js';
 import { saveModel } from '../model/io.js';
 import { sampleImages, guidancePreset } from '../model/sampler.js';
@@ -29,6 +31,10 @@ const params = {
   image: p.optionalColumn({ doc: 'image bytes' }),
   caption_real: p.optionalColumn({ doc: 'the real (alt-text) caption' }),
   caption_synthetic: p.optionalColumn({ doc: 'the synthetic long caption' }),
+  latent_mean: p.optionalColumn({ doc: 'latent presets: the VAE latent mean from a latents node, e.g. latents.latent_mean' }),
+  latent_std: p.optionalColumn({ doc: 'latent presets: the VAE latent std (training draws mean + std * noise)' }),
+  text_real: p.optionalColumn({ doc: 'latent presets: text_embed states of the real caption, e.g. embed_real.embedding' }),
+  text_synthetic: p.optionalColumn({ doc: 'latent presets: text_embed states of the synthetic caption' }),
   targets: p.record(p.column({ doc: 'target column' }), {
     doc: 'reward -> its target column from the bins node, e.g. aesthetic: bins.aesthetic_target',
     default: {},
@@ -78,6 +84,17 @@ export const train = defineStage({
   needs: { min: 0 },
   rowsCanFail: false,
   validate: (prm) => {
+    const latent = isLatentPreset(prm.preset);
+    if (latent) {
+      if (prm.release) return `preset ${prm.preset} trains on latents and text embeddings from pipeline nodes, not from a release`;
+      if (!prm.latent_mean || !prm.text_real || !Object.keys(prm.targets).length)
+        return `preset ${prm.preset} trains on VAE latents with precomputed text: needs latent_mean (a latents node), text_real (a text_embed node) and targets`;
+      if (prm.eval_samples > 0)
+        return `preset ${prm.preset}: evaluation during training uses the demo's built-in judges on pixels; set eval_samples: 0 and sample with a sample node`;
+      return null;
+    }
+    if (prm.latent_mean || prm.latent_std || prm.text_real || prm.text_synthetic)
+      return `preset ${prm.preset} learns from pixels and captions; latent_mean, latent_std, text_real and text_synthetic are for latent presets (paper, paper-tiny)`;
     if (prm.release)
       return prm.image || prm.caption_real || Object.keys(prm.targets).length
         ? 'give either release or image, caption_real and targets, not both'
@@ -95,7 +112,16 @@ export const train = defineStage({
     ...EVAL_COLUMNS(rewardsOf(prm)),
   ],
   reads: (prm) =>
-    [prm.image, prm.caption_real, prm.caption_synthetic, ...Object.values(prm.targets)].filter((r): r is ColumnRef => r !== null),
+    [
+      prm.image,
+      prm.caption_real,
+      prm.caption_synthetic,
+      prm.latent_mean,
+      prm.latent_std,
+      prm.text_real,
+      prm.text_synthetic,
+      ...Object.values(prm.targets),
+    ].filter((r): r is ColumnRef => r !== null),
   identity: (prm) => ({
     model: modelConfig(prm.preset, prm.variant, rewardsOf(prm)),
     release: prm.release ? sha256(readFileSync(path.join(prm.release, 'release.json'))) : null,
@@ -106,13 +132,7 @@ export const train = defineStage({
     const rewards = rewardsOf(prm);
     const { tf, backend } = await loadTf(prm.backend, ctx.log);
     const cfg = modelConfig(prm.preset, prm.variant, rewards);
-    if (cfg.text.kind !== 'learned') {
-      throw new StageError(
-        ctx.node,
-        0,
-        `preset ${prm.preset} reads precomputed frozen text-encoder embeddings, and the node that computes them is not implemented yet (see README, "What cannot run here")`,
-      );
-    }
+    const latents = cfg.text.kind === 'precomputed' ? await latentInputs(ctx, cfg) : undefined;
     ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
     const loader = new ShardLoader(ctx.duck, {
       sourceSql: prm.release ? releaseSourceSql(prm.release, rewards) : sourceSql(ctx),
@@ -125,6 +145,7 @@ export const train = defineStage({
       realCaptionRatio: prm.real_caption_ratio,
       captionDropout: prm.caption_dropout,
       holdout: prm.holdout,
+      latents: latents?.inputs,
     });
     const sizes = await loader.open();
     ctx.log(`${sizes.trainRows} training rows, ${sizes.heldOut} held out`);
@@ -161,7 +182,7 @@ export const train = defineStage({
     const result = await trainLoop(tf, loader, {
       node: ctx.node,
       dir: ctx.dir,
-      model: cfg,
+      model: latents ? { ...cfg, frozen: latents.frozen } : cfg,
       datasetRewards: rewards,
       optim: {
         lr: prm.lr,
@@ -183,13 +204,14 @@ export const train = defineStage({
       keepCheckpoints: prm.keep_checkpoints,
       evalEvery: prm.eval_every || prm.steps,
       dataSource,
+      backend,
       evaluate: prm.eval_samples > 0 ? evaluate : undefined,
       log: ctx.log,
       progress: (step, total) => ctx.progress(step, total),
     });
     await saveModel(
       path.join(ctx.dir, 'model'),
-      cfg,
+      latents ? { ...cfg, frozen: latents.frozen } : cfg,
       { ema: result.ema, model: result.params },
       { steps: String(prm.steps), backend, data: dataSource.kind, data_sha256: dataSource.hash ?? '' },
     );
@@ -223,19 +245,86 @@ function releaseSourceSql(dir: string, rewards: string[]): string {
   return `SELECT id, image, caption AS caption_real, caption_long AS caption_synthetic${rewards.map((r) => `, "${r}_target" AS "target_${r}"`).join('')} FROM read_parquet(${sqlFileList(files)})`;
 }
 
-/** One row per sample: id, image, the two captions and a target per reward, joined by id. */
-function sourceSql(
-  ctx: ShardContext<{
-    image: ColumnRef | null;
-    caption_real: ColumnRef | null;
-    caption_synthetic: ColumnRef | null;
-    targets: Record<string, ColumnRef>;
-  }>,
-): string {
+/** Whether a preset trains on VAE latents with precomputed text (paper, paper-tiny). */
+function isLatentPreset(preset: string): boolean {
+  try {
+    return modelConfig(preset, 'baseline', []).text.kind === 'precomputed';
+  } catch {
+    return false; // an unknown preset is reported by identity() with the list of presets
+  }
+}
+
+type TrainCtx = ShardContext<{
+  image: ColumnRef | null;
+  caption_real: ColumnRef | null;
+  caption_synthetic: ColumnRef | null;
+  latent_mean: ColumnRef | null;
+  latent_std: ColumnRef | null;
+  text_real: ColumnRef | null;
+  text_synthetic: ColumnRef | null;
+  targets: Record<string, ColumnRef>;
+}>;
+
+/**
+ * What the latents and text_embed nodes recorded in their manifests, checked against the preset:
+ * the loader's shapes and normalisation, and the frozen models the sampler will load.
+ */
+async function latentInputs(ctx: TrainCtx, cfg: ModelConfig): Promise<{ inputs: LatentInputs; frozen: FrozenModels }> {
   const prm = ctx.params;
-  const columns: Record<string, ColumnRef> = { image: prm.image!, caption_real: prm.caption_real! };
-  if (prm.caption_synthetic) columns.caption_synthetic = prm.caption_synthetic;
+  const lat = (await ctx.inputs.manifestState(prm.latent_mean!.node)) as LatentsState | undefined;
+  if (!lat?.normalization) throw new StageError(ctx.node, 0, `with.latent_mean: ${prm.latent_mean!.node} is not a latents node`);
+  const want = [cfg.channels, cfg.image_size, cfg.image_size];
+  if (lat.shape.join() !== want.join())
+    throw new StageError(
+      ctx.node,
+      0,
+      `preset ${cfg.preset} trains on ${want.join('x')} latents (channels x image_size x image_size), but ${prm.latent_mean!.node} stores ${lat.shape.join('x')}`,
+    );
+  const texts = [prm.text_real!, prm.text_synthetic].filter((r): r is ColumnRef => r !== null);
+  const states = await Promise.all(
+    texts.map(async (r) => ({ r, s: (await ctx.inputs.manifestState(r.node)) as TextEmbedState | undefined })),
+  );
+  for (const { r, s } of states) {
+    if (!s?.embed_dim) throw new StageError(ctx.node, 0, `${r.node}.${r.column}: ${r.node} is not a text_embed node`);
+    if (cfg.text.kind === 'precomputed' && s.embed_dim !== cfg.text.embed_dim)
+      throw new StageError(
+        ctx.node,
+        0,
+        `preset ${cfg.preset} reads ${cfg.text.embed_dim}-wide text states, but ${r.node} stores ${s.embed_dim}`,
+      );
+    if (s.config !== states[0]!.s!.config)
+      throw new StageError(
+        ctx.node,
+        0,
+        `text_real and text_synthetic come from different text encoders (${states[0]!.s!.config}, ${s.config})`,
+      );
+  }
+  const text = states[0]!.s!;
+  return {
+    inputs: { shape: lat.shape, normalization: lat.normalization, embedDim: text.embed_dim },
+    frozen: {
+      text_encoder: { name: text.encoder, config: text.config },
+      vae: { name: lat.vae, config: lat.config, resolution: lat.resolution, normalization: lat.normalization },
+    },
+  };
+}
+
+/** One row per sample: id, image (or latents and text states), the two captions and a target per reward, joined by id. */
+function sourceSql(ctx: TrainCtx): string {
+  const prm = ctx.params;
+  const columns: Record<string, ColumnRef> = {};
+  // The first column decides the rows: the latents for a latent preset, else the images.
+  const optional = ['latent_mean', 'latent_std', 'text_real', 'text_synthetic', 'image', 'caption_real', 'caption_synthetic'] as const;
+  for (const k of optional) if (prm[k]) columns[k] = prm[k];
   for (const [r, ref] of Object.entries(prm.targets)) columns[`target_${r}`] = ref;
   const joined = ctx.inputs.joinSql(columns);
-  return prm.caption_synthetic ? joined : `SELECT *, NULL::VARCHAR AS caption_synthetic FROM (${joined})`;
+  const missing = optional.filter((k) => !prm[k]);
+  const types: Record<string, string> = {
+    image: 'BLOB',
+    latent_mean: 'BLOB',
+    latent_std: 'BLOB',
+    text_real: 'BLOB',
+    text_synthetic: 'BLOB',
+  };
+  return missing.length ? `SELECT *, ${missing.map((k) => `NULL::${types[k] ?? 'VARCHAR'} AS ${k}`).join(', ')} FROM (${joined})` : joined;
 }

@@ -18,6 +18,8 @@ export interface CheckpointState {
   metrics: Record<string, number | null>[];
   /** sha256 of the release manifest the model trained on, when it trained from a release. */
   data_source: { kind: string; hash: string | null };
+  /** The TensorFlow.js backend that computed this step (a resumed run may use another). */
+  backend?: string;
 }
 
 export const checkpointsDir = (nodeDir: string) => path.join(nodeDir, 'checkpoints');

@@ -8,23 +8,40 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { queryRows } from '../store/duck.js';
 import { decodeImage } from '../util/image.js';
 import { tokenize } from '../model/tokenizer.js';
-import { deriveSeed, mulberry32 } from '../util/random.js';
+import { Rng, deriveSeed, mulberry32 } from '../util/random.js';
 import { MiroError } from '../errors.js';
+import { decodeFloat16 } from '../util/float16.js';
+import { normalizeLatent } from '../frozen/vae.js';
+import type { LatentNormalization } from '../frozen/config.js';
 
 export interface TrainBatch {
   ids: string[];
-  /** [B, S, S, C] pixels scaled to [-1, 1]. */
+  /** [B, S, S, C] pixels scaled to [-1, 1], or normalised latents drawn from their distribution. */
   x: Float32Array;
   captions: string[];
+  /** [B, T] token ids (learned text), or zeros. */
   tokens: Int32Array;
+  /** [B, T, E] frozen-encoder states (precomputed text), else empty. */
+  textStates: Float32Array;
   textMask: Float32Array;
   /** [B, R] targets; 0 where missing (and mask 0). */
   targets: Float32Array;
   targetMask: Float32Array;
 }
 
+/** Training on VAE latents with precomputed text: what the latents and text_embed nodes recorded. */
+export interface LatentInputs {
+  /** [C, h, w] of each stored latent. */
+  shape: [number, number, number];
+  normalization: LatentNormalization;
+  embedDim: number;
+}
+
 export interface LoaderOptions {
-  /** SELECT id, image, caption_real, caption_synthetic, <reward targets...> */
+  /**
+   * SELECT id, image, caption_real, caption_synthetic, <reward targets...>; with `latents`, also
+   * latent_mean, latent_std, text_real and text_synthetic (float16 BLOBs), and image may be NULL.
+   */
   sourceSql: string;
   rewards: string[];
   seed: number;
@@ -38,6 +55,7 @@ export interface LoaderOptions {
   holdout: number;
   /** Share of captions replaced by the empty caption, so text-only classifier-free guidance can be used. */
   captionDropout?: number;
+  latents?: LatentInputs;
 }
 
 /** SQL predicate: whether a row is held out from training (a hash of id and seed below `fraction`). */
@@ -59,12 +77,15 @@ export class ShardLoader {
     const { seed, holdout } = this.opts;
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE all_rows AS ${this.opts.sourceSql}`);
     const split = heldOutSql(seed, holdout);
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE train_rows AS SELECT * FROM all_rows WHERE image IS NOT NULL AND NOT ${split}`);
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE heldout_rows AS SELECT * FROM all_rows WHERE image IS NOT NULL AND ${split}`);
+    const data = this.opts.latents ? 'latent_mean' : 'image';
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE train_rows AS SELECT * FROM all_rows WHERE ${data} IS NOT NULL AND NOT ${split}`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE heldout_rows AS SELECT * FROM all_rows WHERE ${data} IS NOT NULL AND ${split}`);
     this.rows = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM train_rows'))[0]!.n);
     const heldOut = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM heldout_rows'))[0]!.n);
     if (this.rows < this.opts.batchSize)
-      throw new MiroError(`training needs at least batch_size=${this.opts.batchSize} rows with images, found ${this.rows}`);
+      throw new MiroError(
+        `training needs at least batch_size=${this.opts.batchSize} rows with ${this.opts.latents ? 'latents' : 'images'}, found ${this.rows}`,
+      );
     return { trainRows: this.rows, heldOut };
   }
 
@@ -99,32 +120,42 @@ export class ShardLoader {
   }
 
   private async assemble(rows: Record<string, unknown>[], epoch: number): Promise<TrainBatch> {
-    const { imageSize: S, rewards, maxTokens, vocab } = this.opts;
+    const { rewards, maxTokens: T } = this.opts;
     const B = rows.length;
-    const x = new Float32Array(B * S * S * 3);
-    const images = await Promise.all(rows.map((r) => decodeImage(r.image as Uint8Array)));
-    images.forEach((img, i) => {
-      if (img.width !== S || img.height !== S)
-        throw new MiroError(`row ${rows[i]!.id}: image is ${img.width}x${img.height}, the model expects ${S}x${S}`);
-      for (let k = 0; k < img.data.length; k++) x[i * S * S * 3 + k] = img.data[k]! / 127.5 - 1;
-    });
+    const x = this.opts.latents ? this.latentBatch(rows, epoch) : await this.pixelBatch(rows);
     // Real or synthetic caption: a coin per (seed, epoch, id), independent of batch order.
-    const captions = rows.map((r) => {
+    const choice = rows.map((r): 'real' | 'synthetic' | 'dropped' => {
       const coin = mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:caption`))();
-      const real = r.caption_real as string | null;
-      const synthetic = r.caption_synthetic as string | null;
       const dropped =
         (this.opts.captionDropout ?? 0) > 0 &&
         mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:drop`))() < this.opts.captionDropout!;
-      return dropped ? '' : ((coin < this.opts.realCaptionRatio ? (real ?? synthetic) : (synthetic ?? real)) ?? '');
+      return dropped ? 'dropped' : coin < this.opts.realCaptionRatio ? 'real' : 'synthetic';
     });
-    const tokens = new Int32Array(B * maxTokens);
-    const textMask = new Float32Array(B * maxTokens);
-    captions.forEach((c, i) => {
-      const ids = tokenize(c, vocab, maxTokens);
-      tokens.set(ids, i * maxTokens);
-      for (let k = 0; k < maxTokens; k++) textMask[i * maxTokens + k] = ids[k] !== 0 || k === 0 ? 1 : 0;
-    });
+    const pick = <V>(real: V | null, synthetic: V | null, c: 'real' | 'synthetic' | 'dropped'): V | null =>
+      c === 'dropped' ? null : c === 'real' ? (real ?? synthetic) : (synthetic ?? real);
+    const captions = rows.map((r, i) => pick(r.caption_real as string | null, r.caption_synthetic as string | null, choice[i]!) ?? '');
+    const tokens = new Int32Array(B * T);
+    const textMask = new Float32Array(B * T);
+    let textStates = new Float32Array(0);
+    if (this.opts.latents) {
+      // Frozen-encoder states of the chosen caption; a dropped caption is no tokens at all.
+      const E = this.opts.latents.embedDim;
+      textStates = new Float32Array(B * T * E);
+      rows.forEach((r, i) => {
+        const blob = pick(r.text_real as Uint8Array | null, r.text_synthetic as Uint8Array | null, choice[i]!);
+        if (!blob) return;
+        if (blob.length % (2 * E))
+          throw new MiroError(`row ${r.id}: text embedding of ${blob.length} bytes is not a whole number of ${E}-wide float16 tokens`);
+        const n = Math.min(T, blob.length / (2 * E));
+        decodeFloat16(blob.subarray(0, n * E * 2), textStates, i * T * E);
+        textMask.fill(1, i * T, i * T + n);
+      });
+    } else
+      captions.forEach((c, i) => {
+        const ids = tokenize(c, this.opts.vocab, T);
+        tokens.set(ids, i * T);
+        for (let k = 0; k < T; k++) textMask[i * T + k] = ids[k] !== 0 || k === 0 ? 1 : 0;
+      });
     const R = rewards.length;
     const targets = new Float32Array(B * R);
     const targetMask = new Float32Array(B * R);
@@ -137,6 +168,47 @@ export class ShardLoader {
         }
       }),
     );
-    return { ids: rows.map((r) => String(r.id)), x, captions, tokens, textMask, targets, targetMask };
+    return { ids: rows.map((r) => String(r.id)), x, captions, tokens, textStates, textMask, targets, targetMask };
+  }
+
+  /** Decoded images as [B, S, S, 3] in [-1, 1]. */
+  private async pixelBatch(rows: Record<string, unknown>[]): Promise<Float32Array> {
+    const S = this.opts.imageSize;
+    const x = new Float32Array(rows.length * S * S * 3);
+    const images = await Promise.all(rows.map((r) => decodeImage(r.image as Uint8Array)));
+    images.forEach((img, i) => {
+      if (img.width !== S || img.height !== S)
+        throw new MiroError(`row ${rows[i]!.id}: image is ${img.width}x${img.height}, the model expects ${S}x${S}`);
+      for (let k = 0; k < img.data.length; k++) x[i * S * S * 3 + k] = img.data[k]! / 127.5 - 1;
+    });
+    return x;
+  }
+
+  /**
+   * A draw z = mean + std * eps from each row's latent distribution (eps from seed, id and epoch,
+   * so a resumed run draws the same), normalised per channel, as [B, h, w, C] (channels last).
+   */
+  private latentBatch(rows: Record<string, unknown>[], epoch: number): Float32Array {
+    const { shape, normalization } = this.opts.latents!;
+    const [C, h, w] = shape;
+    const per = C * h * w;
+    const x = new Float32Array(rows.length * per);
+    const z = new Float32Array(per);
+    const std = new Float32Array(per);
+    rows.forEach((r, i) => {
+      const mean = r.latent_mean as Uint8Array;
+      if (mean.length !== per * 2) throw new MiroError(`row ${r.id}: latent_mean has ${mean.length / 2} values, expected ${C}x${h}x${w}`);
+      decodeFloat16(mean, z);
+      const s = r.latent_std as Uint8Array | null;
+      if (s) {
+        if (s.length !== per * 2) throw new MiroError(`row ${r.id}: latent_std has ${s.length / 2} values, expected ${C}x${h}x${w}`);
+        decodeFloat16(s, std);
+        const eps = new Rng(deriveSeed(this.opts.seed, `${r.id}:${epoch}:latent`)).normals(per);
+        for (let k = 0; k < per; k++) z[k] = z[k]! + std[k]! * eps[k]!;
+      }
+      const zn = normalizeLatent(z, normalization);
+      for (let c = 0; c < C; c++) for (let p = 0; p < h * w; p++) x[i * per + p * C + c] = zn[c * h * w + p]!;
+    });
+    return x;
   }
 }

@@ -28,6 +28,8 @@ export interface TrainOptions {
   keepCheckpoints: number;
   evalEvery: number;
   dataSource: CheckpointState['data_source'];
+  /** The TensorFlow.js backend in use, recorded in every checkpoint. */
+  backend: string;
   /** Optional evaluation with the EMA weights; its figures join that step's metrics row. */
   evaluate?: (params: Params, step: number) => Promise<Record<string, number | null>>;
   log: (m: string) => void;
@@ -76,7 +78,7 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
     metrics = ckpt.state.metrics;
     start = ckpt.state.step;
     resumedFrom = start;
-    o.log(`resumed from ${ckpt.dir} (step ${start})`);
+    o.log(`resumed from ${ckpt.dir} (step ${start}, written on backend ${ckpt.state.backend ?? 'unknown'}, now ${o.backend})`);
   }
 
   const S = o.model.image_size;
@@ -117,7 +119,10 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
       const t = tf.tensor1d(times);
       const inputs = {
         t,
-        text: tf.tensor2d(batch.tokens, [B, T], 'int32'),
+        text:
+          o.model.text.kind === 'learned'
+            ? tf.tensor2d(batch.tokens, [B, T], 'int32')
+            : tf.tensor3d(batch.textStates, [B, T, o.model.text.embed_dim]),
         textMask: tf.tensor2d(batch.textMask, [B, T]),
         rewards: tf.tensor2d(targets, [B, R]),
         rewardMask: tf.tensor2d(mask, [B, R]),
@@ -154,6 +159,7 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
         config: o.model,
         metrics,
         data_source: o.dataSource,
+        backend: o.backend,
       };
       await saveCheckpoint(o.dir, { model: params, ema: adam.ema, adam_m: adam.m, adam_v: adam.v }, state, o.keepCheckpoints);
     }

@@ -4,7 +4,7 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import { readConfigFile } from '../config-file.js';
+import { readConfigFile, type ConfigFile } from '../config-file.js';
 
 export type ScorerKind = 'clip' | 'clip-mlp' | 'blip-reward' | 'vqa';
 
@@ -49,11 +49,18 @@ const NEEDED: Record<ScorerKind, string[]> = {
   vqa: ['model', 'tokenizer'],
 };
 
-export function loadScorerConfig(file: string): OnnxScorerConfig {
-  const { raw, bad, mapping: obj } = readConfigFile(file);
-  const kind = raw.kind as ScorerKind;
-  if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
-  if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
+/** Where a model's files come from and where they live: any model config (scorer, text encoder, VAE). */
+export interface ModelFiles {
+  file: string;
+  name: string;
+  hub: { repo: string; revision: string } | null;
+  dir: string;
+  files: Record<string, ModelFile>;
+}
+
+/** The `name`, `hub`, `model_dir` and `files` keys of a model config, validated. */
+export function readModelFiles(file: string, cf: ConfigFile = readConfigFile(file)): ModelFiles {
+  const { raw, bad, mapping: obj } = cf;
   const hubRaw = raw.hub ? obj(raw.hub, 'hub') : null;
   const hub = hubRaw
     ? { repo: String(hubRaw.repo ?? bad('hub.repo', 'missing')), revision: String(hubRaw.revision ?? bad('hub.revision', 'missing')) }
@@ -69,7 +76,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     if (/\.(pt|pth|bin|ckpt|pkl)$/.test(f.path as string))
       bad(
         `files.${k}.path`,
-        'pickled checkpoints are never loaded; convert to ONNX or safetensors once, outside the pipeline (see README)',
+        'pickled checkpoints are never loaded; export to ONNX or safetensors once, outside the pipeline (scripts/export/README.md)',
       );
     // YAML reads an all-digit hash as a number, which loses digits: require the text.
     const sha =
@@ -81,7 +88,6 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) bad(`files.${k}.sha256`, 'expected 64 hex digits (quote it in YAML)');
     files[k] = { path: f.path as string, sha256: sha };
   }
-  for (const need of NEEDED[kind]) if (!files[need]) bad(`files.${need}`, `a ${kind} scorer needs it`);
   const base = path.dirname(path.resolve(file));
   const dir =
     typeof raw.model_dir === 'string'
@@ -89,6 +95,17 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
       : hub
         ? path.join(modelCache(), hub.repo, hub.revision)
         : bad('model_dir', 'give model_dir or hub');
+  return { file, name: String(raw.name ?? path.basename(file, '.yaml')), hub, dir, files };
+}
+
+export function loadScorerConfig(file: string): OnnxScorerConfig {
+  const cf = readConfigFile(file);
+  const { raw, bad, mapping: obj } = cf;
+  const kind = raw.kind as ScorerKind;
+  if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
+  if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
+  const { name, hub, dir, files } = readModelFiles(file, cf);
+  for (const need of NEEDED[kind]) if (!files[need]) bad(`files.${need}`, `a ${kind} scorer needs it`);
   const img = obj(raw.image ?? {}, 'image');
   const txt = obj(raw.text ?? {}, 'text');
   const sc = obj(raw.score ?? {}, 'score');
@@ -100,7 +117,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   };
   return {
     file,
-    name: String(raw.name ?? path.basename(file, '.yaml')),
+    name,
     kind,
     hub,
     dir,
@@ -131,7 +148,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   };
 }
 
-export function filePath(cfg: OnnxScorerConfig, key: string): string {
+export function filePath(cfg: Pick<ModelFiles, 'dir' | 'files'>, key: string): string {
   return path.join(cfg.dir, cfg.files[key]!.path);
 }
 

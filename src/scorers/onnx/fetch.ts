@@ -10,7 +10,7 @@ import { fetchOnce, withRetries, defaultRetry } from '../../util/fetch.js';
 import { sha256File } from '../../util/hash.js';
 import { fsyncFile } from '../../store/atomic.js';
 import { MiroError } from '../../errors.js';
-import { loadScorerConfig } from './config.js';
+import { readModelFiles } from './config.js';
 
 export interface FetchReport {
   file: string;
@@ -29,7 +29,7 @@ export async function fetchModel(
   log: (m: string) => void = () => {},
   opts: { requirePins?: boolean } = {},
 ): Promise<FetchReport[]> {
-  const cfg = loadScorerConfig(configFile);
+  const cfg = readModelFiles(configFile);
   if (!cfg.hub) throw new MiroError(`${configFile}: no hub: {repo, revision} to fetch from; put the files in ${cfg.dir}`);
   // A file with no pinned sha256 is whatever the server sends: say so, or refuse with --require-pins.
   const unpinned = Object.entries(cfg.files)

@@ -10,7 +10,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { Scorer, ScoreInput } from '../types.js';
 import { filePath, loadScorerConfig, onnxIdentity, type OnnxScorerConfig } from './config.js';
 import { preprocessBatch } from './preprocess.js';
-import { TextEncoder77 } from './text.js';
+import { PaddedTokenizer } from './text.js';
 import { readSafetensors } from '../../model/safetensors.js';
 import { MiroError } from '../../errors.js';
 
@@ -18,11 +18,16 @@ async function ort(): Promise<typeof Ort> {
   return import('onnxruntime-node');
 }
 
-export async function openSession(cfg: OnnxScorerConfig, key: string): Promise<Ort.InferenceSession> {
+/** An ONNX Runtime session over one of a model config's files, with errors that name the file and key. */
+export async function openSession(
+  cfg: Pick<OnnxScorerConfig, 'name' | 'file' | 'dir' | 'files' | 'execution_provider'>,
+  key: string,
+  what = 'scorer',
+): Promise<Ort.InferenceSession> {
   const file = filePath(cfg, key);
   if (!existsSync(file))
     throw new MiroError(
-      `scorer ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); run \`miro models fetch ${cfg.file}\``,
+      `${what} ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); run \`miro models fetch ${cfg.file}\` or export it (scripts/export/README.md)`,
     );
   try {
     return await (
@@ -32,7 +37,7 @@ export async function openSession(cfg: OnnxScorerConfig, key: string): Promise<O
       intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2),
     });
   } catch (err) {
-    throw new MiroError(`scorer ${cfg.name}: cannot load ${file} (files.${key}): ${(err as Error).message.split('\n')[0]}`);
+    throw new MiroError(`${what} ${cfg.name}: cannot load ${file} (files.${key}): ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -86,7 +91,7 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
       b.map((x) => x.bytes),
     );
   const base = { name: cfg.name, identity: onnxIdentity(cfg), doc: `${cfg.kind} reward model from ${cfg.file}` };
-  const textInputs = (tok: TextEncoder77, captions: string[]) => {
+  const textInputs = (tok: PaddedTokenizer, captions: string[]) => {
     const { ids, mask } = tok.encode(captions);
     const feeds: Record<string, Ort.Tensor> = { [cfg.text.input_ids]: new O.Tensor('int64', ids, [captions.length, cfg.text.max_tokens]) };
     if (cfg.text.attention_mask) feeds[cfg.text.attention_mask] = new O.Tensor('int64', mask, [captions.length, cfg.text.max_tokens]);
@@ -98,7 +103,7 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
       const [vision, text, tok] = await Promise.all([
         openSession(cfg, 'vision'),
         openSession(cfg, 'text'),
-        TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
+        PaddedTokenizer.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
       ]);
       return {
         ...base,
@@ -148,7 +153,7 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
     case 'vqa': {
       const [model, tok] = await Promise.all([
         openSession(cfg, 'model'),
-        TextEncoder77.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
+        PaddedTokenizer.load(filePath(cfg, 'tokenizer'), cfg.text.max_tokens, cfg.text.eos_token_id, cfg.text.pad_token_id),
       ]);
       const question = (c: string) => (cfg.text.question ?? '{caption}').replaceAll('{caption}', c);
       return {

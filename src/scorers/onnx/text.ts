@@ -11,7 +11,7 @@ export interface TextBatch {
   mask: BigInt64Array;
 }
 
-export class TextEncoder77 {
+export class PaddedTokenizer {
   private constructor(
     private readonly tok: { encode(text: string): { ids: number[] } },
     private readonly maxTokens: number,
@@ -19,7 +19,7 @@ export class TextEncoder77 {
     private readonly pad: number,
   ) {}
 
-  static async load(file: string, maxTokens: number, eos: number, pad: number): Promise<TextEncoder77> {
+  static async load(file: string, maxTokens: number, eos: number, pad: number): Promise<PaddedTokenizer> {
     let json: unknown;
     let config: unknown = {};
     try {
@@ -33,7 +33,7 @@ export class TextEncoder77 {
       // optional
     }
     const { Tokenizer } = await import('@huggingface/tokenizers');
-    return new TextEncoder77(new Tokenizer(json as object, config as object), maxTokens, eos, pad);
+    return new PaddedTokenizer(new Tokenizer(json as object, config as object), maxTokens, eos, pad);
   }
 
   encode(texts: string[]): TextBatch {
