@@ -21,6 +21,8 @@ export interface OnnxScorerConfig {
   /** Folder holding the files: `model_dir` from the config, else <cache>/<repo>/<revision>. */
   dir: string;
   files: Record<string, ModelFile>;
+  /** The export command that writes the files, when no repository publishes them. */
+  export: string | null;
   image: { size: number; mean: [number, number, number]; std: [number, number, number]; input: string };
   text: {
     max_tokens: number;
@@ -56,6 +58,8 @@ export interface ModelFiles {
   hub: { repo: string; revision: string } | null;
   dir: string;
   files: Record<string, ModelFile>;
+  /** How to make the files when no repository publishes them: the export command (scripts/export/). */
+  export: string | null;
 }
 
 /** The `name`, `hub`, `model_dir` and `files` keys of a model config, validated. */
@@ -95,7 +99,13 @@ export function readModelFiles(file: string, cf: ConfigFile = readConfigFile(fil
       : hub
         ? path.join(modelCache(), hub.repo, hub.revision)
         : bad('model_dir', 'give model_dir or hub');
-  return { file, name: String(raw.name ?? path.basename(file, '.yaml')), hub, dir, files };
+  const exportCommand =
+    raw.export === undefined || raw.export === null
+      ? null
+      : typeof raw.export === 'string'
+        ? raw.export
+        : bad('export', 'expected the export command as a string');
+  return { file, name: String(raw.name ?? path.basename(file, '.yaml')), hub, dir, files, export: exportCommand };
 }
 
 export function loadScorerConfig(file: string): OnnxScorerConfig {
@@ -104,7 +114,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
   const kind = raw.kind as ScorerKind;
   if (raw.kind === 'vqa-server') bad('kind', 'a vqa-server scorer has no model files: use it as scorer: vlm:<config>');
   if (!KINDS.includes(kind)) bad('kind', `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(raw.kind)}`);
-  const { name, hub, dir, files } = readModelFiles(file, cf);
+  const { name, hub, dir, files, export: exportCommand } = readModelFiles(file, cf);
   for (const need of NEEDED[kind]) if (!files[need]) bad(`files.${need}`, `a ${kind} scorer needs it`);
   const img = obj(raw.image ?? {}, 'image');
   const txt = obj(raw.text ?? {}, 'text');
@@ -122,6 +132,7 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     hub,
     dir,
     files,
+    export: exportCommand,
     image: {
       size: Number(img.size ?? 224),
       mean: triple(img.mean, 'image.mean', [0.48145466, 0.4578275, 0.40821073]),

@@ -30,7 +30,12 @@ export async function fetchModel(
   opts: { requirePins?: boolean } = {},
 ): Promise<FetchReport[]> {
   const cfg = readModelFiles(configFile);
-  if (!cfg.hub) throw new MiroError(`${configFile}: no hub: {repo, revision} to fetch from; put the files in ${cfg.dir}`);
+  if (!cfg.hub)
+    throw new MiroError(
+      cfg.export
+        ? `${configFile}: no repository publishes these files; export them once where PyTorch is installed: ${cfg.export} (scripts/export/README.md)`
+        : `${configFile}: no hub: {repo, revision} to fetch from; put the files in ${cfg.dir}`,
+    );
   // A file with no pinned sha256 is whatever the server sends: say so, or refuse with --require-pins.
   const unpinned = Object.entries(cfg.files)
     .filter(([, f]) => !f.sha256)

@@ -20,14 +20,14 @@ async function ort(): Promise<typeof Ort> {
 
 /** An ONNX Runtime session over one of a model config's files, with errors that name the file and key. */
 export async function openSession(
-  cfg: Pick<OnnxScorerConfig, 'name' | 'file' | 'dir' | 'files' | 'execution_provider'>,
+  cfg: Pick<OnnxScorerConfig, 'name' | 'file' | 'dir' | 'files' | 'execution_provider' | 'export'>,
   key: string,
   what = 'scorer',
 ): Promise<Ort.InferenceSession> {
   const file = filePath(cfg, key);
   if (!existsSync(file))
     throw new MiroError(
-      `${what} ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); run \`miro models fetch ${cfg.file}\` or export it (scripts/export/README.md)`,
+      `${what} ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); ${cfg.export ? `export it once where PyTorch is installed: ${cfg.export}` : `run \`miro models fetch ${cfg.file}\``}`,
     );
   try {
     return await (
