@@ -77,8 +77,14 @@ async function measure(name: string): Promise<void> {
   }
 }
 
-if (process.env.MIRO_BENCH_BACKEND) await measure(process.env.MIRO_BENCH_BACKEND);
-else {
+const UNAVAILABLE = 3;
+if (process.env.MIRO_BENCH_BACKEND) {
+  await measure(process.env.MIRO_BENCH_BACKEND).catch((err: Error) => {
+    if (!/no TensorFlow.js backend could be loaded/.test(err.message)) throw err;
+    console.log(err.message.replace(/.*could be loaded \((.*)\)$/, '$1'));
+    process.exit(UNAVAILABLE);
+  });
+} else {
   // One child per backend; a backend that does not load here says why and is skipped. Plain
   // JavaScript ('cpu', the last resort) is 5-20x slower than wasm: timed only when asked for by name.
   const wanted = process.env.MIRO_TF_BACKEND ? [process.env.MIRO_TF_BACKEND] : BACKEND_ORDER.filter((b) => b !== 'cpu');
@@ -88,11 +94,11 @@ else {
       env: { ...process.env, MIRO_BENCH_BACKEND: name },
       encoding: 'utf8',
     });
-    if (run.status !== 0) {
-      const why = /no TensorFlow.js backend could be loaded \((.*)\)/.exec(run.stderr)?.[1] ?? run.stderr.trim().split('\n').at(-1);
-      console.log(`# backend ${name} not available here: ${why}`);
+    if (run.status === UNAVAILABLE) {
+      console.log(`# backend not available here: ${run.stdout.trim()}`);
       continue;
     }
+    if (run.status !== 0) throw new Error(`bench on backend ${name} failed: ${run.stderr}`);
     process.stdout.write(run.stdout);
     for (const m of run.stdout.matchAll(/^BENCH train\.(\S+)_steps_per_s_(\S+) (\S+)/gm)) figures.set(`${m[1]}@${m[2]}`, Number(m[3]));
   }

@@ -54,12 +54,24 @@ export function encodeFloat16(values: ArrayLike<number>): Uint8Array {
   return out;
 }
 
+/** Every half float's value, by its 16 bits: decoding is one table lookup per value. */
+let table: Float32Array | undefined;
+function halfTable(): Float32Array {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = fromHalf(h);
+  }
+  return table;
+}
+
 /** float16 bytes -> float32 values, written into `into` at `offset` when given. */
 export function decodeFloat16(bytes: Uint8Array, into?: Float32Array, offset = 0): Float32Array {
   if (bytes.length % 2) throw new Error(`float16 data has an odd byte length (${bytes.length})`);
   const n = bytes.length / 2;
   const out = into ?? new Float32Array(n);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) out[offset + i] = fromHalf(view.getUint16(i * 2, true));
+  const t = halfTable();
+  // Uint16Array reads the platform's byte order: little-endian on every machine Node supports here.
+  const halves = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+  for (let i = 0; i < n; i++) out[offset + i] = t[halves[i]!]!;
   return out;
 }
