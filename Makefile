@@ -3,6 +3,10 @@
 
 NODE_MODULES_STAMP := node_modules/.installed
 PIPELINE ?= pipelines/demo.yaml
+# onnxruntime-node's install script downloads CUDA libraries on Linux x64 (and fails offline).
+# The CPU binary ships in the package; a GPU host asks for CUDA: make ONNXRUNTIME_NODE_INSTALL=cuda12
+ONNXRUNTIME_NODE_INSTALL ?= skip
+export ONNXRUNTIME_NODE_INSTALL
 
 .PHONY: pipeline test typecheck lint format bench clean
 

@@ -1,61 +1,87 @@
-// `miro <command>`: dispatches to one file per command. Errors print their message (which
-// names the file, line, key, node or shard) and exit non-zero; no stack traces for user errors.
+// `miro <command>`: one file per command, each registering itself with commander (options,
+// validation, --help). Errors print their message (which names the file, line, key, node or
+// shard) and exit non-zero; no stack traces for user errors.
+//
+// Exit codes: 0 done; 1 an error, failed or damaged nodes, or a release that does not verify;
+// 2 a usage error (unknown command or option, a bad option value).
 
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
 import { MiroError } from '../errors.js';
+import registerRun from './run.js';
+import registerStatus from './status.js';
+import registerSql from './sql.js';
+import registerReport from './report.js';
+import registerRelease from './release.js';
+import registerVerify from './verify.js';
+import registerSample from './sample.js';
+import registerModels from './models.js';
+import { takeExitCode } from './exit.js';
 
-const commands: Record<string, { summary: string; load: () => Promise<{ default: (argv: string[]) => Promise<number> }> }> = {
-  run: {
-    summary: 'run PIPELINE [--only N] [--from N] [--force N] [--retry-failed N] [--dry-run] [--rank i --world n] [--jobs k]',
-    load: () => import('./run.js'),
-  },
-  status: {
-    summary: 'status PIPELINE            shards committed, rows ok/failed, stale or not and why',
-    load: () => import('./status.js'),
-  },
-  report: { summary: 'report PIPELINE [--out DIR]   tables and charts of the SQL reports', load: () => import('./report.js') },
-  models: {
-    summary: 'models fetch CONFIG...       download reward-model files by repo and revision, verify sha256',
-    load: () => import('./models.js'),
-  },
-  release: {
-    summary: 'release PIPELINE --out releases/NAME [--where SQL] [--images embed|path] [--include-failed]',
-    load: () => import('./release.js'),
-  },
-  verify: { summary: 'verify releases/NAME        re-hash files, check rows, schema, ids and targets', load: () => import('./verify.js') },
-  sample: {
-    summary: 'sample MODEL_DIR --prompt "..." [--preset P] [--target r=v,...] [--guidance w] [--n N] [--best-of R] [--out F]',
-    load: () => import('./sample.js'),
-  },
-  sql: { summary: 'sql PIPELINE "QUERY" | -f FILE [--format table|csv|json]', load: () => import('./sql.js') },
-};
+const ENVIRONMENT = `
+Environment:
+  MIRO_DATA_ROOT        where pipelines write (default: settings.data_root, else data/)
+  MIRO_TF_BACKEND       TensorFlow.js backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu
+  MIRO_MODELS           model cache for \`miro models fetch\` (default ~/.cache/miro/models)
+  MIRO_ORT_THREADS      ONNX Runtime threads per session (default 2)
+  MIRO_DUCKDB_THREADS   DuckDB threads (default: the machine's cores)
+  HF_ENDPOINT, HF_TOKEN the Hugging Face Hub endpoint and token for \`miro models fetch\`
 
-export function usage(): string {
-  return `usage: miro <command> ...\n\n${Object.values(commands)
-    .map((c) => `  miro ${c.summary}`)
-    .join('\n')}\n`;
+Exit codes: 0 done; 1 an error, failed or damaged nodes, a release that does not verify;
+2 a usage error (unknown command or option, bad option value).`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function program(): Command {
+  const p = new Command('miro')
+    .description('MIRO: multi-reward conditioned pretraining, as a resumable YAML DAG over Parquet')
+    .version(version(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', ENVIRONMENT)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  for (const register of [
+    registerRun,
+    registerStatus,
+    registerSql,
+    registerReport,
+    registerRelease,
+    registerVerify,
+    registerSample,
+    registerModels,
+  ])
+    register(p);
+  for (const c of p.commands) c.exitOverride().showSuggestionAfterError(true);
+  return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
-    return name ? 0 : 2;
-  }
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`miro: unknown command "${name}"\n${usage()}`);
+  // `miro sql ... | head` closes stdout early: stop quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  takeExitCode();
+  const p = program();
+  if (argv.length === 0) {
+    p.outputHelp({ error: true });
     return 2;
   }
   try {
-    return await (await command.load()).default(rest);
+    await p.parseAsync(argv, { from: 'user' });
+    return takeExitCode();
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors were already printed.
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
+    const name = p.commands.find((c) => c.name() === argv[0])?.name() ?? 'miro';
     if (err instanceof MiroError) {
       process.stderr.write(`miro ${name}: ${err.name}: ${err.message}\n`);
       return 1;
-    }
-    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`miro ${name}: ${err.message}\n${usage()}`);
-      return 2;
     }
     // A bug, not a user error: say so with the stack, and exit non-zero.
     process.stderr.write(`miro ${name}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,17 +1,21 @@
-import { fetchModel } from '../scorers/onnx/fetch.js';
-import { MiroError } from '../errors.js';
+// `miro models fetch CONFIG...`: model files by repository and revision, sha256-verified.
 
-export default async function models(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  const requirePins = rest.includes('--require-pins');
-  const configs = rest.filter((a) => a !== '--require-pins');
-  if (verb !== 'fetch' || configs.length === 0)
-    throw new MiroError(
-      'usage: miro models fetch [--require-pins] configs/scorers/NAME.yaml [...]  (HF_ENDPOINT and HF_TOKEN are honoured)',
-    );
-  for (const c of configs) {
-    const files = await fetchModel(c, (m) => console.error(m), { requirePins });
-    for (const f of files) console.log(`${f.status.padEnd(10)} ${f.sha256.slice(0, 16)}  ${f.bytes.toString().padStart(12)}  ${f.file}`);
-  }
-  return 0;
+import type { Command } from 'commander';
+import { fetchModel } from '../scorers/onnx/fetch.js';
+
+export default function register(program: Command): void {
+  const models = program.command('models').description('model files for reward-model and encoder configs');
+  models
+    .command('fetch')
+    .description('download the files a config names from the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN) and verify their sha256')
+    .argument('<configs...>', 'configs/scorers/NAME.yaml or configs/encoders/NAME.yaml')
+    .option('--require-pins', 'refuse files whose sha256 the config does not pin')
+    .action(async (configs: string[], o: { requirePins?: boolean }) => {
+      for (const c of configs) {
+        const files = await fetchModel(c, (m) => console.error(m), { requirePins: o.requirePins });
+        for (const f of files)
+          console.log(`${f.status.padEnd(10)} ${f.sha256.slice(0, 16)}  ${f.bytes.toString().padStart(12)}  ${f.file}`);
+      }
+    });
+  models.exitOverride();
 }

@@ -1,38 +1,45 @@
-import { parseArgs } from 'node:util';
+// `miro release PIPELINE --out releases/NAME`: a versioned, verifiable dataset release.
+
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
 import { cutRelease } from '../release/release.js';
-import { MiroError } from '../errors.js';
+import { int } from './args.js';
 
-export default async function release(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      where: { type: 'string' },
-      images: { type: 'string', default: 'embed' },
-      'include-failed': { type: 'boolean' },
-      'shard-rows': { type: 'string', default: '10000' },
-      bins: { type: 'string' },
-      'data-root': { type: 'string' },
-    },
-  });
-  if (!positionals[0] || !values.out)
-    throw new MiroError('usage: miro release PIPELINE --out releases/NAME [--where "SQL"] [--images embed|path] [--include-failed]');
-  if (values.images !== 'embed' && values.images !== 'path') throw new MiroError(`--images expects embed or path, got ${values.images}`);
-  const shardRows = Number(values['shard-rows']);
-  if (!Number.isInteger(shardRows) || shardRows < 1) throw new MiroError(`--shard-rows expects a positive integer`);
-  const pipeline = loadPipeline(positionals[0], { dataRoot: values['data-root'] });
-  const m = await cutRelease(pipeline, {
-    out: values.out,
-    where: values.where,
-    images: values.images,
-    includeFailed: values['include-failed'],
-    shardRows,
-    bins: values.bins,
-  });
-  console.log(
-    `release ${values.out}: ${m.counts.rows} rows in ${m.files.length - 1} data file(s); excluded ${m.counts.excluded_failed} failed, ${m.counts.excluded_by_where} by --where`,
-  );
-  return 0;
+interface ReleaseOptions {
+  out: string;
+  where?: string;
+  images: 'embed' | 'path';
+  includeFailed?: boolean;
+  shardRows: number;
+  bins?: string;
+  dataRoot?: string;
+}
+
+export default function register(program: Command): void {
+  program
+    .command('release')
+    .description('cut a release: Parquet parts, a dataset card and release.json with every file hashed')
+    .argument('<pipeline>', 'pipeline YAML')
+    .requiredOption('--out <dir>', 'release folder to write, e.g. releases/v1')
+    .option('--where <sql>', 'keep rows matching this SQL expression over the release columns')
+    .addOption(new Option('--images <how>', 'image bytes in the Parquet, or files beside it').choices(['embed', 'path']).default('embed'))
+    .option('--include-failed', 'keep rows with a failed score (their reward is NULL)')
+    .option('--shard-rows <n>', 'rows per Parquet part', int({ min: 1 }), 10000)
+    .option('--bins <node>', 'the bins node to release (default: the only one)')
+    .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .action(async (file: string, o: ReleaseOptions) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const m = await cutRelease(pipeline, {
+        out: o.out,
+        where: o.where,
+        images: o.images,
+        includeFailed: o.includeFailed,
+        shardRows: o.shardRows,
+        bins: o.bins,
+      });
+      console.log(
+        `release ${o.out}: ${m.counts.rows} rows in ${m.files.filter((f) => f.path.startsWith('data/')).length} data file(s); excluded ${m.counts.excluded_failed} failed, ${m.counts.excluded_by_where} by --where`,
+      );
+    });
 }

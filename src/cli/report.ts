@@ -1,23 +1,25 @@
-import { parseArgs } from 'node:util';
+// `miro report PIPELINE`: the SQL reports as tables and charts in one Markdown file.
+
+import type { Command } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews, populated } from '../dag/views.js';
 import { writeDataReport } from '../report/data-report.js';
-import { MiroError } from '../errors.js';
 
-export default async function report(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { 'data-root': { type: 'string' }, out: { type: 'string' } },
-  });
-  if (!positionals[0]) throw new MiroError('report needs a pipeline file');
-  const pipeline = loadPipeline(positionals[0], { dataRoot: values['data-root'] });
-  const { conn, views } = await openViews(pipeline);
-  try {
-    const written = await writeDataReport(conn, populated(views), values.out ?? pipeline.settings.reportDir);
-    console.log(`report: ${written.file} (${written.charts.length} charts)`);
-  } finally {
-    conn.closeSync();
-  }
-  return 0;
+export default function register(program: Command): void {
+  program
+    .command('report')
+    .description("tables and charts of the SQL reports (sql/reports/) over a pipeline's data")
+    .argument('<pipeline>', 'pipeline YAML')
+    .option('--out <dir>', "folder for the report (default: the pipeline's settings.report_dir)")
+    .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .action(async (file: string, o: { out?: string; dataRoot?: string }) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const { conn, views } = await openViews(pipeline);
+      try {
+        const written = await writeDataReport(conn, populated(views), o.out ?? pipeline.settings.reportDir);
+        console.log(`report: ${written.file} (${written.charts.length} charts)`);
+      } finally {
+        conn.closeSync();
+      }
+    });
 }

@@ -1,9 +1,9 @@
-// `miro sample MODEL_DIR --prompt "..."`: samples from a trained model (a train node's `model/`
-// folder) with a guidance preset, optional custom targets and best-of-N, into a contact sheet.
+// `miro sample MODEL_DIR --prompt "..."`: samples from a trained model (a train node's folder or
+// its `model/`) with a guidance preset, optional custom targets and best-of-N, into a contact sheet.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
 import { sampleImages, guidancePreset, loadFrozen } from '../model/sampler.js';
@@ -11,92 +11,101 @@ import { pixelSize } from '../model/config.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { scoreImages } from '../eval/judge.js';
 import { MiroError } from '../errors.js';
+import { collect, int, number } from './args.js';
 
-function parseTargets(text: string | undefined): Record<string, number> {
+interface SampleOptions {
+  prompt: string[];
+  preset: string;
+  target?: Record<string, number>;
+  guidance: number;
+  negativeCaption: 'same' | 'empty';
+  n: number;
+  bestOf?: string;
+  steps: number;
+  seed: number;
+  out: string;
+  backend?: string;
+}
+
+/** `reward=value,...` with each value in [0, 1]. */
+function targets(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const part of (text ?? '').split(',').filter(Boolean)) {
+  for (const part of text.split(',').filter(Boolean)) {
     const [k, v] = part.split('=');
     const n = Number(v);
-    if (!k || !(n >= 0 && n <= 1)) throw new MiroError(`--target ${part}: expected reward=value with value in [0, 1]`);
+    if (!k || v === undefined || v.trim() === '' || !(n >= 0 && n <= 1))
+      throw new InvalidArgumentError(`"${part}": expected reward=value with value in [0, 1]`);
     out[k] = n;
   }
   return out;
 }
 
-export default async function sample(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      prompt: { type: 'string', multiple: true },
-      preset: { type: 'string', default: 'all' },
-      target: { type: 'string' },
-      guidance: { type: 'string', default: '3' },
-      'negative-caption': { type: 'string', default: 'same' },
-      n: { type: 'string', default: '1' },
-      'best-of': { type: 'string' },
-      steps: { type: 'string', default: '50' },
-      seed: { type: 'string', default: '0' },
-      out: { type: 'string', default: 'samples.png' },
-      backend: { type: 'string' },
-    },
-  });
-  const dir = positionals[0];
-  if (!dir || !values.prompt?.length)
-    throw new MiroError(
-      'usage: miro sample MODEL_DIR --prompt "..." [--prompt ...] [--preset all|only:<r>|pair:<a>,<b>,<u>|custom] [--target r=v,...] [--guidance w] [--n N] [--best-of REWARD] [--out FILE.png]',
-    );
-  const n = Number(values.n);
-  const guidance = Number(values.guidance);
-  if (!Number.isInteger(n) || n < 1) throw new MiroError(`--n expects a positive integer, got ${values.n}`);
-  const { tf } = await loadTf(values.backend, (m) => console.error(m));
-  const modelDir = (await fs.stat(path.join(dir, 'model')).catch(() => null))?.isDirectory() ? path.join(dir, 'model') : dir;
-  const { cfg, params } = await loadModel(tf, modelDir);
-  const frozen = await loadFrozen(cfg);
-  const P = pixelSize(cfg);
-  const custom = parseTargets(values.target);
-  const preset = Object.keys(custom).length && values.preset === 'all' ? 'custom' : values.preset!;
-  const g = cfg.rewards.length ? guidancePreset(preset, cfg.rewards, custom) : null;
-  const prompts = values.prompt.flatMap((p) => Array.from({ length: n }, () => p));
-  const images = await sampleImages(
-    tf,
-    cfg,
-    params,
-    {
-      captions: prompts,
-      positive: prompts.map(() => g?.positive ?? []),
-      negative: g ? prompts.map(() => g.negative) : null,
-      guidance: g ? guidance : 0,
-      negativeCaption: values['negative-caption'] === 'empty' ? 'empty' : 'same',
-      steps: Number(values.steps),
-      seed: Number(values.seed),
-    },
-    frozen,
-  );
-  let keep = images;
-  if (values['best-of']) {
-    const reward = values['best-of'];
-    const scores = (
-      await scoreImages(
-        images.map((data) => ({ width: P, height: P, data })),
-        prompts,
-        [reward],
-      )
-    )[reward];
-    if (!scores) throw new MiroError(`--best-of ${reward}: no built-in scorer of that name`);
-    keep = values.prompt.map((_, i) => {
-      const idx = Array.from({ length: n }, (_, k) => i * n + k);
-      const best = idx.reduce((a, b) => ((scores[b] ?? -Infinity) > (scores[a] ?? -Infinity) ? b : a));
-      console.error(`${values.prompt![i]}: best of ${n} by ${reward} = ${scores[best]}`);
-      return images[best]!;
+export default function register(program: Command): void {
+  program
+    .command('sample')
+    .description('sample images from a trained model into a contact sheet')
+    .argument('<model>', "a train node's folder (data/<pipeline>/<node>) or its model/ folder")
+    .requiredOption('--prompt <text>', 'a prompt (repeatable)', collect)
+    .option('--preset <preset>', 'guidance preset: all, only:<reward>, pair:<a>,<b>,<u>, custom, text', 'all')
+    .option('--target <r=v,...>', 'custom positive targets per reward, each in [0, 1] (implies --preset custom)', targets)
+    .option('--guidance <w>', 'guidance weight w', number(), 3)
+    .addOption(new Option('--negative-caption <which>', "the negative branch's caption").choices(['same', 'empty']).default('same'))
+    .option('--n <count>', 'samples per prompt', int({ min: 1 }), 1)
+    .option('--best-of <reward>', 'keep the best of --n per prompt by this built-in reward')
+    .option('--steps <count>', 'Euler steps', int({ min: 1 }), 50)
+    .option('--seed <seed>', 'noise seed', int({ min: 0 }), 0)
+    .option('--out <file>', 'contact sheet PNG to write', 'samples.png')
+    .option('--backend <name>', 'TensorFlow.js backend (default: the fastest that loads)')
+    .action(async (dir: string, o: SampleOptions) => {
+      const { tf } = await loadTf(o.backend, (m) => console.error(m));
+      const modelDir = (await fs.stat(path.join(dir, 'model')).catch(() => null))?.isDirectory() ? path.join(dir, 'model') : dir;
+      const { cfg, params } = await loadModel(tf, modelDir);
+      const frozen = await loadFrozen(cfg);
+      const P = pixelSize(cfg);
+      const custom = o.target ?? {};
+      const preset = Object.keys(custom).length && o.preset === 'all' ? 'custom' : o.preset;
+      const g = cfg.rewards.length ? guidancePreset(preset, cfg.rewards, custom) : null;
+      if (o.bestOf && o.n < 2) throw new MiroError('--best-of needs --n of 2 or more samples per prompt');
+      const prompts = o.prompt.flatMap((p) => Array.from({ length: o.n }, () => p));
+      const images = await sampleImages(
+        tf,
+        cfg,
+        params,
+        {
+          captions: prompts,
+          positive: prompts.map(() => g?.positive ?? []),
+          negative: g ? prompts.map(() => g.negative) : null,
+          guidance: g ? o.guidance : 0,
+          negativeCaption: o.negativeCaption,
+          steps: o.steps,
+          seed: o.seed,
+        },
+        frozen,
+      );
+      let keep = images;
+      if (o.bestOf) {
+        const reward = o.bestOf;
+        const scores = (
+          await scoreImages(
+            images.map((data) => ({ width: P, height: P, data })),
+            prompts,
+            [reward],
+          )
+        )[reward];
+        if (!scores) throw new MiroError(`--best-of ${reward}: no built-in scorer of that name`);
+        keep = o.prompt.map((_, i) => {
+          const idx = Array.from({ length: o.n }, (_, k) => i * o.n + k);
+          const best = idx.reduce((a, b) => ((scores[b] ?? -Infinity) > (scores[a] ?? -Infinity) ? b : a));
+          console.error(`${o.prompt[i]}: best of ${o.n} by ${reward} = ${scores[best]}`);
+          return images[best]!;
+        });
+      }
+      const labels = o.bestOf ? o.prompt : prompts;
+      const title = `${dir} (${cfg.variant}): ${g ? `${preset}, w=${o.guidance}` : 'no guidance'}${o.bestOf ? `, best of ${o.n} by ${o.bestOf}` : ''}, ${o.steps} steps, seed ${o.seed}`;
+      await fs.writeFile(
+        o.out,
+        await contactSheet(keep, P, { columns: o.bestOf ? keep.length : o.n, scale: Math.max(1, Math.round(128 / P)), title, labels }),
+      );
+      console.log(`${keep.length} image(s) -> ${o.out} (${cfg.variant}, ${g ? `${preset}, w=${o.guidance}` : 'no guidance'})`);
     });
-  }
-  const labels = values['best-of'] ? values.prompt : prompts;
-  const title = `${dir} (${cfg.variant}): ${g ? `${preset}, w=${guidance}` : 'no guidance'}${values['best-of'] ? `, best of ${n} by ${values['best-of']}` : ''}, ${values.steps} steps, seed ${values.seed}`;
-  await fs.writeFile(
-    values.out!,
-    await contactSheet(keep, P, { columns: values['best-of'] ? keep.length : n, scale: Math.max(1, Math.round(128 / P)), title, labels }),
-  );
-  console.log(`${keep.length} image(s) -> ${values.out} (${cfg.variant}, ${g ? `${preset}, w=${guidance}` : 'no guidance'})`);
-  return 0;
 }

@@ -1,44 +1,116 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+// `miro sql PIPELINE "QUERY"`: one read-only query over the pipeline's views. `--format table`
+// is for people; csv, json, ndjson and parquet are exports written by DuckDB itself (COPY), so
+// every value round-trips: doubles in shortest exact form, BIGINT and HUGEINT exact, nested
+// types as JSON in CSV, a header even when no row matches.
+
+import { createReadStream, promises as fs, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline as pipe } from 'node:stream/promises';
+import { Option, type Command } from 'commander';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
-import { queryRows } from '../store/duck.js';
+import { queryRows, sqlString } from '../store/duck.js';
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError } from '../errors.js';
-import { formatCsv, formatJson, formatTable } from '../util/table.js';
+import { formatTable } from '../util/table.js';
 
-export default async function sql(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f' },
-      format: { type: 'string', default: 'table' },
-      'data-root': { type: 'string' },
-      // Without it: one read-only statement, reading only the pipeline's data.
-      unsafe: { type: 'boolean', default: false },
-    },
-  });
-  const [file, query] = positionals;
-  if (!file || (!query && !values.file)) throw new MiroError('usage: miro sql PIPELINE "QUERY" (or -f FILE.sql)');
-  const text = values.file ? readFileSync(values.file, 'utf8') : query!;
-  const pipeline = loadPipeline(file, { dataRoot: values['data-root'] });
-  const { conn, views } = await openViews(pipeline);
-  try {
-    if (!values.unsafe) {
-      await assertReadOnlyStatement(conn, text);
-      await sandbox(conn, [pipeline.settings.dataRoot]);
-    }
-    let rows;
-    try {
-      rows = await queryRows(conn, text);
-    } catch (err) {
-      throw new MiroError(`${(err as Error).message}\n(views: ${views.map((v) => v.name).join(', ')})`);
-    }
-    const out = values.format === 'csv' ? formatCsv(rows) : values.format === 'json' ? formatJson(rows) : formatTable(rows);
-    console.log(out);
-  } finally {
-    conn.closeSync();
+const TABLE_ROWS = 1000;
+const FORMATS = ['table', 'csv', 'json', 'ndjson', 'parquet'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface SqlOptions {
+  file?: string;
+  format: Format;
+  out?: string;
+  dataRoot?: string;
+  unsafe?: boolean;
+}
+
+export default function register(program: Command): void {
+  program
+    .command('sql')
+    .description("one read-only SQL query over a pipeline's views (a view per node, plus reward_inputs)")
+    .argument('<pipeline>', 'pipeline YAML')
+    .argument('[query]', 'the query (or -f FILE)')
+    .option('-f, --file <sql>', 'read the query from a file')
+    .addOption(
+      new Option('--format <format>', 'output format; all but table are exact exports written by DuckDB').choices(FORMATS).default('table'),
+    )
+    .option('--out <file>', 'write the export to this file instead of stdout (required for parquet)')
+    .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .option('--unsafe', 'lift the sandbox: any statement, any file (for your own scripts only)')
+    .action(async (file: string, query: string | undefined, o: SqlOptions) => {
+      if (!query && !o.file) throw new MiroError('give a query, or -f FILE.sql');
+      if (query && o.file) throw new MiroError('give a query or -f FILE.sql, not both');
+      if (o.format === 'parquet' && !o.out) throw new MiroError('--format parquet writes a file: give --out FILE.parquet');
+      if (o.out && o.format === 'table') throw new MiroError('--out writes an export: give --format csv, json, ndjson or parquet');
+      let text: string;
+      try {
+        text = o.file ? readFileSync(o.file, 'utf8') : query!;
+      } catch (err) {
+        throw new MiroError(`-f ${o.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      }
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const { conn, views } = await openViews(pipeline);
+      // DuckDB writes exports into a folder of our own, inside the sandbox, and they move from there.
+      const staging = o.format === 'table' ? null : mkdtempSync(path.join(os.tmpdir(), 'miro-sql-'));
+      try {
+        const fail = (err: unknown): never => {
+          throw new MiroError(`${(err as Error).message}\n(views: ${views.map((v) => v.name).join(', ')})`);
+        };
+        const readOnly = await assertReadOnlyStatement(conn, text).then(
+          () => true,
+          (err: unknown) => (o.unsafe ? false : fail(err)),
+        );
+        if (!o.unsafe) await sandbox(conn, [pipeline.settings.dataRoot, ...(staging ? [staging] : [])]);
+        // Only a query can be exported; with --unsafe, any other statement just runs.
+        if (!staging || !readOnly) {
+          // A table is for reading: the first TABLE_ROWS rows, and a note when there are more.
+          const shown = readOnly
+            ? `SELECT * FROM (${await exactIntegers(conn, text.trim().replace(/;\s*$/, ''))}) LIMIT ${TABLE_ROWS + 1}`
+            : text;
+          const rows = await queryRows(conn, shown).catch(fail);
+          console.log(formatTable(rows.slice(0, TABLE_ROWS)));
+          if (rows.length > TABLE_ROWS)
+            console.error(`(first ${TABLE_ROWS} rows shown; --format csv, json, ndjson or parquet exports them all)`);
+          return;
+        }
+        const tmp = path.join(staging, `out.${o.format === 'ndjson' ? 'jsonl' : o.format}`);
+        await exportQuery(conn, text.trim().replace(/;\s*$/, ''), o.format as Exclude<Format, 'table'>, tmp).catch(fail);
+        if (o.out) await fs.copyFile(tmp, o.out);
+        else await pipe(createReadStream(tmp), process.stdout, { end: false });
+      } finally {
+        conn.closeSync();
+        if (staging) await fs.rm(staging, { recursive: true, force: true });
+      }
+    });
+}
+
+/** The query with 64- and 128-bit integers as text, so the table shows them exactly (JavaScript numbers would round them). */
+async function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
+  const cols = await queryRows(conn, `DESCRIBE (${query})`).catch(() => []); // SHOW, SUMMARIZE...: shown as they come
+  const wide = cols
+    .filter((c) => /^(U?BIGINT|U?HUGEINT|DECIMAL)/.test(String(c.column_type)))
+    .map((c) => `"${String(c.column_name).replaceAll('"', '""')}"`);
+  return wide.length ? `SELECT * REPLACE (${wide.map((c) => `${c}::VARCHAR AS ${c}`).join(', ')}) FROM (${query})` : query;
+}
+
+/** COPY the query to `file`; for CSV, nested values (lists, structs, maps) become JSON text first. */
+async function exportQuery(conn: DuckDBConnection, query: string, format: Exclude<Format, 'table'>, file: string): Promise<void> {
+  let select = query;
+  if (format === 'csv') {
+    const cols = await queryRows(conn, `DESCRIBE (${query})`);
+    const nested = cols.filter((c) => /[[\]]|^(STRUCT|MAP|UNION)\b/.test(String(c.column_type))).map((c) => String(c.column_name));
+    if (nested.length)
+      select = `SELECT * REPLACE (${nested.map((c) => `to_json("${c.replaceAll('"', '""')}")::VARCHAR AS "${c.replaceAll('"', '""')}"`).join(', ')}) FROM (${query})`;
   }
-  return 0;
+  const options = {
+    csv: 'FORMAT csv, HEADER true',
+    json: 'FORMAT json, ARRAY true',
+    ndjson: 'FORMAT json',
+    parquet: 'FORMAT parquet, COMPRESSION zstd',
+  }[format];
+  await conn.run(`COPY (${select}) TO ${sqlString(file)} (${options})`);
 }

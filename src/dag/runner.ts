@@ -13,6 +13,8 @@ import { planPipeline, inputsHash, shardDamage, type NodePlan, type PlanOptions 
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import {
+  clearFailure,
+  writeFailure,
   readManifest,
   readMarker,
   readMarkers,
@@ -169,9 +171,19 @@ class NodeRun {
         await lock.release();
       }
       await this.checkIfComplete();
+      await clearFailure(this.layout, env.rank, env.world);
       return { node: spec.name, status: 'ran', reason: plan.reason, shardsRun: todo.length + retry.length };
     } catch (err) {
       env.progress.log(`[${spec.name}] FAILED: ${errorMessage(err)}`);
+      // Kept for `miro status` until this rank runs the node through; a full disk may refuse it too.
+      await writeFailure(this.layout, {
+        node: spec.name,
+        fingerprint: plan.fingerprint,
+        rank: env.rank,
+        world: env.world,
+        error: errorMessage(err),
+        at: new Date().toISOString(),
+      }).catch(() => undefined);
       return { node: spec.name, status: 'failed', reason: plan.reason, shardsRun: 0, error: err as Error };
     }
   }
@@ -297,7 +309,7 @@ class NodeRun {
         state: manifest.state,
         retry: retry ? { rows: retry.rows } : null,
         stats,
-        progress: (rows, total) => this.env.progress.rows(spec.name, rows, total),
+        progress: (rows, total, detail) => this.env.progress.rows(spec.name, rows, total, detail),
       };
       let written;
       if (spec.stage.query && !prefix) {

@@ -207,7 +207,7 @@ export const train = defineStage({
       backend,
       evaluate: prm.eval_samples > 0 ? evaluate : undefined,
       log: ctx.log,
-      progress: (step, total) => ctx.progress(step, total),
+      progress: (step, total, loss) => ctx.progress(step, total, { unit: 'steps', note: `loss ${loss.toFixed(4)}` }),
     });
     await saveModel(
       path.join(ctx.dir, 'model'),

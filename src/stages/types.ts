@@ -6,6 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ColumnRef, ParamsOf, Shape } from './params.js';
 export type { ColumnRef } from './params.js';
 import type { Stats } from '../util/stats.js';
+import type { ProgressDetail } from '../util/progress.js';
 
 export type { Batch, Column, ColumnType, ColumnValues, Value } from '../store/batch.js';
 import type { Batch, Column, Value } from '../store/batch.js';
@@ -74,7 +75,7 @@ export interface ShardContext<P> extends NodeContext<P> {
   retry: { rows: Record<string, Value>[] } | null;
   stats: Stats;
   /** Report rows (or steps) done so far in this shard, and the total when known (for progress). */
-  progress(rowsDone: number, rowsTotal?: number): void;
+  progress(rowsDone: number, rowsTotal?: number, detail?: ProgressDetail): void;
 }
 
 export type Mode =

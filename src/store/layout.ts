@@ -26,6 +26,13 @@ export class NodeLayout {
   tableFile(table: string): string {
     return path.join(this.dir, table, 'part-00000.parquet');
   }
+  /** `_failed/rank-R-of-W.json`: the last failure of a rank's run, removed when it succeeds. */
+  failureDir(): string {
+    return path.join(this.dir, '_failed');
+  }
+  failureFile(rank: number, world: number): string {
+    return path.join(this.dir, '_failed', `rank-${rank}-of-${world}.json`);
+  }
   lockDir(): string {
     return path.join(this.dir, '_lock');
   }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LockError } from '../errors.js';
 
-interface LockOwner {
+export interface LockOwner {
   pid: number;
   host: string;
   since: string;
@@ -92,4 +92,27 @@ export class FileLock {
   async release(): Promise<void> {
     await fs.rm(this.file, { force: true });
   }
+}
+
+/** A lock file and its owner; `alive` is known on the owner's host only (null elsewhere). */
+export interface HeldLock {
+  file: string;
+  owner: LockOwner;
+  alive: boolean | null;
+}
+
+/** The locks in a folder with their owners (for `miro status`): unreadable files are left out. */
+export async function heldLocks(dir: string): Promise<HeldLock[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const out: HeldLock[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      const owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
+      out.push({ file, owner, alive: owner.host === os.hostname() ? alive(owner.pid) : null });
+    } catch {
+      // being written, or gone
+    }
+  }
+  return out;
 }

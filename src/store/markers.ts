@@ -112,6 +112,30 @@ export async function writeManifest(layout: NodeLayout, manifest: NodeManifest):
   await writeFileAtomic(layout.manifestFile(), JSON.stringify(manifest, null, 1));
 }
 
+/** Why a node's last run on some rank failed, kept until that rank runs the node through. */
+export interface NodeFailure {
+  node: string;
+  fingerprint: string;
+  rank: number;
+  world: number;
+  error: string;
+  at: string;
+}
+
+export async function writeFailure(layout: NodeLayout, failure: NodeFailure): Promise<void> {
+  await writeFileAtomic(layout.failureFile(failure.rank, failure.world), JSON.stringify(failure, null, 1));
+}
+
+export async function clearFailure(layout: NodeLayout, rank: number, world: number): Promise<void> {
+  await fs.rm(layout.failureFile(rank, world), { force: true });
+}
+
+export async function readFailures(layout: NodeLayout): Promise<NodeFailure[]> {
+  const files = await fs.readdir(layout.failureDir()).catch(() => [] as string[]);
+  const out = await Promise.all(files.filter((f) => f.endsWith('.json')).map((f) => readJsonIfExists<NodeFailure>(`${layout.failureDir()}/${f}`)));
+  return out.filter((f): f is NodeFailure => f !== undefined);
+}
+
 /** The bins node's manifest state: per reward, the edges that make its bins (also stored in releases). */
 export interface BinState {
   num_bins: number;

@@ -33,7 +33,7 @@ export interface TrainOptions {
   /** Optional evaluation with the EMA weights; its figures join that step's metrics row. */
   evaluate?: (params: Params, step: number) => Promise<Record<string, number | null>>;
   log: (m: string) => void;
-  progress: (step: number, total: number) => void;
+  progress: (step: number, total: number, loss: number) => void;
 }
 
 export interface TrainResult {
@@ -150,7 +150,7 @@ export async function train(tf: Tf, loader: ShardLoader, o: TrainOptions): Promi
     const done = step + 1;
     if (o.evaluate && (done % o.evalEvery === 0 || done === o.steps)) Object.assign(row, await o.evaluate(adam.ema, done));
     metrics.push(row);
-    o.progress(done, o.steps);
+    o.progress(done, o.steps, loss);
     if (done % o.checkpointEvery === 0 || done === o.steps) {
       const state: CheckpointState = {
         step: done,

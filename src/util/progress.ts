@@ -4,8 +4,14 @@
 export interface ProgressSink {
   log(message: string): void;
   shardDone(node: string, done: number, total: number, rows: number): void;
-  rows(node: string, rowsDone: number, rowsTotal?: number): void;
+  rows(node: string, rowsDone: number, rowsTotal?: number, detail?: ProgressDetail): void;
   nodeStart(node: string, total: number): void;
+}
+
+/** What a stage counts (rows by default; training counts steps) and a note for the line (the loss). */
+export interface ProgressDetail {
+  unit?: string;
+  note?: string;
 }
 
 function fmtSecs(s: number): string {
@@ -22,6 +28,9 @@ interface NodeProgress {
   done: number;
   rows: number;
   liveRows: number;
+  liveTotal?: number;
+  unit?: string;
+  note?: string;
 }
 
 export class Progress implements ProgressSink {
@@ -45,10 +54,13 @@ export class Progress implements ProgressSink {
   }
 
   /** Rows done in the running shard. Off a TTY, a plain line every 15 s keeps long shards visible. */
-  rows(node: string, rowsDone: number, rowsTotal?: number): void {
+  rows(node: string, rowsDone: number, rowsTotal?: number, detail: ProgressDetail = {}): void {
     const p = this.nodes.get(node);
     if (!p) return;
     p.liveRows = rowsDone;
+    p.unit = detail.unit ?? 'rows';
+    p.note = detail.note;
+    p.liveTotal = rowsTotal;
     const now = performance.now();
     if (this.tty) {
       if (now - this.lastDraw > 200) this.draw(node, p);
@@ -56,10 +68,7 @@ export class Progress implements ProgressSink {
       p.lastLine = now;
       const secs = (now - p.shardStart) / 1000;
       const rate = rowsDone / Math.max(secs, 1e-3);
-      const eta = rowsTotal ? ` · ETA ${fmtSecs((rowsTotal - rowsDone) / Math.max(rate, 1e-9))}` : '';
-      this.log(
-        `[${node}] shard ${p.done + 1}/${p.total} running · ${rowsDone}${rowsTotal ? `/${rowsTotal}` : ''} rows · ${rate.toFixed(1)} rows/s${eta}`,
-      );
+      this.log(this.liveLine(node, p, rate));
     }
   }
 
@@ -78,12 +87,19 @@ export class Progress implements ProgressSink {
     else this.log(line);
   }
 
+  /** The running shard: `[train] shard 1/1 running · 300/3000 steps · 9.8 steps/s · ETA 4m35s · loss 0.1523`. */
+  private liveLine(node: string, p: NodeProgress, rate: number): string {
+    const unit = p.unit ?? 'rows';
+    const total = p.liveTotal;
+    const eta = total ? ` · ETA ${fmtSecs((total - p.liveRows) / Math.max(rate, 1e-9))}` : '';
+    return `[${node}] shard ${p.done + 1}/${p.total} running · ${p.liveRows}${total ? `/${total}` : ''} ${unit} · ${rate.toFixed(1)} ${unit}/s${eta}${p.note ? ` · ${p.note}` : ''}`;
+  }
+
   private draw(node: string, p: NodeProgress, line?: string): void {
     if (this.quiet) return;
     this.lastDraw = performance.now();
-    const secs = (performance.now() - p.start) / 1000;
-    const rows = p.rows + p.liveRows;
-    const text = line ?? `[${node}] shard ${p.done}/${p.total} · ${rows} rows · ${(rows / Math.max(secs, 1e-3)).toFixed(0)} rows/s`;
+    const secs = (performance.now() - p.shardStart) / 1000;
+    const text = line ?? this.liveLine(node, p, p.liveRows / Math.max(secs, 1e-3));
     this.out.write(`\r\x1b[2K${text}`);
   }
 }

@@ -14,7 +14,7 @@ function cell(v: Value): string {
 export function formatTable(rows: Record<string, Value>[], columns?: string[]): string {
   const cols = columns ?? Object.keys(rows[0] ?? {});
   const cells = rows.map((r) => cols.map((c) => cell(r[c] ?? null)));
-  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const width = cols.map((c, i) => cells.reduce((w, r) => Math.max(w, r[i]!.length), c.length));
   const line = (xs: string[]) =>
     xs
       .map((x, i) => x.padEnd(width[i]!))

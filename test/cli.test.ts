@@ -1,0 +1,158 @@
+// The CLI as a user meets it: --help on every command names every option, --version, bad values
+// exit 2 naming the option, typos get suggestions, a closed pipe ends quietly, and `miro sql`
+// exports round-trip doubles, 64- and 128-bit integers, lists and structs exactly.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BIN, ROOT, runCli, sql, tmpDir, writePipeline } from './helpers.ts';
+import { program } from '../src/cli/main.ts';
+
+const commands = program().commands.flatMap((c) =>
+  c.commands.length ? c.commands.map((s) => ({ path: [c.name(), s.name()], cmd: s })) : [{ path: [c.name()], cmd: c }],
+);
+
+test('every command answers --help with exit 0 and names each of its options', async () => {
+  assert.ok(commands.length >= 8);
+  for (const { path: argv, cmd } of commands) {
+    const r = await runCli([...argv, '--help']);
+    assert.equal(r.code, 0, `${argv.join(' ')} --help: ${r.stderr}`);
+    for (const o of cmd.options) assert.ok(r.stdout.includes(o.long!), `${argv.join(' ')} --help does not name ${o.long}`);
+  }
+  const top = await runCli(['--help']);
+  assert.equal(top.code, 0);
+  for (const name of [
+    'run',
+    'status',
+    'sql',
+    'release',
+    'verify',
+    'sample',
+    'report',
+    'models',
+    'MIRO_DATA_ROOT',
+    'MIRO_TF_BACKEND',
+    'Exit codes',
+  ])
+    assert.ok(top.stdout.includes(name), `miro --help lacks ${name}`);
+});
+
+test('--version prints the package version, with no npm warning through npx', () => {
+  const version = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+  const r = spawnSync('npx', ['miro', '--version'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), version);
+  assert.doesNotMatch(r.stderr, /npm warn/i);
+});
+
+test('a bad value for each numeric or enumerated option exits 2 and names the option', async () => {
+  const cases: [string[], string][] = [
+    [['run', 'p.yaml', '--rank', 'x'], '--rank'],
+    [['run', 'p.yaml', '--world', '0'], '--world'],
+    [['run', 'p.yaml', '--jobs', '1.5'], '--jobs'],
+    [['run', 'p.yaml', '--wait-timeout', '-1'], '--wait-timeout'],
+    [['release', 'p.yaml', '--out', 'r', '--shard-rows', 'many'], '--shard-rows'],
+    [['release', 'p.yaml', '--out', 'r', '--images', 'inline'], '--images'],
+    [['sample', 'm', '--prompt', 'a', '--guidance', 'abc'], '--guidance'],
+    [['sample', 'm', '--prompt', 'a', '--steps', 'foo'], '--steps'],
+    [['sample', 'm', '--prompt', 'a', '--n', '0'], '--n'],
+    [['sample', 'm', '--prompt', 'a', '--seed', '-3'], '--seed'],
+    [['sample', 'm', '--prompt', 'a', '--target', 'aesthetic=2'], '--target'],
+    [['sample', 'm', '--prompt', 'a', '--negative-caption', 'none'], '--negative-caption'],
+    [['sql', 'p.yaml', 'SELECT 1', '--format', 'xml'], '--format'],
+  ];
+  for (const [argv, option] of cases) {
+    const r = await runCli(argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: exit ${r.code}, ${r.stderr}`);
+    assert.ok(r.stderr.includes(option), `${argv.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('typos get suggestions; missing files and folders are named, without stack traces', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(dir, 'tiny', 'name: tiny\nsettings: {shards: 1}\nnodes:\n  numbers: {uses: rows, with: {count: 3}}\n');
+  const cmd = await runCli(['stauts', file]);
+  assert.equal(cmd.code, 2);
+  assert.match(cmd.stderr, /Did you mean status\?/);
+  const node = await runCli(['run', file, '--only', 'numbrs', '--dry-run']);
+  assert.equal(node.code, 1);
+  assert.match(node.stderr, /--only numbrs: no such node .*did you mean "numbers"/);
+  const missing = await runCli(['sql', file, '-f', path.join(dir, 'missing.sql')]);
+  assert.match(missing.stderr, /-f .*missing\.sql: no such file/);
+  const verify = await runCli(['verify', path.join(dir, 'nonexistent')]);
+  assert.equal(verify.code, 1);
+  assert.match(verify.stderr, /not a release \(no release\.json; the folder does not exist\)/);
+  for (const r of [missing, verify]) assert.doesNotMatch(r.stderr, /unexpected error|\n\s+at /);
+});
+
+test('`miro sql ... | head -1` and `run --dry-run | head -1` end quietly with exit 0', async () => {
+  const dir = tmpDir();
+  const env = { ...process.env, MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const file = await writePipeline(
+    dir,
+    'pipe',
+    'name: pipe\nsettings: {shards: 1}\nnodes:\n  a: {uses: rows, with: {count: 3}}\n  b: {uses: derive, needs: [a], with: {columns: {v: {sql: "value + 1"}}}}\n',
+  );
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  for (const args of [
+    ['sql', file, 'SELECT * FROM range(2000000)', '--format', 'csv'],
+    ['sql', file, 'SELECT * FROM range(200000)'],
+    ['run', file, '--dry-run'],
+  ]) {
+    const out = execFileSync('bash', ['-c', `node "${BIN}" "$@" | head -1; echo "exit=\${PIPESTATUS[0]}" >&2`, 'bash', ...args], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(out.split('\n').filter(Boolean).length, 1, args.join(' '));
+    const err = spawnSync(
+      'bash',
+      [
+        '-c',
+        `node "${BIN}" "$@" 2>&1 >/dev/null | head -c 0; node "${BIN}" "$@" | head -1 >/dev/null; echo "exit=\${PIPESTATUS[0]}"`,
+        'bash',
+        ...args,
+      ],
+      { env, encoding: 'utf8' },
+    );
+    assert.match(err.stdout, /exit=0/, `${args.join(' ')}: ${err.stdout}${err.stderr}`);
+    assert.doesNotMatch(err.stderr, /EPIPE|\n\s+at /, args.join(' '));
+  }
+});
+
+test('miro sql exports are exact: doubles, BIGINT, HUGEINT, lists and structs round-trip; headers on empty results', async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const file = await writePipeline(dir, 'x', 'name: x\nsettings: {shards: 1}\nnodes:\n  a: {uses: rows, with: {count: 2}}\n');
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const q = `SELECT 1009.1510487::DOUBLE AS d, 0.1::DOUBLE + 0.2::DOUBLE AS e, 1e-300 AS tiny, 12345678901234567::BIGINT AS b, 170141183460469231731687303715884105727::HUGEINT AS h, [0.1, 1/3]::DOUBLE[] AS l, {'a': 1, 'b': 0.30000000000000004} AS s, 'x,"y' AS t FROM a ORDER BY id LIMIT 1`;
+  const csv = await runCli(['sql', file, q, '--format', 'csv'], { env });
+  assert.equal(csv.code, 0, csv.stderr);
+  assert.equal(
+    csv.stdout,
+    'd,e,tiny,b,h,l,s,t\n1009.1510487,0.30000000000000004,1e-300,12345678901234567,170141183460469231731687303715884105727,"[0.1,0.3333333333333333]","{""a"":1,""b"":0.30000000000000004}","x,""y"\n',
+  );
+  const json = await runCli(['sql', file, q, '--format', 'json'], { env });
+  assert.match(json.stdout, /"b":12345678901234567,"h":170141183460469231731687303715884105727/);
+  const parsed = JSON.parse(json.stdout)[0];
+  assert.deepEqual(
+    [parsed.d, parsed.e, parsed.tiny, parsed.l, parsed.s, parsed.t],
+    [1009.1510487, 0.1 + 0.2, 1e-300, [0.1, 1 / 3], { a: 1, b: 0.30000000000000004 }, 'x,"y'],
+  );
+  // Parquet, read back by DuckDB, equals the query's values exactly (types included).
+  const out = path.join(dir, 'export.parquet');
+  assert.equal((await runCli(['sql', file, q, '--format', 'parquet', '--out', out], { env })).code, 0);
+  const diff = await sql(
+    `SELECT count(*) AS n FROM (SELECT 1009.1510487::DOUBLE AS d, 0.1::DOUBLE + 0.2::DOUBLE AS e, 1e-300 AS tiny, 12345678901234567::BIGINT AS b, 170141183460469231731687303715884105727::HUGEINT AS h, [0.1, 1/3]::DOUBLE[] AS l, {'a': 1, 'b': 0.30000000000000004} AS s, 'x,"y' AS t EXCEPT SELECT * FROM read_parquet('${out}'))`,
+  );
+  assert.equal(Number(diff[0]!.n), 0);
+  // No row still gives the header (CSV) and an empty array (JSON).
+  const empty = `SELECT * FROM (${q}) WHERE false`;
+  assert.equal((await runCli(['sql', file, empty, '--format', 'csv'], { env })).stdout, 'd,e,tiny,b,h,l,s,t\n');
+  assert.deepEqual(JSON.parse((await runCli(['sql', file, empty, '--format', 'json'], { env })).stdout), []);
+  // The table, for people, shows 64-bit integers exactly too.
+  assert.match((await runCli(['sql', file, 'SELECT 12345678901234567::BIGINT AS b'], { env })).stdout, /12345678901234567\b/);
+});
