@@ -132,7 +132,9 @@ export async function clearFailure(layout: NodeLayout, rank: number, world: numb
 
 export async function readFailures(layout: NodeLayout): Promise<NodeFailure[]> {
   const files = await fs.readdir(layout.failureDir()).catch(() => [] as string[]);
-  const out = await Promise.all(files.filter((f) => f.endsWith('.json')).map((f) => readJsonIfExists<NodeFailure>(`${layout.failureDir()}/${f}`)));
+  const out = await Promise.all(
+    files.filter((f) => f.endsWith('.json')).map((f) => readJsonIfExists<NodeFailure>(`${layout.failureDir()}/${f}`)),
+  );
   return out.filter((f): f is NodeFailure => f !== undefined);
 }
 
