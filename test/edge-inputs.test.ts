@@ -35,14 +35,14 @@ test('a release never writes over a file, and two releases to one folder never b
   assert.equal((await runCli(['run', file], { env })).code, 0);
   const taken = path.join(dir, 'taken');
   await fs.writeFile(taken, 'not a release');
-  const onFile = await runCli(['release', file, '--out', taken], { env });
+  const onFile = await runCli(['release', file, '--out', taken, '--license', 'cc-by-4.0'], { env });
   assert.equal(onFile.code, 1);
   assert.match(onFile.stderr, /taken exists and is a file; releases are never written over files/);
   assert.doesNotMatch(onFile.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(await fs.readFile(taken, 'utf8'), 'not a release');
 
   const out = path.join(dir, 'rel');
-  const both = await Promise.all([runCli(['release', file, '--out', out], { env }), runCli(['release', file, '--out', out], { env })]);
+  const both = await Promise.all([runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env }), runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env })]);
   assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
   assert.match(both.find((r) => r.code === 1)!.stderr, /release to .* is locked by process|exists and is not empty/);
   assert.equal((await runCli(['verify', out])).code, 0);

@@ -28,7 +28,7 @@ test('a flipped byte in any committed part is reported, stops a release, and is 
       const status = await runCli(['status', file, '--verify'], { env });
       assert.equal(status.code, 1, `${part} byte ${at}`);
       assert.match(status.stdout, new RegExp(`DAMAGED ${node} shard ${shard}: shard file corrupted \\(sha256`), `${part} byte ${at}`);
-      const release = await runCli(['release', file, '--out', path.join(dir, `rel-${node}-${at}`)], { env });
+      const release = await runCli(['release', file, '--out', path.join(dir, `rel-${node}-${at}`), '--license', 'cc-by-4.0'], { env });
       assert.notEqual(release.code, 0, `release went ahead with ${part} flipped at ${at}`);
       assert.match(release.stderr, /shard file corrupted/);
       await fs.writeFile(full, original);

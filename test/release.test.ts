@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { parse as parseYaml } from 'yaml';
 import { binnedPipelineYaml, runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
 
 const DATA_NODES = [
@@ -27,7 +29,7 @@ async function cutCiRelease(root: string, out: string): Promise<void> {
   const env = { MIRO_DATA_ROOT: root };
   const run = await runCli(['run', 'pipelines/ci.yaml', ...only], { env });
   assert.equal(run.code, 0, run.stderr);
-  const rel = await runCli(['release', 'pipelines/ci.yaml', '--out', out, '--shard-rows', '128'], { env });
+  const rel = await runCli(['release', 'pipelines/ci.yaml', '--out', out, '--shard-rows', '128', '--license', 'cc-by-4.0'], { env });
   assert.equal(rel.code, 0, rel.stderr);
 }
 
@@ -56,8 +58,21 @@ test('two runs from scratch with the same seed give byte-identical releases, and
   const ok = await runCli(['verify', a]);
   assert.equal(ok.code, 0, ok.stderr);
   const card = fa.get('README.md')!.toString();
-  assert.match(card, /^---\nlicense: other # FILL IN/);
-  assert.match(card, /num_examples: 300/);
+  // The card's front matter, read as YAML: what the Hub viewer and datasets.load_dataset read.
+  const meta = parseYaml(card.split('---\n')[1]!) as Record<string, any>;
+  assert.equal(meta.license, 'cc-by-4.0');
+  assert.deepEqual(meta.task_categories, ['text-to-image']);
+  assert.deepEqual(meta.size_categories, ['n<1K']);
+  assert.deepEqual(meta.language, ['en']);
+  assert.ok(meta.tags.includes('miro'));
+  assert.deepEqual(
+    meta.configs.map((c: { config_name: string }) => c.config_name),
+    ['default', 'bin_edges'],
+  );
+  const features = meta.dataset_info[0].features as { name: string; dtype: string }[];
+  assert.equal(features.find((f) => f.name === 'image')!.dtype, 'image');
+  assert.equal(features.find((f) => f.name === 'colourfulness_score')!.dtype, 'float64');
+  assert.equal(meta.dataset_info[0].splits[0].num_examples, 300);
   const rows = await sql(`SELECT count(*) AS n FROM read_parquet('${a}/data/*.parquet')`);
   assert.equal(rows[0]!.n, 300);
 
@@ -88,7 +103,7 @@ test('a release from a run with failed rows excludes and counts them', async () 
   const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
   assert.equal((await runCli(['run', file], { env })).code, 0);
   const out = path.join(dir, 'rel');
-  const rel = await runCli(['release', file, '--out', out], { env });
+  const rel = await runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env });
   assert.equal(rel.code, 0, rel.stderr);
   assert.match(rel.stdout, /30 rows in 1 data file\(s\); excluded 1 failed, 0 by --where/);
   const m = JSON.parse(readFileSync(path.join(out, 'release.json'), 'utf8'));
@@ -96,12 +111,70 @@ test('a release from a run with failed rows excludes and counts them', async () 
   assert.match(readFileSync(path.join(out, 'README.md'), 'utf8'), /Excluded because scoring failed: 1\./);
   assert.equal((await runCli(['verify', out])).code, 0);
 
-  const filtered = await runCli(['release', file, '--out', path.join(dir, 'rel2'), '--where', 'sharpness_bin >= 2'], { env });
+  const filtered = await runCli(
+    ['release', file, '--out', path.join(dir, 'rel2'), '--where', 'sharpness_bin >= 2', '--license', 'cc-by-4.0'],
+    { env },
+  );
   assert.equal(filtered.code, 0, filtered.stderr);
   assert.match(filtered.stdout, /excluded 1 failed, \d+ by --where/);
-  const again = await runCli(['release', file, '--out', out], { env });
+  const again = await runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env });
   assert.equal(again.code, 1);
   assert.match(again.stderr, /exists and is not empty; releases are never overwritten/);
+});
+
+test('--license is required (or explicitly unset); --images path keeps real extensions, hashes every image, and verify catches a deleted, an added and a corrupted image', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 12);
+  // Two JPEGs among the PNGs: released under .jpg, not .png.
+  for (const i of [0, 1])
+    await sharp({ create: { width: 24, height: 24, channels: 3, background: { r: 40 * i, g: 90, b: 200 } } })
+      .jpeg()
+      .toFile(path.join(images, `photo${i}.jpg`));
+  const file = await writePipeline(dir, 'paths', binnedPipelineYaml('paths', images));
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const noLicense = await runCli(['release', file, '--out', path.join(dir, 'x')], { env });
+  assert.equal(noLicense.code, 1);
+  assert.match(noLicense.stderr, /give --license/);
+  const unset = await runCli(['release', file, '--out', path.join(dir, 'unset'), '--license', 'unset'], { env });
+  assert.equal(unset.code, 0, unset.stderr);
+  const frontMatter = (dir: string) =>
+    parseYaml(readFileSync(path.join(dir, 'README.md'), 'utf8').split('---\n')[1]!) as Record<string, any>;
+  assert.deepEqual([frontMatter(path.join(dir, 'unset')).license, frontMatter(path.join(dir, 'unset')).license_name], ['other', 'unset']);
+
+  const out = path.join(dir, 'rel');
+  const rel = await runCli(['release', file, '--out', out, '--images', 'path', '--license', 'other:research-only'], { env });
+  assert.equal(rel.code, 0, rel.stderr);
+  const rows = await sql(`SELECT id, image FROM read_parquet('${out}/data/*.parquet') ORDER BY id`);
+  assert.equal(rows.length, 14);
+  const exts = rows.map((r) => path.extname(String(r.image)));
+  assert.deepEqual([exts.filter((e) => e === '.jpg').length, exts.filter((e) => e === '.png').length], [2, 12]);
+  for (const r of rows) assert.ok((await fs.stat(path.join(out, String(r.image)))).isFile());
+  const index = await sql(`SELECT path, sha256 FROM read_parquet('${out}/images.parquet') ORDER BY path`);
+  assert.equal(index.length, 14);
+  assert.equal(
+    index[0]!.sha256,
+    createHash('sha256')
+      .update(readFileSync(path.join(out, String(index[0]!.path))))
+      .digest('hex'),
+  );
+  const meta = frontMatter(out);
+  assert.deepEqual([meta.license, meta.license_name], ['other', 'research-only']);
+  assert.equal(meta.dataset_info[0].features.find((f: { name: string }) => f.name === 'image').dtype, 'string');
+  assert.equal((await runCli(['verify', out])).code, 0);
+
+  await fs.rm(path.join(out, String(index[0]!.path)));
+  await fs.writeFile(path.join(out, 'images', 'extra.png'), 'not listed');
+  const corrupt = path.join(out, String(index[1]!.path));
+  const bytes = readFileSync(corrupt);
+  bytes[bytes.length - 1]! ^= 0xff;
+  await fs.writeFile(corrupt, bytes);
+  const bad = await runCli(['verify', out]);
+  assert.equal(bad.code, 1);
+  assert.ok(bad.stderr.includes(`${index[0]!.path}: missing`), bad.stderr);
+  assert.ok(bad.stderr.includes('images/extra.png: extra image file, not in images.parquet'), bad.stderr);
+  assert.match(bad.stderr, new RegExp(`${String(index[1]!.path).replace('.', '\\.')}: \\d+ bytes, sha256 .*images\\.parquet says`));
 });
 
 test('training from a release records the release manifest hash in every checkpoint and the model', async () => {

@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
 import { cutRelease } from '../release/release.js';
 import { int } from './args.js';
+import { MiroError } from '../errors.js';
 
 interface ReleaseOptions {
   out: string;
@@ -13,6 +14,7 @@ interface ReleaseOptions {
   includeFailed?: boolean;
   shardRows: number;
   bins?: string;
+  license?: string;
   dataRoot?: string;
 }
 
@@ -27,8 +29,13 @@ export default function register(program: Command): void {
     .option('--include-failed', 'keep rows with a failed score (their reward is NULL)')
     .option('--shard-rows <n>', 'rows per Parquet part', int({ min: 1 }), 10000)
     .option('--bins <node>', 'the bins node to release (default: the only one)')
+    .option('--license <id>', 'license for the card: an SPDX id (cc-by-4.0), other:<name>, or unset to leave it for later')
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .action(async (file: string, o: ReleaseOptions) => {
+      if (!o.license)
+        throw new MiroError(
+          'give --license: the license of the released images and captions, as an SPDX id (e.g. cc-by-4.0) or other:<name>; --license unset leaves it for later, marked in the card',
+        );
       const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
       const m = await cutRelease(pipeline, {
         out: o.out,
@@ -37,6 +44,7 @@ export default function register(program: Command): void {
         includeFailed: o.includeFailed,
         shardRows: o.shardRows,
         bins: o.bins,
+        license: o.license === 'unset' ? null : o.license,
       });
       console.log(
         `release ${o.out}: ${m.counts.rows} rows in ${m.files.filter((f) => f.path.startsWith('data/')).length} data file(s); excluded ${m.counts.excluded_failed} failed, ${m.counts.excluded_by_where} by --where`,

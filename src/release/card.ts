@@ -1,6 +1,9 @@
-// The dataset card (README.md) of a release: Hugging Face front matter (configs, features,
-// license to fill in) and the reward distributions and bin edges, computed with DuckDB.
+// The dataset card (README.md) of a release: Hugging Face front matter built as data (features
+// with the image column as `image`, the Hub's metadata fields, a config for the rows and one for
+// the bin edges, the license the releaser gave), then the reward distributions and bin edges,
+// computed with DuckDB.
 
+import { stringify } from 'yaml';
 import { queryRows, type connect } from '../store/duck.js';
 import type { ReleaseManifest } from '../store/release-manifest.js';
 import { formatMarkdown } from '../util/table.js';
@@ -8,15 +11,70 @@ import { formatMarkdown } from '../util/table.js';
 const HF_TYPES: Record<string, string> = {
   VARCHAR: 'string',
   DOUBLE: 'float64',
+  FLOAT: 'float32',
   INTEGER: 'int32',
   BIGINT: 'int64',
   BLOB: 'binary',
   BOOLEAN: 'bool',
 };
 
-export async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: ReleaseManifest): Promise<string> {
+/** The Hub's size buckets. */
+export function sizeCategory(n: number): string {
+  const buckets: [number, string][] = [
+    [1e3, 'n<1K'],
+    [1e4, '1K<n<10K'],
+    [1e5, '10K<n<100K'],
+    [1e6, '100K<n<1M'],
+    [1e7, '1M<n<10M'],
+    [1e8, '10M<n<100M'],
+    [1e9, '100M<n<1B'],
+  ];
+  return buckets.find(([limit]) => n < limit)?.[1] ?? 'n>1T';
+}
+
+/** The front matter as data: what the Hub's dataset viewer and `datasets.load_dataset` read. */
+export function cardMetadata(m: ReleaseManifest): Record<string, unknown> {
   const data = m.files.find((f) => f.path.startsWith('data/'))!;
-  const features = data.schema.map((c) => `  - name: ${c.name}\n    dtype: ${HF_TYPES[c.type] ?? 'string'}`).join('\n');
+  const edges = m.files.find((f) => f.path === 'bin_edges.parquet');
+  // Embedded image bytes load as images, not bytes; a path column stays a string.
+  const dtype = (name: string, type: string) => (name === 'image' && m.images === 'embed' ? 'image' : (HF_TYPES[type] ?? 'string'));
+  const license =
+    m.license === null
+      ? { license: 'other', license_name: 'unset', license_link: 'LICENSE' }
+      : m.license.startsWith('other:')
+        ? { license: 'other', license_name: m.license.slice('other:'.length) }
+        : { license: m.license };
+  return {
+    ...license,
+    pretty_name: m.name,
+    task_categories: ['text-to-image'],
+    language: ['en'],
+    size_categories: [sizeCategory(m.counts.rows)],
+    tags: ['miro', 'reward-conditioning', 'synthetic-captions', ...m.rewards],
+    configs: [
+      { config_name: 'default', default: true, data_files: [{ split: 'train', path: 'data/train-*.parquet' }] },
+      ...(edges ? [{ config_name: 'bin_edges', data_files: [{ split: 'train', path: 'bin_edges.parquet' }] }] : []),
+    ],
+    dataset_info: [
+      {
+        config_name: 'default',
+        features: data.schema.map((c) => ({ name: c.name, dtype: dtype(c.name, c.type) })),
+        splits: [{ name: 'train', num_examples: m.counts.rows }],
+      },
+      ...(edges
+        ? [
+            {
+              config_name: 'bin_edges',
+              features: edges.schema.map((c) => ({ name: c.name, dtype: HF_TYPES[c.type] ?? 'string' })),
+              splits: [{ name: 'train', num_examples: edges.rows }],
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+export async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: ReleaseManifest): Promise<string> {
   const pick = (suffix: string) => m.rewards.map((r) => `"${r}_${suffix}" AS "${r}"`).join(', ');
   const dist = await queryRows(
     conn,
@@ -37,20 +95,12 @@ export async function datasetCard(conn: Awaited<ReturnType<typeof connect>>, m: 
         .join(', '),
     };
   });
+  const licenseLine =
+    m.license === null
+      ? '**License: not set.** The release was cut with `--license unset`: fill in `license` above (and `license_name` for `other`) before publishing.'
+      : `License: \`${m.license}\`, as given by the person who cut the release. The source images and captions keep their own terms.`;
   return `---
-license: other # FILL IN before publishing: the license of the source images and captions
-pretty_name: ${m.name}
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: data/train-*.parquet
-dataset_info:
-  features:
-${features}
-  splits:
-  - name: train
-    num_examples: ${m.counts.rows}
+${stringify(cardMetadata(m), { lineWidth: 0 }).trimEnd()}
 ---
 
 # ${m.name}
@@ -58,7 +108,7 @@ ${features}
 A scored and binned dataset for MIRO (multi-reward conditioned pretraining), cut by \`miro release\`
 from pipeline \`${m.pipeline.name}\` (seed ${m.pipeline.seed}, git ${m.tool.git_commit ?? 'unknown'}).
 
-**License: not set.** The person releasing this dataset must fill in the \`license\` field above.
+${licenseLine}
 
 ## How it was made
 
@@ -67,8 +117,9 @@ Each row is one image with its real caption (\`caption\`), a long synthetic capt
 score (\`<reward>_score\`), bin (\`<reward>_bin\`) and training target (\`<reward>_target\` =
 bin / (B - 1), B = ${m.bin_edges.num_bins}). A NULL score is a missing reward, not zero quality.
 Edges are quantiles of the distinct scores of a calibration subset of ${m.bin_edges.calibration.rows}
-rows (seed ${m.bin_edges.calibration.seed}); they are stored in \`bin_edges.parquet\` and \`release.json\`
-and must not be recomputed. \`release.json\` records every node's parameters and fingerprint.
+rows (seed ${m.bin_edges.calibration.seed}); they are stored in \`bin_edges.parquet\` (the \`bin_edges\`
+config) and \`release.json\`, and must not be recomputed. \`release.json\` records every node's
+parameters and fingerprint and the sha256 of every file${m.images === 'path' ? ` (the images' in \`images.parquet\`)` : ''}.
 
 Rows: ${m.counts.rows}. Excluded because scoring failed: ${m.counts.excluded_failed}. Excluded by
 the filter ${m.filter.where ? `\`${m.filter.where}\`` : '(none)'}: ${m.counts.excluded_by_where}.
@@ -87,8 +138,8 @@ ${formatMarkdown(edgeRows)}
 SELECT * FROM read_parquet('${m.name}/data/*.parquet');   -- DuckDB
 \`\`\`
 
-With Hugging Face datasets: \`load_dataset("parquet", data_files="${m.name}/data/*.parquet")\`, or
-\`load_dataset("path/to/${m.name}")\`, which reads the \`configs\` above. Check it with
-\`miro verify ${m.name}\`.
+With Hugging Face datasets: \`load_dataset("path/to/${m.name}")\` reads the \`configs\` above
+(${m.images === 'embed' ? 'the `image` column loads as images' : 'the `image` column is a path relative to the release folder'};
+\`load_dataset("path/to/${m.name}", "bin_edges")\` gives the edges). Check it with \`miro verify ${m.name}\`.
 `;
 }

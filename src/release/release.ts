@@ -15,11 +15,11 @@ import { layoutOf } from '../store/layout.js';
 import { assertExpression } from '../store/sql-guard.js';
 import { FileLock } from '../store/lock.js';
 import { redactDeep, redactUrl } from '../util/fetch.js';
-import { connect, queryRows, sqlFileList, sqlString } from '../store/duck.js';
-import { sha256File } from '../util/hash.js';
+import { connect, queryRows, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { readManifest } from '../store/markers.js';
 import { releaseSources, type ReleaseSources } from './plan.js';
-import type { FileRecord, ReleaseManifest } from '../store/release-manifest.js';
+import { IMAGE_INDEX, type FileRecord, type ReleaseManifest } from '../store/release-manifest.js';
 import type { BinState } from '../store/markers.js';
 import { MiroError } from '../errors.js';
 import { datasetCard } from './card.js';
@@ -33,6 +33,8 @@ export interface ReleaseOptions {
   includeFailed?: boolean;
   shardRows?: number;
   bins?: string;
+  /** The license for the card: an SPDX id (cc-by-4.0) or other:<name>; null leaves it unset. */
+  license?: string | null;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,6 +47,14 @@ function gitCommit(): string | null {
   }
 }
 
+/** The file extension an image's first bytes announce (its real format), in SQL. */
+export function imageExtensionSql(bytes: string): string {
+  const head = (a: number, b: number) => `hex((${bytes})[${a}:${b}])`;
+  return `CASE WHEN ${head(1, 4)} = '89504E47' THEN 'png' WHEN ${head(1, 3)} = 'FFD8FF' THEN 'jpg'
+    WHEN ${head(1, 4)} = '52494646' AND ${head(9, 12)} = '57454250' THEN 'webp' WHEN ${head(1, 4)} = '47494638' THEN 'gif'
+    WHEN ${head(1, 4)} IN ('49492A00', '4D4D002A') THEN 'tif' ELSE 'bin' END`;
+}
+
 /** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
 function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
   const files = (node: string) =>
@@ -53,7 +63,11 @@ function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'pa
   const cols: string[] = ['src.id AS id'];
   const failed: string[] = ["src.status IS NOT NULL AND src.status <> 'ok'"];
   const hasStatus = s.source.columns.some((c) => c.name === 'status');
-  cols.push(images === 'embed' ? `src."${s.image.column}" AS image` : `'images/' || src.id || '.png' AS image`);
+  cols.push(
+    images === 'embed'
+      ? `src."${s.image.column}" AS image`
+      : `'images/' || src.id || '.' || ${imageExtensionSql(`src."${s.image.column}"`)} AS image`,
+  );
   cols.push(s.caption ? `src.caption AS caption` : 'NULL::VARCHAR AS caption');
   for (const [alias, ref] of [
     ['long', s.longCaption],
@@ -154,12 +168,31 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       files.push(await describeFile(conn, tmp, rel));
     }
     if (images === 'path') {
+      // Each image under the name the rows give it (its real extension), hashed into images.parquet.
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
       const imgs = await queryRows(
         conn,
-        `SELECT r.id, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`,
+        `SELECT r.image AS file, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`,
       );
-      for (const r of imgs) await fs.writeFile(path.join(tmp, 'images', `${r.id}.png`), r.bytes as Uint8Array);
+      const index = { path: [] as string[], sha256: [] as string[], bytes: [] as number[] };
+      for (const r of imgs) {
+        const bytes = r.bytes as Uint8Array;
+        await fs.writeFile(path.join(tmp, String(r.file)), bytes);
+        index.path.push(String(r.file));
+        index.sha256.push(sha256(bytes));
+        index.bytes.push(bytes.length);
+      }
+      await writeParquet(
+        [
+          { name: 'path', type: 'VARCHAR' },
+          { name: 'sha256', type: 'VARCHAR' },
+          { name: 'bytes', type: 'BIGINT' },
+        ],
+        [{ rows: index.path.length, columns: index }],
+        path.join(tmp, IMAGE_INDEX),
+        { orderBy: 'path', context: 'release images' },
+      );
+      files.push(await describeFile(conn, tmp, IMAGE_INDEX));
     }
     const edgesRel = 'bin_edges.parquet';
     await conn.run(
@@ -195,6 +228,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       },
       rewards: sources.rewards.map((r) => r.name),
       images,
+      license: opts.license ?? null,
       filter: { where: opts.where ?? null, include_failed: !!opts.includeFailed },
       counts: { rows, excluded_failed: excludedFailed, excluded_by_where: excludedByWhere },
       bin_edges: edges,

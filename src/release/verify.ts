@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { connect, queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
-import type { ReleaseManifest } from '../store/release-manifest.js';
+import { IMAGE_INDEX, type ReleaseManifest } from '../store/release-manifest.js';
 
 async function walk(dir: string, root: string, out: string[]): Promise<void> {
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {
@@ -28,8 +28,9 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
   const listed = new Set(manifest.files.map((f) => f.path));
   const present: string[] = [];
   await walk(dir, dir, present);
+  const imageFiles = present.filter((f) => manifest.images === 'path' && f.startsWith('images/'));
   for (const f of present.sort()) {
-    if (f === 'release.json' || f === 'README.md' || (manifest.images === 'path' && f.startsWith('images/'))) continue;
+    if (f === 'release.json' || f === 'README.md' || imageFiles.includes(f)) continue;
     if (!listed.has(f)) problems.push(`${f}: extra file, not in release.json`);
   }
   const conn = await connect();
@@ -64,6 +65,7 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
         problems.push(`${rec.path}: schema differs from release.json (${schema.map((c) => `${c.name} ${c.type}`).join(', ')})`);
       if (rec.path.startsWith('data/')) readable.push(file);
     }
+    if (manifest.images === 'path') problems.push(...(await checkImages(conn, dir, imageFiles)));
     if (readable.length) {
       const data = `read_parquet(${sqlFileList(readable)}, union_by_name = true)`;
       const dupes = await queryRows(conn, `SELECT id, count(*) AS copies FROM ${data} GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 5`);
@@ -93,6 +95,35 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
     conn.closeSync();
   }
   return { manifest, problems };
+}
+
+/** With --images path: every image file in images.parquet is there with its bytes and sha256, and no other is. */
+async function checkImages(conn: Awaited<ReturnType<typeof connect>>, dir: string, present: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  let index: { path: string; sha256: string; bytes: number }[];
+  try {
+    index = (
+      await queryRows(conn, `SELECT path, sha256, bytes FROM read_parquet(${sqlString(path.join(dir, IMAGE_INDEX))}) ORDER BY path`)
+    ).map((r) => ({ path: String(r.path), sha256: String(r.sha256), bytes: Number(r.bytes) }));
+  } catch (err) {
+    return [`${IMAGE_INDEX}: the index of the image files is unreadable (${(err as Error).message.split('\n')[0]})`];
+  }
+  const listed = new Set(index.map((i) => i.path));
+  for (const f of present) if (!listed.has(f)) problems.push(`${f}: extra image file, not in ${IMAGE_INDEX}`);
+  for (const img of index) {
+    const file = path.join(dir, img.path);
+    const stat = await fs.stat(file).catch(() => null);
+    if (!stat) {
+      problems.push(`${img.path}: missing`);
+      continue;
+    }
+    const sha = await sha256File(file);
+    if (stat.size !== img.bytes || sha !== img.sha256)
+      problems.push(
+        `${img.path}: ${stat.size} bytes, sha256 ${sha.slice(0, 16)}...; ${IMAGE_INDEX} says ${img.bytes} bytes, ${img.sha256.slice(0, 16)}...`,
+      );
+  }
+  return problems;
 }
 
 /**

@@ -6,6 +6,9 @@ import path from 'node:path';
 import type { BinState } from './markers.js';
 import { MiroError } from '../errors.js';
 
+/** With `--images path`: the index of the image files (path, sha256, bytes), itself a listed file. */
+export const IMAGE_INDEX = 'images.parquet';
+
 export interface FileRecord {
   path: string;
   sha256: string;
@@ -27,6 +30,8 @@ export interface ReleaseManifest {
   };
   rewards: string[];
   images: 'embed' | 'path';
+  /** The license the releaser gave (an SPDX id such as cc-by-4.0, or other:<name>), or null when left unset on purpose. */
+  license: string | null;
   filter: { where: string | null; include_failed: boolean };
   counts: { rows: number; excluded_failed: number; excluded_by_where: number };
   bin_edges: BinState;
