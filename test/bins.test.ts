@@ -96,7 +96,7 @@ test('bins and targets agree exactly with an independent reference; edges to 1e-
   const calibration = calibrationOf(rows, (r) => String(r.id));
 
   const edgesRows = await sql(
-    `SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/bin_edges/*.parquet') ORDER BY reward, bin`,
+    `SELECT reward, bin, lower, upper, population FROM read_parquet('${root}/bins/_tables/bin_edges/*.parquet') ORDER BY reward, bin`,
   );
   const bins = await sql(`SELECT * FROM read_parquet('${root}/bins/*.parquet') ORDER BY id`);
   const byId = new Map(bins.map((b) => [String(b.id), b]));

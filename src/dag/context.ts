@@ -40,7 +40,9 @@ export function nodeContext(
       const { conn: c, views } = await openViews(pipeline);
       return { conn: c, views: populated(views) };
     },
-    readTable: (name: string) => `read_parquet(${sqlString(layout.tableFile(name))})`,
+    // Where the manifest recorded the table (older runs kept tables elsewhere), else where it goes now.
+    readTable: (name: string) =>
+      `read_parquet(${sqlString(tables[name] ? path.join(layout.dir, tables[name].file) : layout.tableFile(name))})`,
     writeTable: async (name: string, columns: Column[], batches: Iterable<Batch> | AsyncIterable<Batch>) => {
       const orderBy = columns
         .map((c) => `"${c.name}"`)

@@ -1,4 +1,5 @@
-// Where a node's files live. data/<pipeline>/<node>/part-<shard>.parquet plus _done/<shard>.json.
+// Where a node's files live: data/<pipeline>/<node>/part-<shard>.parquet, committed by _done/<shard>.json;
+// the node's tables, manifest, locks and failures in `_`-prefixed names beside them.
 
 import path from 'node:path';
 
@@ -23,8 +24,12 @@ export class NodeLayout {
   manifestFile(): string {
     return path.join(this.dir, '_manifest.json');
   }
+  /**
+   * A node-level table (bin_edges, ingest's source list) under `_tables/`, apart from the shards, so
+   * `<node>/*.parquet` and pyarrow.dataset(<node>) (which skips `_` folders) read only the rows.
+   */
   tableFile(table: string): string {
-    return path.join(this.dir, table, 'part-00000.parquet');
+    return path.join(this.dir, '_tables', table, 'part-00000.parquet');
   }
   /** `_failed/rank-R-of-W.json`: the last failure of a rank's run, removed when it succeeds. */
   failureDir(): string {
