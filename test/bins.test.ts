@@ -62,7 +62,7 @@ function referenceBin(x: number | null, edges: number[]): number | null {
   return Math.min(B - 1, Math.max(0, below - 1));
 }
 
-/** The calibration subset as the SPEC'd reference picks it: the CAL rows first by md5(id:seed). */
+/** The calibration subset as the reference (docs/method.md, section 3) picks it: the CAL rows first by md5(id:seed). */
 function calibrationOf<T>(rows: T[], idOf: (row: T) => string): T[] {
   const key = new Map(
     rows.map((r) => [

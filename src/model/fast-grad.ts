@@ -1,5 +1,5 @@
 // The stock BatchMatMul gradient multiplies with transpose flags, which the wasm backend runs
-// on a slow path; plain matMul after an explicit transpose takes the fast kernel (FACTS.md:
+// on a slow path; plain matMul after an explicit transpose takes the fast kernel (docs/toolchain.md:
 // a transformer step went from 0.45 to 2 steps/s). Same values, re-registered once per process.
 
 import type * as TF from '@tensorflow/tfjs';

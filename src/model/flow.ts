@@ -1,4 +1,4 @@
-// Flow matching as in the SPEC: x_t = (1 - t) x + t n, target v = n - x, loss = mean (v_theta - v)^2.
+// Flow matching (docs/method.md, section 4): x_t = (1 - t) x + t n, target v = n - x, loss = mean (v_theta - v)^2.
 // Time is uniform or logit-normal (t = sigmoid(N(0, 1)), the official code's choice). Guidance:
 // v_hat = v(s+) + w (v(s+) - v(s-)).
 
