@@ -42,7 +42,10 @@ test('a release never writes over a file, and two releases to one folder never b
   assert.equal(await fs.readFile(taken, 'utf8'), 'not a release');
 
   const out = path.join(dir, 'rel');
-  const both = await Promise.all([runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env }), runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env })]);
+  const both = await Promise.all([
+    runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env }),
+    runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env }),
+  ]);
   assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
   assert.match(both.find((r) => r.code === 1)!.stderr, /release to .* is locked by process|exists and is not empty/);
   assert.equal((await runCli(['verify', out])).code, 0);

@@ -11,7 +11,8 @@ import { Option, type Command } from 'commander';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
-import { queryRows, sqlString } from '../store/duck.js';
+import { queryRows } from '../store/duck.js';
+import { exportQuery, type ExportFormat } from '../store/export.js';
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError } from '../errors.js';
 import { formatTable } from '../util/table.js';
@@ -69,7 +70,7 @@ export default function register(program: Command): void {
         if (!staging || !readOnly) {
           // A table is for reading: the first TABLE_ROWS rows, and a note when there are more.
           const shown = readOnly
-            ? `SELECT * FROM (${await exactIntegers(conn, text.trim().replace(/;\s*$/, ''))}) LIMIT ${TABLE_ROWS + 1}`
+            ? `SELECT * FROM (${await exactIntegers(conn, text.trim().replace(/;\s*$/, ''))}\n) LIMIT ${TABLE_ROWS + 1}`
             : text;
           const rows = await queryRows(conn, shown).catch(fail);
           console.log(formatTable(rows.slice(0, TABLE_ROWS)));
@@ -78,7 +79,7 @@ export default function register(program: Command): void {
           return;
         }
         const tmp = path.join(staging, `out.${o.format === 'ndjson' ? 'jsonl' : o.format}`);
-        await exportQuery(conn, text.trim().replace(/;\s*$/, ''), o.format as Exclude<Format, 'table'>, tmp).catch(fail);
+        await exportQuery(conn, text.trim().replace(/;\s*$/, ''), o.format as ExportFormat, tmp).catch(fail);
         if (o.out) await fs.copyFile(tmp, o.out);
         else await pipe(createReadStream(tmp), process.stdout, { end: false });
       } finally {
@@ -90,27 +91,9 @@ export default function register(program: Command): void {
 
 /** The query with 64- and 128-bit integers as text, so the table shows them exactly (JavaScript numbers would round them). */
 async function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
-  const cols = await queryRows(conn, `DESCRIBE (${query})`).catch(() => []); // SHOW, SUMMARIZE...: shown as they come
+  const cols = await queryRows(conn, `DESCRIBE (${query}\n)`).catch(() => []); // SHOW, SUMMARIZE...: shown as they come
   const wide = cols
     .filter((c) => /^(U?BIGINT|U?HUGEINT|DECIMAL)/.test(String(c.column_type)))
     .map((c) => `"${String(c.column_name).replaceAll('"', '""')}"`);
-  return wide.length ? `SELECT * REPLACE (${wide.map((c) => `${c}::VARCHAR AS ${c}`).join(', ')}) FROM (${query})` : query;
-}
-
-/** COPY the query to `file`; for CSV, nested values (lists, structs, maps) become JSON text first. */
-async function exportQuery(conn: DuckDBConnection, query: string, format: Exclude<Format, 'table'>, file: string): Promise<void> {
-  let select = query;
-  if (format === 'csv') {
-    const cols = await queryRows(conn, `DESCRIBE (${query})`);
-    const nested = cols.filter((c) => /[[\]]|^(STRUCT|MAP|UNION)\b/.test(String(c.column_type))).map((c) => String(c.column_name));
-    if (nested.length)
-      select = `SELECT * REPLACE (${nested.map((c) => `to_json("${c.replaceAll('"', '""')}")::VARCHAR AS "${c.replaceAll('"', '""')}"`).join(', ')}) FROM (${query})`;
-  }
-  const options = {
-    csv: 'FORMAT csv, HEADER true',
-    json: 'FORMAT json, ARRAY true',
-    ndjson: 'FORMAT json',
-    parquet: 'FORMAT parquet, COMPRESSION zstd',
-  }[format];
-  await conn.run(`COPY (${select}) TO ${sqlString(file)} (${options})`);
+  return wide.length ? `SELECT * REPLACE (${wide.map((c) => `${c}::VARCHAR AS ${c}`).join(', ')}) FROM (${query}\n)` : query;
 }

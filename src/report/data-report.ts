@@ -7,6 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { runReports } from './sql-reports.js';
 import { renderChart, histogram } from './charts.js';
 import { queryRows } from '../store/duck.js';
+import { exportQuery } from '../store/export.js';
 import { formatMarkdown } from '../util/table.js';
 
 export interface WrittenReport {
@@ -39,7 +40,7 @@ export async function writeDataReport(conn: DuckDBConnection, views: Set<string>
       '</details>',
       '',
     );
-    await fs.writeFile(path.join(dir, `${t.report.name}.csv`), toCsv(t.rows));
+    await exportQuery(conn, t.report.sql.trim().replace(/;\s*$/, ''), 'csv', path.join(dir, `${t.report.name}.csv`));
   }
   if (views.has('scores')) {
     const rewards = await columnsOf(conn, 'scores');
@@ -82,9 +83,4 @@ export async function writeDataReport(conn: DuckDBConnection, views: Set<string>
 
 async function columnsOf(conn: DuckDBConnection, view: string): Promise<string[]> {
   return (await queryRows(conn, `SELECT column_name FROM (DESCRIBE ${view})`)).map((r) => String(r.column_name));
-}
-
-function toCsv(rows: Record<string, unknown>[]): string {
-  const cols = Object.keys(rows[0] ?? {});
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === null ? '' : String(r[c]))).join(','))].join('\n') + '\n';
 }
