@@ -55,3 +55,56 @@ test('waiting for a live prepare lock is bounded by --wait-timeout and says what
   assert.match(res.stderr, /prepare of node numbers: waiting up to 1 s for process \d+/);
   assert.match(res.stderr, /prepare of node numbers is locked by process/);
 });
+
+test('a lock from another host is taken over once its heartbeat is older than the lease; a fresh one, or a live one here, never', async () => {
+  const { file, env, node } = await setup();
+  const lock = path.join(node, '_lock/rank-0-of-1');
+  const elsewhere = JSON.stringify({
+    pid: 4242,
+    host: 'node-17.cluster',
+    since: '2026-11-28T00:00:00.000Z',
+    what: 'node numbers (rank 0 of 1)',
+  });
+  const age = async (secs: number) => {
+    const t = new Date(Date.now() - secs * 1000);
+    await fs.utimes(lock, t, t);
+  };
+
+  // Fresh heartbeat on another host: not taken, and the error names the owner and the heartbeat.
+  await fs.writeFile(lock, elsewhere);
+  await age(5);
+  const fresh = await runCli(['run', file, '--lock-lease', '60'], { env });
+  assert.equal(fresh.code, 1);
+  assert.match(fresh.stderr, /locked by process 4242 on node-17\.cluster since .*heartbeat \d+ s ago/);
+  assert.ok(!existsSync(path.join(node, '_done/00000.json')));
+
+  // Heartbeat older than the lease: taken over, said in the log, and the node runs.
+  await age(120);
+  const stale = await runCli(['run', file, '--lock-lease', '60'], { env });
+  assert.equal(stale.code, 0, stale.stderr);
+  assert.match(stale.stderr, /taking over the lock of process 4242 on node-17\.cluster \(no heartbeat for 1[12]\d s, lease 60 s\)/);
+  assert.ok(existsSync(path.join(node, '_done/00003.json')));
+  assert.ok(!existsSync(lock), 'the lock is released after the run');
+
+  // A live process on this host is never taken over, however old its heartbeat.
+  await fs.writeFile(lock, owner(process.pid));
+  await age(3600);
+  const live = await runCli(['run', file, '--force', 'numbers', '--lock-lease', '1'], { env });
+  assert.equal(live.code, 1);
+  assert.match(live.stderr, new RegExp(`locked by process ${process.pid} on `));
+  await fs.rm(lock);
+});
+
+test('a held lock keeps its heartbeat fresh while its owner runs', async () => {
+  const { FileLock } = await import('../src/store/lock.ts');
+  const dir = tmpDir();
+  const file = path.join(dir, 'held');
+  const lock = await FileLock.acquire(file, 'test', { leaseMs: 1000 });
+  const old = new Date(Date.now() - 60_000);
+  await fs.utimes(file, old, old);
+  await new Promise((r) => setTimeout(r, 600));
+  const beat = (await fs.stat(file)).mtimeMs;
+  assert.ok(Date.now() - beat < 1000, `heartbeat ${Date.now() - beat} ms old`);
+  await lock.release();
+  assert.ok(!existsSync(file));
+});

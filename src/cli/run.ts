@@ -7,6 +7,7 @@ import { runPipeline } from '../dag/runner.js';
 import { MiroError } from '../errors.js';
 import { suggestion } from '../util/suggest.js';
 import { collect, int } from './args.js';
+import { rankAndWorld } from './scheduler.js';
 
 interface RunOptions {
   only?: string[];
@@ -14,12 +15,14 @@ interface RunOptions {
   force?: string[];
   retryFailed?: string[];
   dryRun?: boolean;
+  mapOnly?: boolean;
   verify: boolean;
-  rank: number;
-  world: number;
+  rank?: number;
+  world?: number;
   jobs: number;
   dataRoot?: string;
   waitTimeout: number;
+  lockLease?: number;
 }
 
 export default function register(program: Command): void {
@@ -32,14 +35,29 @@ export default function register(program: Command): void {
     .option('--force <node>', 're-run this node even if up to date (repeatable)', collect)
     .option('--retry-failed <node>', "re-run only this node's failed rows (repeatable)", collect)
     .option('--dry-run', 'print what would run and why, and run nothing')
+    .option(
+      '--map-only',
+      "run only the source and map nodes that no global node feeds (a job array's part; the global nodes run in a job after it)",
+    )
     .option('--verify', 're-hash committed shards against their markers and re-make the damaged ones', false)
-    .option('--rank <i>', 'this process takes shards with shard % world == rank', int({ min: 0 }), 0)
-    .option('--world <n>', 'number of cooperating processes (ranks)', int({ min: 1 }), 1)
+    .option(
+      '--rank <i>',
+      'this process takes shards with shard % world == rank (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else 0)',
+      int({ min: 0 }),
+    )
+    .option('--world <n>', 'number of cooperating processes (default: from SLURM_ARRAY_TASK_COUNT or MIRO_WORLD, else 1)', int({ min: 1 }))
     .option('--jobs <k>', 'nodes at once (default here: one per core, at least 2)', int({ min: 1 }), Math.max(2, availableParallelism()))
+    .option(
+      '--lock-lease <seconds>',
+      'a lock from another host whose heartbeat is older than this is taken over (default: MIRO_LOCK_LEASE, else 600)',
+      int({ min: 1 }),
+    )
     .option('--data-root <dir>', 'where pipelines write (overrides settings.data_root and MIRO_DATA_ROOT)')
     .option('--wait-timeout <seconds>', "how long to wait for another rank's prepare or shards", int({ min: 0 }), 6 * 3600)
     .action(async (file: string, o: RunOptions) => {
-      if (o.rank >= o.world) throw new MiroError(`--rank ${o.rank} must be below --world ${o.world}`);
+      if (o.lockLease !== undefined) process.env.MIRO_LOCK_LEASE = String(o.lockLease); // read by every lock, children included
+      const { rank, world, source } = rankAndWorld({ rank: o.rank, world: o.world });
+      if (source !== 'defaults') console.error(`rank ${rank} of ${world} (${source})`);
       const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
       for (const [flag, names] of [
         ['only', o.only],
@@ -53,6 +71,16 @@ export default function register(program: Command): void {
               `--${flag} ${n}: no such node in ${file}${suggestion(n, pipeline.order)} (nodes: ${pipeline.order.join(', ')})`,
             );
       }
+      // A job array's part: the source and map nodes that no global node feeds; the rest runs after.
+      if (o.mapOnly) {
+        const scattered = new Set<string>();
+        for (const n of pipeline.order) {
+          const spec = pipeline.nodes.get(n)!;
+          if (spec.stage.mode !== 'global' && spec.needs.every((d) => scattered.has(d))) scattered.add(n);
+        }
+        o.only = (o.only ?? pipeline.order).filter((n) => scattered.has(n));
+        if (o.only.length === 0) throw new MiroError('--map-only: no source or map node to run before the first global node');
+      }
       const { plans, outcomes } = await runPipeline(pipeline, {
         only: o.only,
         from: o.from,
@@ -60,8 +88,8 @@ export default function register(program: Command): void {
         retryFailed: o.retryFailed,
         verify: o.verify,
         dryRun: o.dryRun,
-        rank: o.rank,
-        world: o.world,
+        rank,
+        world,
         jobs: o.jobs,
         waitTimeoutMs: o.waitTimeout * 1000,
       });
@@ -70,7 +98,7 @@ export default function register(program: Command): void {
         for (const name of pipeline.order) {
           const p = plans.get(name)!;
           const spec = pipeline.nodes.get(name)!;
-          const mine = [...p.todo.keys()].filter((s) => s % o.world === o.rank);
+          const mine = [...p.todo.keys()].filter((s) => s % world === rank);
           const what = mine.length || p.retry.length ? `run ${mine.length + p.retry.length}/${spec.shards} shard(s)` : 'skip';
           console.log(`${name.padEnd(width)}${spec.stage.kind.padEnd(15)}${what.padEnd(23)}${p.reason}`);
         }

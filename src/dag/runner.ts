@@ -126,6 +126,7 @@ class NodeRun {
       const lock = await FileLock.acquire(
         path.join(this.layout.lockDir(), `rank-${env.rank}-of-${env.world}`),
         `node ${spec.name} (rank ${env.rank} of ${env.world})`,
+        { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`) },
       );
       try {
         const manifest = await this.prepareOnce();
@@ -145,6 +146,7 @@ class NodeRun {
                 const shardLock = await FileLock.acquire(
                   path.join(this.layout.lockDir(), `shard-${shardName(shard)}`),
                   `shard ${shard} of node ${spec.name}`,
+                  { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`) },
                 );
                 try {
                   const marker = (await this.committedNow(shard)) ?? (await this.runShard(shard, manifest, null));
@@ -277,14 +279,25 @@ class NodeRun {
 
   /** With several ranks, input shards may still be in flight elsewhere: poll for their markers. */
   private async waitForInputs(shard: number | undefined): Promise<void> {
-    const deadline = Date.now() + this.env.waitTimeoutMs;
-    let said = false;
+    const start = Date.now();
+    const deadline = start + this.env.waitTimeoutMs;
+    let lastSaid = -Infinity;
     for (;;) {
       const missing = await this.inputsReady(shard);
       if (!missing) return;
-      if (this.env.world === 1 || Date.now() > deadline) throw new StageError(this.spec.name, shard, `inputs incomplete: ${missing}`);
-      if (!said) this.env.progress.log(`[${this.spec.name}] waiting for other ranks: ${missing}`);
-      said = true;
+      if (this.env.world === 1 || Date.now() > deadline)
+        throw new StageError(
+          this.spec.name,
+          shard,
+          `inputs incomplete: ${missing}${this.env.world > 1 ? ` (waited ${Math.round((Date.now() - start) / 1000)} s; --wait-timeout)` : ''}`,
+        );
+      // What is still missing, when the wait starts and every 30 s after, with the time left.
+      if (Date.now() - lastSaid >= 30_000) {
+        lastSaid = Date.now();
+        this.env.progress.log(
+          `[${this.spec.name}] waiting for other ranks (${Math.round((Date.now() - start) / 1000)} s, ${Math.round((deadline - Date.now()) / 1000)} s left): ${missing}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -1,7 +1,9 @@
 // Exclusive locks between processes on one data root: a file created with O_EXCL holding the
-// owner's pid and host. A lock whose process is gone (same host, pid not alive) is stale and is
-// taken over, and so is one still empty or unreadable after a grace period (a full disk, or a kill
-// between creating and writing it); a live one is an error that names its owner.
+// owner's pid and host, whose modification time is its heartbeat (the owner touches it every
+// quarter lease). A lock whose process is gone (same host, pid not alive) is taken over; so is one
+// from another host whose heartbeat is older than the lease (a rank requeued elsewhere after its
+// node died), and one still empty or unreadable after a grace period (a full disk, or a kill
+// between creating and writing it). A live one is never taken: it is an error that names its owner.
 
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,10 +40,36 @@ async function unreadableForAWhile(file: string, text: string): Promise<boolean>
   return st !== null && st.size === Buffer.byteLength(text) && Date.now() - st.mtimeMs > UNREADABLE_GRACE_MS;
 }
 
-export class FileLock {
-  private constructor(readonly file: string) {}
+/** The lease: MIRO_LOCK_LEASE seconds (`miro run --lock-lease`), default 10 minutes. Keep it well above clock skew between hosts. */
+export function leaseMs(): number {
+  const s = Number(process.env.MIRO_LOCK_LEASE);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 600_000;
+}
 
-  static async acquire(file: string, what: string, opts: { waitMs?: number; onWait?: (holder: string) => void } = {}): Promise<FileLock> {
+export class FileLock {
+  private readonly heartbeat: NodeJS.Timeout;
+
+  private constructor(
+    readonly file: string,
+    lease: number,
+  ) {
+    // The heartbeat: the file's mtime, refreshed four times a lease (utimes never changes who owns it).
+    this.heartbeat = setInterval(
+      () => {
+        const now = new Date();
+        fs.utimes(file, now, now).catch(() => undefined);
+      },
+      Math.max(250, lease / 4),
+    );
+    this.heartbeat.unref();
+  }
+
+  static async acquire(
+    file: string,
+    what: string,
+    opts: { waitMs?: number; onWait?: (holder: string) => void; leaseMs?: number } = {},
+  ): Promise<FileLock> {
+    const lease = opts.leaseMs ?? leaseMs();
     await fs.mkdir(path.dirname(file), { recursive: true });
     const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what };
     const deadline = Date.now() + (opts.waitMs ?? 0);
@@ -49,7 +77,7 @@ export class FileLock {
     for (;;) {
       try {
         await fs.writeFile(file, JSON.stringify(owner), { flag: 'wx' });
-        return new FileLock(file);
+        return new FileLock(file, lease);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
@@ -73,13 +101,21 @@ export class FileLock {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
-      if (held.host === os.hostname() && !alive(held.pid)) {
-        // Stale: its process died. Remove only if the file still names that dead owner.
+      const beat = (await fs.stat(file).catch(() => null))?.mtimeMs ?? Date.now();
+      const sameHost = held.host === os.hostname();
+      if ((sameHost && !alive(held.pid)) || (!sameHost && Date.now() - beat > lease)) {
+        // Stale: its process died here, or its heartbeat stopped on another host. Remove only if the
+        // file still names that owner.
         const again = await fs.readFile(file, 'utf8').catch(() => '');
-        if (again === JSON.stringify(held)) await fs.rm(file, { force: true });
+        if (again === JSON.stringify(held)) {
+          opts.onWait?.(
+            `${what}: taking over the lock of process ${held.pid} on ${held.host} (${sameHost ? 'no longer running' : `no heartbeat for ${Math.round((Date.now() - beat) / 1000)} s, lease ${lease / 1000} s`})`,
+          );
+          await fs.rm(file, { force: true });
+        }
         continue;
       }
-      const who = `process ${held.pid} on ${held.host} since ${held.since}`;
+      const who = `process ${held.pid} on ${held.host} since ${held.since}, heartbeat ${Math.round((Date.now() - beat) / 1000)} s ago`;
       if (Date.now() >= deadline) {
         throw new LockError(`${what} is locked by ${who} (${file}); if that process is gone from another host, remove the file`);
       }
@@ -90,6 +126,7 @@ export class FileLock {
   }
 
   async release(): Promise<void> {
+    clearInterval(this.heartbeat);
     await fs.rm(this.file, { force: true });
   }
 }
