@@ -11,6 +11,7 @@ interface ReleaseOptions {
   out: string;
   where?: string;
   images: 'embed' | 'path';
+  format: 'parquet' | 'webdataset';
   includeFailed?: boolean;
   shardRows: number;
   bins?: string;
@@ -26,6 +27,11 @@ export default function register(program: Command): void {
     .requiredOption('--out <dir>', 'release folder to write, e.g. releases/v1')
     .option('--where <sql>', 'keep rows matching this SQL expression over the release columns')
     .addOption(new Option('--images <how>', 'image bytes in the Parquet, or files beside it').choices(['embed', 'path']).default('embed'))
+    .addOption(
+      new Option('--format <format>', "Parquet parts, or webdataset tar shards in the official MIRO trainer's layout")
+        .choices(['parquet', 'webdataset'])
+        .default('parquet'),
+    )
     .option('--include-failed', 'keep rows with a failed score (their reward is NULL)')
     .option('--shard-rows <n>', 'rows per Parquet part', int({ min: 1 }), 10000)
     .option('--bins <node>', 'the bins node to release (default: the only one)')
@@ -45,6 +51,7 @@ export default function register(program: Command): void {
         shardRows: o.shardRows,
         bins: o.bins,
         license: o.license === 'unset' ? null : o.license,
+        format: o.format,
       });
       console.log(
         `release ${o.out}: ${m.counts.rows} rows in ${m.files.filter((f) => f.path.startsWith('data/')).length} data file(s); excluded ${m.counts.excluded_failed} failed, ${m.counts.excluded_by_where} by --where`,

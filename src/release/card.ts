@@ -44,6 +44,7 @@ export function cardMetadata(m: ReleaseManifest): Record<string, unknown> {
       : m.license.startsWith('other:')
         ? { license: 'other', license_name: m.license.slice('other:'.length) }
         : { license: m.license };
+  const tars = m.layout === 'webdataset';
   return {
     ...license,
     pretty_name: m.name,
@@ -52,13 +53,14 @@ export function cardMetadata(m: ReleaseManifest): Record<string, unknown> {
     size_categories: [sizeCategory(m.counts.rows)],
     tags: ['miro', 'reward-conditioning', 'synthetic-captions', ...m.rewards],
     configs: [
-      { config_name: 'default', default: true, data_files: [{ split: 'train', path: 'data/train-*.parquet' }] },
+      { config_name: 'default', default: true, data_files: [{ split: 'train', path: tars ? 'data/train-*.tar' : 'data/train-*.parquet' }] },
       ...(edges ? [{ config_name: 'bin_edges', data_files: [{ split: 'train', path: 'bin_edges.parquet' }] }] : []),
     ],
     dataset_info: [
       {
         config_name: 'default',
-        features: data.schema.map((c) => ({ name: c.name, dtype: dtype(c.name, c.type) })),
+        // A webdataset's features are its members, which the Hub reads from the tars themselves.
+        ...(tars ? {} : { features: data.schema.map((c) => ({ name: c.name, dtype: dtype(c.name, c.type) })) }),
         splits: [{ name: 'train', num_examples: m.counts.rows }],
       },
       ...(edges
@@ -134,12 +136,20 @@ ${formatMarkdown(edgeRows)}
 
 ## Loading
 
-\`\`\`sql
+${
+  m.layout === 'webdataset'
+    ? `Webdataset tar shards in the official MIRO trainer's layout: per sample \`jpg\`, \`txt\` (the real caption), \`json\`
+(scores under the official keys and scalings, the synthetic captions, and this release's bins and targets under
+\`miro\`) and, where the pipeline computed them, the VAE latents and text-encoder states as \`.npy\` (float16).
+With webdataset: \`wds.WebDataset("${m.name}/data/train-{00000..${String(m.files.filter((f) => f.path.endsWith('.tar')).length - 1).padStart(5, '0')}}-of-${String(m.files.filter((f) => f.path.endsWith('.tar')).length).padStart(5, '0')}.tar")\`.`
+    : `\`\`\`sql
 SELECT * FROM read_parquet('${m.name}/data/*.parquet');   -- DuckDB
 \`\`\`
 
 With Hugging Face datasets: \`load_dataset("path/to/${m.name}")\` reads the \`configs\` above
-(${m.images === 'embed' ? 'the `image` column loads as images' : 'the `image` column is a path relative to the release folder'};
-\`load_dataset("path/to/${m.name}", "bin_edges")\` gives the edges). Check it with \`miro verify ${m.name}\`.
+(${m.images === 'embed' ? 'the \`image\` column loads as images' : 'the \`image\` column is a path relative to the release folder'};
+\`load_dataset("path/to/${m.name}", "bin_edges")\` gives the edges).`
+}
+Check it with \`miro verify ${m.name}\`.
 `;
 }

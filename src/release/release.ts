@@ -23,6 +23,7 @@ import { IMAGE_INDEX, type FileRecord, type ReleaseManifest } from '../store/rel
 import type { BinState } from '../store/markers.js';
 import { MiroError } from '../errors.js';
 import { datasetCard } from './card.js';
+import { writeWebdataset } from './webdataset.js';
 
 export const RELEASE_ROW_GROUP = 4096;
 
@@ -35,6 +36,8 @@ export interface ReleaseOptions {
   bins?: string;
   /** The license for the card: an SPDX id (cc-by-4.0) or other:<name>; null leaves it unset. */
   license?: string | null;
+  /** Parquet parts (the default), or webdataset tar shards in the official trainer's layout. */
+  format?: 'parquet' | 'webdataset';
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -107,6 +110,9 @@ export async function cutRelease(pipeline: Pipeline, opts: ReleaseOptions): Prom
 
 async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseManifest> {
   const images = opts.images ?? 'embed';
+  const format = opts.format ?? 'parquet';
+  if (format === 'webdataset' && images === 'path')
+    throw new MiroError('--format webdataset keeps each image in its sample: drop --images path');
   const shardRows = opts.shardRows ?? 10_000;
   const sources = releaseSources(pipeline, { bins: opts.bins });
   // Every input part is re-hashed against its marker first: a release never reads damaged data.
@@ -160,13 +166,15 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
     const rows = Number((await queryRows(conn, 'SELECT count(*) AS n FROM release_rows'))[0]!.n);
     const shards = Math.max(1, Math.ceil(rows / shardRows));
     const files: FileRecord[] = [];
-    for (let i = 0; i < shards; i++) {
-      const rel = `data/train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.parquet`;
-      await conn.run(
-        `COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`,
-      );
-      files.push(await describeFile(conn, tmp, rel));
-    }
+    if (format === 'webdataset') files.push(...(await writeWebdataset(conn, pipeline, sources, tmp, rows, shardRows)));
+    else
+      for (let i = 0; i < shards; i++) {
+        const rel = `data/train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.parquet`;
+        await conn.run(
+          `COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`,
+        );
+        files.push(await describeFile(conn, tmp, rel));
+      }
     if (images === 'path') {
       // Each image under the name the rows give it (its real extension), hashed into images.parquet.
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
@@ -228,6 +236,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       },
       rewards: sources.rewards.map((r) => r.name),
       images,
+      layout: format,
       license: opts.license ?? null,
       filter: { where: opts.where ?? null, include_failed: !!opts.includeFailed },
       counts: { rows, excluded_failed: excludedFailed, excluded_by_where: excludedByWhere },

@@ -3,9 +3,12 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { connect, queryRows, sqlDouble, sqlFileList, sqlString } from '../store/duck.js';
+import { connect, queryRows, sqlDouble, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
 import { sha256File } from '../util/hash.js';
-import { IMAGE_INDEX, type ReleaseManifest } from '../store/release-manifest.js';
+import { IMAGE_INDEX, type FileRecord, type ReleaseManifest } from '../store/release-manifest.js';
+import { tarEntries } from '../util/tar.js';
+import type { Column, Value } from '../store/batch.js';
+import os from 'node:os';
 
 async function walk(dir: string, root: string, out: string[]): Promise<void> {
   for (const e of await fs.readdir(dir, { withFileTypes: true })) {
@@ -34,8 +37,10 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
     if (!listed.has(f)) problems.push(`${f}: extra file, not in release.json`);
   }
   const conn = await connect();
+  let scratch: string | null = null;
   try {
     const readable: string[] = [];
+    const samples: Record<string, unknown>[] = [];
     for (const rec of manifest.files) {
       const file = path.join(dir, rec.path);
       const stat = await fs.stat(file).catch(() => null);
@@ -46,6 +51,10 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
       if (stat.size !== rec.bytes) problems.push(`${rec.path}: ${stat.size} bytes, release.json says ${rec.bytes}`);
       const sha = await sha256File(file);
       if (sha !== rec.sha256) problems.push(`${rec.path}: sha256 ${sha.slice(0, 16)}..., release.json says ${rec.sha256.slice(0, 16)}...`);
+      if (rec.path.endsWith('.tar')) {
+        problems.push(...(await checkShard(file, rec, manifest, samples)));
+        continue;
+      }
       let rows: number;
       let schema: { name: string; type: string }[];
       try {
@@ -66,6 +75,31 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
       if (rec.path.startsWith('data/')) readable.push(file);
     }
     if (manifest.images === 'path') problems.push(...(await checkImages(conn, dir, imageFiles)));
+    if (samples.length) {
+      // The tars' samples, as the columns the Parquet checks below read.
+      scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'miro-verify-'));
+      const table = path.join(scratch, 'samples.parquet');
+      const columns: Column[] = [
+        { name: 'id', type: 'VARCHAR' },
+        ...manifest.rewards.flatMap((r): Column[] => [
+          { name: `${r}_score`, type: 'DOUBLE' },
+          { name: `${r}_bin`, type: 'INTEGER' },
+          { name: `${r}_target`, type: 'DOUBLE' },
+        ]),
+      ];
+      await writeParquet(
+        columns,
+        [
+          {
+            rows: samples.length,
+            columns: Object.fromEntries(columns.map((c) => [c.name, samples.map((x) => (x[c.name] ?? null) as Value)])),
+          },
+        ],
+        table,
+        { context: 'verify' },
+      );
+      readable.push(table);
+    }
     if (readable.length) {
       const data = `read_parquet(${sqlFileList(readable)}, union_by_name = true)`;
       const dupes = await queryRows(conn, `SELECT id, count(*) AS copies FROM ${data} GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 5`);
@@ -93,8 +127,55 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
     }
   } finally {
     conn.closeSync();
+    if (scratch) await fs.rm(scratch, { recursive: true, force: true });
   }
   return { manifest, problems };
+}
+
+/**
+ * A webdataset shard: its samples (members grouped by the key before the first dot) number what
+ * release.json says, each has the members the schema lists, and its json parses; the json's bins,
+ * targets and raw scores join `samples` for the checks against the edges.
+ */
+async function checkShard(file: string, rec: FileRecord, manifest: ReleaseManifest, samples: Record<string, unknown>[]): Promise<string[]> {
+  const problems: string[] = [];
+  const members = new Map<string, Set<string>>();
+  try {
+    for await (const e of tarEntries(file, (n) => n.endsWith('.json'))) {
+      const dot = e.name.indexOf('.');
+      const key = e.name.slice(0, dot);
+      const ext = e.name.slice(dot + 1);
+      if (!members.has(key)) members.set(key, new Set());
+      members.get(key)!.add(ext);
+      if (ext === 'json') {
+        const json = JSON.parse(Buffer.from(e.data!).toString('utf8')) as {
+          miro?: { scores: Record<string, number | null>; bins: Record<string, number | null>; targets: Record<string, number | null> };
+        };
+        if (!json.miro) {
+          problems.push(`${rec.path}: sample ${key} has no "miro" object in its json`);
+          continue;
+        }
+        const row: Record<string, unknown> = { id: key };
+        for (const r of manifest.rewards) {
+          row[`${r}_score`] = json.miro.scores[r] ?? null;
+          row[`${r}_bin`] = json.miro.bins[r] ?? null;
+          row[`${r}_target`] = json.miro.targets[r] ?? null;
+        }
+        samples.push(row);
+      }
+    }
+  } catch (err) {
+    return [`${rec.path}: not a readable tar (${(err as Error).message})`];
+  }
+  if (members.size !== rec.rows) problems.push(`${rec.path}: ${members.size} samples, release.json says ${rec.rows}`);
+  const required = ['jpg', 'txt', 'json'];
+  for (const [key, got] of members) {
+    const lacking = required.filter((m) => !got.has(m));
+    if (lacking.length) problems.push(`${rec.path}: sample ${key} lacks ${lacking.join(', ')}`);
+    const unknown = [...got].filter((m) => !rec.schema.some((c) => c.name === m));
+    if (unknown.length) problems.push(`${rec.path}: sample ${key} has members release.json does not list: ${unknown.join(', ')}`);
+  }
+  return problems;
 }
 
 /** With --images path: every image file in images.parquet is there with its bytes and sha256, and no other is. */

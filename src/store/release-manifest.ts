@@ -30,6 +30,8 @@ export interface ReleaseManifest {
   };
   rewards: string[];
   images: 'embed' | 'path';
+  /** How the rows are stored: Parquet parts, or webdataset tar shards (absent in releases before it existed: parquet). */
+  layout?: 'parquet' | 'webdataset';
   /** The license the releaser gave (an SPDX id such as cc-by-4.0, or other:<name>), or null when left unset on purpose. */
   license: string | null;
   filter: { where: string | null; include_failed: boolean };
