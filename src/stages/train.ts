@@ -240,7 +240,8 @@ function rewardsOf(prm: { release: string; targets: Record<string, ColumnRef> })
 /** Training rows from a release: its embedded images, captions and recorded targets. */
 function releaseSourceSql(dir: string, rewards: string[]): string {
   const m = readReleaseManifest(dir);
-  if (m.layout === 'webdataset') throw new MiroError(`release ${dir} is webdataset tar shards (for the official trainer); train from a Parquet release`);
+  if (m.layout === 'webdataset')
+    throw new MiroError(`release ${dir} is webdataset tar shards (for the official trainer); train from a Parquet release`);
   if (m.images !== 'embed') throw new MiroError(`release ${dir} keeps images as paths; cut it with --images embed to train from it`);
   const files = m.files.filter((f) => f.path.startsWith('data/')).map((f) => path.join(dir, f.path));
   return `SELECT id, image, caption AS caption_real, caption_long AS caption_synthetic${rewards.map((r) => `, "${r}_target" AS "target_${r}"`).join('')} FROM read_parquet(${sqlFileList(files)})`;
