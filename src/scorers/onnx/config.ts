@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { readConfigFile, type ConfigFile } from '../config-file.js';
+import { REFERENCES, type Reference } from './reference.js';
 
 export type ScorerKind = 'clip' | 'clip-mlp' | 'blip-reward' | 'vqa';
 
@@ -23,7 +24,14 @@ export interface OnnxScorerConfig {
   files: Record<string, ModelFile>;
   /** The export command that writes the files, when no repository publishes them. */
   export: string | null;
-  image: { size: number; mean: [number, number, number]; std: [number, number, number]; input: string };
+  image: {
+    size: number;
+    mean: [number, number, number];
+    std: [number, number, number];
+    input: string;
+    /** Whose preprocessing the pixels reproduce (scorers/onnx/reference.ts). */
+    reference: Reference;
+  };
   text: {
     max_tokens: number;
     input_ids: string;
@@ -138,6 +146,11 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
       mean: triple(img.mean, 'image.mean', [0.48145466, 0.4578275, 0.40821073]),
       std: triple(img.std, 'image.std', [0.26862954, 0.26130258, 0.27577711]),
       input: String(img.input ?? 'pixel_values'),
+      reference: REFERENCES.includes(img.reference as Reference)
+        ? (img.reference as Reference)
+        : img.reference === undefined
+          ? 'open_clip'
+          : bad('image.reference', `expected one of ${REFERENCES.join(', ')}, got ${JSON.stringify(img.reference)}`),
     },
     text: {
       max_tokens: Number(txt.max_tokens ?? 77),

@@ -1,35 +1,41 @@
-// CLIP-style preprocessing: resize the short side to S (bicubic), crop the centre S x S, scale
-// to [0, 1], normalise by mean and std, and lay out as [3, S, S] (CHW). sharp does the resizing
-// on libuv's thread pool, so the next batch is prepared while ONNX Runtime scores this one.
+// A reward model's image input: the S x S pixels its reference pipeline gives (reference.ts:
+// open_clip, hf_clip, blip, hpsv2_eval; or libvips, sharp's fast cover resize with no parity
+// claim), scaled to [0, 1], normalised by mean and std, laid out as [3, S, S] (CHW). Batches are
+// prepared while ONNX Runtime scores the previous one.
 
-import sharp from 'sharp';
 import type { RGBImage } from '../../util/image.js';
+import { preprocessBytes, referencePixels, type PilImage, type Reference } from './reference.js';
+import sharp from 'sharp';
 
 const RESIZE = { fit: 'cover', position: 'centre', kernel: 'cubic' } as const;
 
-/** From encoded bytes when given (decode and resize in one pass), else from decoded pixels. */
+/** From encoded bytes when given (decoded as PIL decodes them), else from decoded RGB pixels. */
 export async function preprocess(
   img: RGBImage,
   size: number,
   mean: readonly number[],
   std: readonly number[],
   bytes?: Uint8Array,
+  reference: Reference = 'open_clip',
 ): Promise<Float32Array> {
-  let pixels: Uint8Array;
-  if (bytes) pixels = await sharp(bytes).removeAlpha().toColourspace('srgb').resize(size, size, RESIZE).raw().toBuffer();
-  else {
-    const raw = Buffer.from(Uint8ClampedArray.from(img.data).buffer);
-    pixels =
+  if (bytes) return preprocessBytes(bytes, size, mean, std, reference);
+  const rgb = Uint8Array.from(img.data, (v) => Math.max(0, Math.min(255, Math.round(v))));
+  let px: Uint8Array;
+  if (reference === 'libvips')
+    px =
       img.width === size && img.height === size
-        ? raw
-        : await sharp(raw, { raw: { width: img.width, height: img.height, channels: 3 } })
+        ? rgb
+        : await sharp(Buffer.from(rgb.buffer), { raw: { width: img.width, height: img.height, channels: 3 } })
             .resize(size, size, RESIZE)
             .raw()
             .toBuffer();
+  else {
+    const opened: PilImage = { mode: 'RGB', width: img.width, height: img.height, channels: 3, data: rgb, zero: [0, 0, 0] };
+    px = referencePixels(opened, size, reference);
   }
   const plane = size * size;
   const out = new Float32Array(3 * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (pixels[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (px[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
   return out;
 }
 
@@ -39,8 +45,9 @@ export async function preprocessBatch(
   mean: readonly number[],
   std: readonly number[],
   bytes?: (Uint8Array | undefined)[],
+  reference: Reference = 'open_clip',
 ): Promise<Float32Array> {
-  const each = await Promise.all(imgs.map((img, i) => preprocess(img, size, mean, std, bytes?.[i])));
+  const each = await Promise.all(imgs.map((img, i) => preprocess(img, size, mean, std, bytes?.[i], reference)));
   const out = new Float32Array(imgs.length * 3 * size * size);
   each.forEach((a, i) => out.set(a, i * a.length));
   return out;

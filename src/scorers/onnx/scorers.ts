@@ -89,6 +89,7 @@ export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
       cfg.image.mean,
       cfg.image.std,
       b.map((x) => x.bytes),
+      cfg.image.reference,
     );
   const base = { name: cfg.name, identity: onnxIdentity(cfg), doc: `${cfg.kind} reward model from ${cfg.file}` };
   const textInputs = (tok: PaddedTokenizer, captions: string[]) => {
