@@ -13,7 +13,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['binning', 'captioners', 'eval', 'frozen', 'model', 'report', 'scorers', 'synth', 'train', 'vlm'],
   ['stages'],
   ['dag'],
-  ['release'],
+  ['release', 'serve'],
   ['cli'],
 ];
 

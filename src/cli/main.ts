@@ -16,6 +16,7 @@ import registerRelease from './release.js';
 import registerVerify from './verify.js';
 import registerSample from './sample.js';
 import registerModels from './models.js';
+import registerServe from './serve.js';
 import { takeExitCode } from './exit.js';
 
 const ENVIRONMENT = `
@@ -47,6 +48,7 @@ export function program(): Command {
     registerRun,
     registerStatus,
     registerSql,
+    registerServe,
     registerReport,
     registerRelease,
     registerVerify,

@@ -4,24 +4,9 @@
 
 import type { Command } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
-import { planPipeline } from '../dag/planner.js';
-import { layoutOf } from '../store/layout.js';
-import { heldLocks } from '../store/lock.js';
-import { readFailures } from '../store/markers.js';
+import { nodeStatuses } from '../dag/status.js';
 import { formatTable } from '../util/table.js';
 import { setExitCode } from './exit.js';
-
-interface NodeStatus {
-  node: string;
-  kind: string;
-  shards_committed: number;
-  shards: number;
-  rows_ok: number;
-  rows_failed: number;
-  state: 'running' | 'failed' | 'up to date' | 'pending' | 'stale';
-  why: string;
-  damaged: string[];
-}
 
 export default function register(program: Command): void {
   program
@@ -35,41 +20,7 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .action(async (file: string, o: { json?: boolean; verify: boolean; dataRoot?: string }) => {
       const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
-      const plans = await planPipeline(pipeline, { verify: o.verify });
-      const nodes: NodeStatus[] = [];
-      for (const name of pipeline.order) {
-        const p = plans.get(name)!;
-        const spec = pipeline.nodes.get(name)!;
-        const layout = layoutOf(pipeline, name);
-        const current = [...p.markers.values()].filter((m) => m.fingerprint === p.fingerprint);
-        const running = (await heldLocks(layout.lockDir())).filter((l) => l.alive !== false && /rank-/.test(l.file));
-        const failures = (await readFailures(layout)).filter((f) => f.fingerprint === p.fingerprint);
-        const damaged = [...p.todo]
-          .filter(([, why]) => /^shard file (corrupted|missing)/.test(why))
-          .map(([s, why]) => `shard ${s}: ${why}`);
-        let state: NodeStatus['state'];
-        let why: string;
-        if (running.length) {
-          state = 'running';
-          why = running.map((l) => `${l.owner.what}: process ${l.owner.pid} on ${l.owner.host} since ${l.owner.since}`).join('; ');
-        } else if (failures.length) {
-          state = 'failed';
-          why = failures.map((f) => `rank ${f.rank}/${f.world} at ${f.at}: ${f.error}`).join('; ');
-        } else if (p.todo.size === 0 && !p.prepare) [state, why] = ['up to date', ''];
-        else if (!p.manifest && p.markers.size === 0) [state, why] = ['pending', p.reason];
-        else [state, why] = ['stale', p.reason];
-        nodes.push({
-          node: name,
-          kind: spec.stage.kind,
-          shards_committed: current.length,
-          shards: spec.shards,
-          rows_ok: current.reduce((a, m) => a + (m.stats.ok ?? 0), 0),
-          rows_failed: current.reduce((a, m) => a + (m.stats.failed ?? 0), 0),
-          state,
-          why,
-          damaged,
-        });
-      }
+      const nodes = await nodeStatuses(pipeline, { verify: o.verify });
       if (o.json) console.log(JSON.stringify(nodes, null, 1));
       else {
         console.log(

@@ -1,0 +1,26 @@
+// `miro serve PIPELINE`: a local web server to look at the data, the run and the reward dials.
+
+import type { Command } from 'commander';
+import { loadPipeline } from '../dag/pipeline.js';
+import { startServer } from '../serve/server.js';
+import { int } from './args.js';
+
+export default function register(program: Command): void {
+  program
+    .command('serve')
+    .description("browse a pipeline's images and rewards, follow its run, and sample its models with reward dials, in a browser")
+    .argument('<pipeline>', 'pipeline YAML')
+    .option('--port <n>', 'port (0: any free one)', int({ min: 0, max: 65535 }), 8780)
+    .option('--host <address>', 'address to bind; anything but 127.0.0.1 exposes the data to the network', '127.0.0.1')
+    .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .action(async (file: string, o: { port: number; host: string; dataRoot?: string }) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const server = await startServer(pipeline, { port: o.port, host: o.host, log: (m) => console.error(m) });
+      console.log(server.url);
+      await new Promise<void>((resolve) => {
+        const stop = () => void server.close().then(resolve);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,155 @@
+// The Dataset page's data: the release's rows (captions, every reward's score, bin and target,
+// status) as one DuckDB table built when the server starts (or reloads), pages of it under a
+// user's filter and sort with keyset pagination, one row's everything, and image bytes by id.
+// The filter is one SQL expression (checked by DuckDB's parser) over a sandboxed connection.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Pipeline } from '../dag/pipeline.js';
+import { layoutOf } from '../store/layout.js';
+import { queryRows, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { assertExpression } from '../store/sql-guard.js';
+import type { Value } from '../store/batch.js';
+import { MiroError } from '../errors.js';
+import { releaseSources, type ReleaseSources } from '../release/plan.js';
+import { releaseSql } from '../release/release.js';
+
+export class BadRequest extends Error {}
+
+export interface Page {
+  rows: Record<string, Value>[];
+  /** Opaque cursor for the next page, or null at the end. */
+  next: string | null;
+  total: number;
+}
+
+export class Dataset {
+  readonly columns: string[] = [];
+  readonly rewards: string[];
+
+  private constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly pipeline: Pipeline,
+    readonly sources: ReleaseSources,
+    rewards?: string[],
+  ) {
+    this.rewards = rewards ?? sources.rewards.map((r) => r.name);
+  }
+
+  /** Pages over a `dataset` table that already exists on `conn` (bench/serve.ts: a million synthetic rows). */
+  static async overTable(conn: DuckDBConnection, rewards: string[]): Promise<Dataset> {
+    const d = new Dataset(conn, null as unknown as Pipeline, null as unknown as ReleaseSources, rewards);
+    const cols = await queryRows(conn, `SELECT column_name FROM (DESCRIBE dataset)`);
+    d.columns.push(...cols.map((c) => String(c.column_name)));
+    return d;
+  }
+
+  /** Builds the `dataset` table (everything but image bytes) from the committed shards. */
+  static async open(conn: DuckDBConnection, pipeline: Pipeline): Promise<Dataset> {
+    const d = new Dataset(conn, pipeline, releaseSources(pipeline));
+    await d.reload();
+    return d;
+  }
+
+  async reload(): Promise<void> {
+    await this.conn.run(
+      `CREATE OR REPLACE TEMP TABLE dataset AS SELECT * EXCLUDE (image) FROM (${releaseSql(this.pipeline, this.sources, 'path')})`,
+    );
+    const cols = await queryRows(this.conn, `SELECT column_name FROM (DESCRIBE dataset)`);
+    this.columns.splice(0, this.columns.length, ...cols.map((c) => String(c.column_name)));
+  }
+
+  /** A page of rows under `where`, sorted by `sort` (a column) with id as the tie-breaker. */
+  async page(opts: { where?: string; sort?: string; dir?: 'asc' | 'desc'; after?: string | null; limit?: number }): Promise<Page> {
+    const sort = opts.sort || 'id';
+    if (!this.columns.includes(sort)) throw new BadRequest(`sort: no column "${sort}" (columns: ${this.columns.join(', ')})`);
+    const dir = opts.dir === 'desc' ? 'desc' : 'asc';
+    const limit = Math.min(200, Math.max(1, opts.limit ?? 48));
+    const where = opts.where?.trim() ? await this.filter(opts.where) : 'true';
+    const col = sqlIdent(sort);
+    let keyset = 'true';
+    if (opts.after) {
+      let cursor: { v: Value; id: string };
+      try {
+        cursor = JSON.parse(Buffer.from(opts.after, 'base64url').toString('utf8')) as { v: Value; id: string };
+      } catch {
+        throw new BadRequest('after: not a cursor from this server');
+      }
+      const id = sqlString(String(cursor.id));
+      const op = dir === 'asc' ? '>' : '<';
+      // NULLs sort last in both directions.
+      keyset =
+        sort === 'id'
+          ? `id ${op} ${id}`
+          : cursor.v === null
+            ? `(${col} IS NULL AND id > ${id})`
+            : `(${col} ${op} ${literal(cursor.v)} OR (${col} = ${literal(cursor.v)} AND id > ${id}) OR ${col} IS NULL)`;
+    }
+    const order = sort === 'id' ? `id ${dir}` : `${col} ${dir} NULLS LAST, id ASC`;
+    const rows = await this.query(`SELECT * FROM dataset WHERE (${where}) AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1}`);
+    const [{ n }] = (await this.query(`SELECT count(*)::INTEGER AS n FROM dataset WHERE (${where})`)) as [{ n: number }];
+    const more = rows.length > limit;
+    const shown = rows.slice(0, limit);
+    const last = shown.at(-1);
+    return {
+      rows: shown,
+      total: Number(n),
+      next: more && last ? Buffer.from(JSON.stringify({ v: last[sort] ?? null, id: last.id })).toString('base64url') : null,
+    };
+  }
+
+  /** Everything known about one row: its dataset columns, and each node's status and error for it. */
+  async row(
+    id: string,
+  ): Promise<{ row: Record<string, Value>; nodes: { node: string; status: string | null; error: string | null }[] } | null> {
+    const [row] = await this.query(`SELECT * FROM dataset WHERE id = ${sqlString(id)}`);
+    if (!row) return null;
+    const nodes: { node: string; status: string | null; error: string | null }[] = [];
+    for (const spec of this.pipeline.nodes.values()) {
+      if (!spec.stage.rowsCanFail) continue;
+      const [r] = await this.query(`SELECT status, error FROM read_parquet(${this.files(spec.name)}) WHERE id = ${sqlString(id)}`).catch(
+        () => [] as Record<string, Value>[],
+      );
+      if (r) nodes.push({ node: spec.name, status: (r.status as string) ?? null, error: (r.error as string) ?? null });
+    }
+    return { row, nodes };
+  }
+
+  /** The source image's bytes, or null for an unknown id. */
+  async image(id: string): Promise<Uint8Array | null> {
+    const [r] = await this.query(
+      `SELECT "${this.sources.image.column}" AS b FROM read_parquet(${this.files(this.sources.image.node)}) WHERE id = ${sqlString(id)} LIMIT 1`,
+    );
+    return (r?.b as Uint8Array | undefined) ?? null;
+  }
+
+  /** The filter, checked to be one expression, wrapped so its errors are a 400 with DuckDB's message. */
+  private async filter(expr: string): Promise<string> {
+    try {
+      await assertExpression(this.conn, expr, 'filter');
+      await this.conn.run(`SELECT count(*) FROM dataset WHERE (${expr}) LIMIT 0`);
+    } catch (err) {
+      throw new BadRequest((err as Error).message.split('\n')[0]!);
+    }
+    return expr;
+  }
+
+  private files(node: string): string {
+    return sqlFileList([...Array(this.pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(this.pipeline, node).shardFile(i)));
+  }
+
+  private async query(sql: string): Promise<Record<string, Value>[]> {
+    try {
+      return await queryRows(this.conn, sql);
+    } catch (err) {
+      throw new MiroError((err as Error).message.split('\n')[0]!);
+    }
+  }
+}
+
+/** A cursor value as a SQL literal. */
+function literal(v: Value): string {
+  if (typeof v === 'number') return Number.isFinite(v) ? `${v}::DOUBLE` : 'NULL';
+  if (typeof v === 'bigint') return String(v);
+  if (typeof v === 'boolean') return String(v);
+  return sqlString(String(v));
+}

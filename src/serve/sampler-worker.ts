@@ -1,0 +1,58 @@
+// The Dials page's sampler, in a worker thread so a request never blocks the server: it loads a
+// trained model once (TensorFlow.js, and its text encoder and VAE for a latent model) and answers
+// {model dir, prompt, targets, guidance, preset, seed, steps} with a PNG.
+
+import { parentPort } from 'node:worker_threads';
+import { loadTf } from '../model/backend.js';
+import { loadModel } from '../model/io.js';
+import { guidancePreset, loadFrozen, sampleImages } from '../model/sampler.js';
+import { pixelSize } from '../model/config.js';
+import { encodePng } from '../util/image.js';
+
+export interface DialRequest {
+  id: number;
+  model: string;
+  prompt: string;
+  preset: string;
+  targets: Record<string, number>;
+  guidance: number;
+  seed: number;
+  steps: number;
+}
+
+type Loaded = Awaited<ReturnType<typeof loadModel>> & { frozen: Awaited<ReturnType<typeof loadFrozen>> };
+const models = new Map<string, Promise<Loaded>>();
+
+parentPort!.on('message', async (req: DialRequest) => {
+  try {
+    const { tf } = await loadTf();
+    if (!models.has(req.model))
+      models.set(
+        req.model,
+        loadModel(tf, req.model).then(async (m) => ({ ...m, frozen: await loadFrozen(m.cfg) })),
+      );
+    const { cfg, params, frozen } = await models.get(req.model)!;
+    const guided = cfg.rewards.length > 0 && req.preset !== 'none';
+    const g = guided ? guidancePreset(req.preset, cfg.rewards, req.targets) : null;
+    const t0 = performance.now();
+    const [img] = await sampleImages(
+      tf,
+      cfg,
+      params,
+      {
+        captions: [req.prompt],
+        positive: [g?.positive ?? cfg.rewards.map((r) => req.targets[r] ?? 1)],
+        negative: g ? [g.negative] : null,
+        guidance: g ? req.guidance : 0,
+        negativeCaption: req.preset === 'text' ? 'empty' : 'same',
+        steps: req.steps,
+        seed: req.seed,
+      },
+      frozen,
+    );
+    const P = pixelSize(cfg);
+    parentPort!.postMessage({ id: req.id, png: await encodePng(img!, P, P), ms: performance.now() - t0 });
+  } catch (err) {
+    parentPort!.postMessage({ id: req.id, error: (err as Error).message });
+  }
+});

@@ -1,0 +1,267 @@
+// `miro serve`: a local web server over a pipeline's data (Hono on Node's HTTP server). JSON APIs
+// for the Dataset, Rewards, Run, Dials and Claims pages, image bytes from Parquet by id, and the
+// pages themselves (plain HTML, CSS and a module in ./static, no build step). DuckDB runs on one
+// connection sandboxed to the pipeline's data root; user input reaches SQL only as a checked filter
+// expression, a whitelisted column name, or a quoted literal; no route maps input to a file path.
+
+import { existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Hono, type Context } from 'hono';
+import { serve as serveHttp } from '@hono/node-server';
+import pLimit from 'p-limit';
+import { Marked } from 'marked';
+import type { Pipeline } from '../dag/pipeline.js';
+import { openViews } from '../dag/views.js';
+import { nodeStatuses } from '../dag/status.js';
+import { layoutOf } from '../store/layout.js';
+import { queryRows, sqlFileList } from '../store/duck.js';
+import { sandbox } from '../store/sql-guard.js';
+import { BadRequest, Dataset } from './dataset.js';
+import { rewardSummaries } from './rewards.js';
+import type { DialRequest } from './sampler-worker.js';
+
+const STATIC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'static');
+const ASSETS: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+
+/**
+ * The report's Markdown as HTML. Its text comes partly from data (captions, prompts), so raw HTML
+ * in it is escaped, except the <details> and <summary> tags the reports use, and links keep only
+ * http(s), relative and anchor targets.
+ */
+const markdown = new Marked({
+  renderer: {
+    html({ text }) {
+      return text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/&lt;(\/?)(details|summary)&gt;/g, '<$1$2>');
+    },
+    link({ href, text }) {
+      return /^(https?:|\/|#|[\w.-]+(\/|$))/i.test(href) && !/^javascript:/i.test(href)
+        ? `<a href="${href.replace(/"/g, '&quot;')}">${text}</a>`
+        : text;
+    },
+  },
+});
+
+export async function renderReport(md: string): Promise<string> {
+  return markdown.parse(md);
+}
+
+/** The image type its bytes announce. */
+export function imageType(b: Uint8Array): string {
+  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
+  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
+  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
+  if (b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'image/webp';
+  return 'application/octet-stream';
+}
+
+export interface ServeOptions {
+  port?: number;
+  host?: string;
+  log?: (m: string) => void;
+}
+
+export interface Server {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): Promise<Server> {
+  const log = opts.log ?? (() => {});
+  const { conn } = await openViews(pipeline);
+  const dataset = await Dataset.open(conn, pipeline);
+  await sandbox(conn, [pipeline.settings.dataRoot]);
+  const db = pLimit(1); // one DuckDB connection: one query at a time
+  const dials = new Dials(log);
+  const app = new Hono();
+
+  const json = (c: Context, f: () => Promise<unknown>) =>
+    db(f)
+      .then((v) => c.json(v as object))
+      .catch((err: Error) => c.json({ error: err.message }, err instanceof BadRequest ? 400 : 500));
+
+  for (const [route, file] of Object.entries(ASSETS))
+    app.get(route, (c) =>
+      c.body(readFileSync(path.join(STATIC, file)), 200, { 'content-type': TYPES[file.split('.').pop()!]!, 'cache-control': 'no-cache' }),
+    );
+
+  app.get('/api/info', (c) =>
+    json(c, async () => ({ pipeline: pipeline.settings.name, file: pipeline.file, rewards: dataset.rewards, columns: dataset.columns })),
+  );
+  app.get('/api/rows', (c) =>
+    json(c, () =>
+      dataset.page({
+        where: c.req.query('where'),
+        sort: c.req.query('sort'),
+        dir: c.req.query('dir') as 'asc' | 'desc',
+        after: c.req.query('after') ?? null,
+        limit: Number(c.req.query('limit') ?? 48),
+      }),
+    ),
+  );
+  app.get('/api/row/:id', async (c) => {
+    const r = await db(() => dataset.row(c.req.param('id')));
+    return r ? c.json(r) : c.json({ error: `no row with id ${c.req.param('id')}` }, 404);
+  });
+  app.post('/api/reload', (c) => json(c, async () => (await dataset.reload(), { ok: true })));
+  app.get('/img/:id', async (c) => {
+    const bytes = await db(() => dataset.image(c.req.param('id')));
+    if (!bytes) return c.text(`no image with id ${c.req.param('id')}`, 404);
+    return c.body(Buffer.from(bytes), 200, {
+      'content-type': imageType(bytes),
+      'cache-control': 'private, max-age=3600',
+      etag: `"${c.req.param('id')}"`,
+    });
+  });
+  app.get('/api/rewards', (c) => json(c, () => rewardSummaries(conn, pipeline, dataset)));
+  app.get('/api/status', (c) => json(c, () => nodeStatuses(pipeline)));
+  app.get('/api/curves', (c) =>
+    json(c, async () => {
+      const out: Record<string, { step: number; loss: number }[]> = {};
+      for (const spec of pipeline.nodes.values()) {
+        if (spec.stage.kind !== 'train') continue;
+        const files = [...Array(spec.shards).keys()].map((i) => layoutOf(pipeline, spec.name).shardFile(i)).filter((f) => existsSync(f));
+        if (!files.length) continue;
+        // At most 500 points: every k-th step.
+        const rows = await queryRows(
+          conn,
+          `WITH m AS (SELECT step, loss FROM read_parquet(${sqlFileList(files)})) SELECT step, loss FROM m WHERE step % greatest(1, (SELECT count(*) FROM m) // 500) = 0 ORDER BY step`,
+        );
+        out[spec.name] = rows.map((r) => ({ step: Number(r.step), loss: Number(r.loss) }));
+      }
+      return out;
+    }),
+  );
+  app.get('/api/models', (c) =>
+    json(c, async () =>
+      [...pipeline.nodes.values()]
+        .filter((s) => s.stage.kind === 'train' && existsSync(path.join(layoutOf(pipeline, s.name).dir, 'model/config.json')))
+        .map((s) => {
+          const cfg = JSON.parse(readFileSync(path.join(layoutOf(pipeline, s.name).dir, 'model/config.json'), 'utf8')) as {
+            rewards: string[];
+            variant: string;
+          };
+          return { node: s.name, variant: cfg.variant, rewards: cfg.rewards };
+        }),
+    ),
+  );
+  app.post('/api/sample', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as (Partial<DialRequest> & { node?: string }) | null;
+    const spec = body?.node ? pipeline.nodes.get(body.node) : undefined;
+    if (!body || !spec || spec.stage.kind !== 'train') return c.json({ error: `node: not a train node of ${pipeline.settings.name}` }, 400);
+    const model = path.join(layoutOf(pipeline, spec.name).dir, 'model');
+    if (!existsSync(path.join(model, 'config.json'))) return c.json({ error: `${spec.name} has no trained model yet` }, 404);
+    const num = (v: unknown, d: number, lo: number, hi: number) =>
+      typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : d;
+    const targets = Object.fromEntries(Object.entries(body.targets ?? {}).map(([k, v]) => [k, num(v, 1, 0, 1)]));
+    try {
+      const r = await dials.sample({
+        model,
+        prompt: String(body.prompt ?? '').slice(0, 500),
+        preset: String(body.preset ?? 'custom'),
+        targets,
+        guidance: num(body.guidance, 3, -20, 20),
+        seed: Math.trunc(num(body.seed, 0, 0, 2 ** 31 - 1)),
+        steps: Math.trunc(num(body.steps, 30, 1, 200)),
+      });
+      return c.body(Buffer.from(r.png), 200, { 'content-type': 'image/png', 'x-sample-ms': String(Math.round(r.ms)) });
+    } catch (err) {
+      return c.json({ error: (err as Error).message }, 400);
+    }
+  });
+  app.get('/api/claims', (c) =>
+    json(c, async () => {
+      const file = path.join(pipeline.settings.reportDir, 'report.md');
+      if (!existsSync(file)) return { html: null, file };
+      // Images in the report become routes: a chart of the report folder by name, a contact sheet by node and name.
+      const md = (await fs.readFile(file, 'utf8')).replace(/!\[([^\]]*)\]\(([^)]+)\)/g, (_m, alt: string, src: string) => {
+        const rel = path.relative(pipeline.settings.dataRoot, path.resolve(pipeline.settings.reportDir, src)).split(path.sep);
+        const sheet = rel.length === 4 && rel[2] === 'contact' ? `/contact/${rel[1]}/${rel[3]}` : null;
+        return `![${alt}](${sheet ?? `/report/${path.basename(src)}`})`;
+      });
+      return { html: await renderReport(md), file };
+    }),
+  );
+  // Files by name from a folder's own listing only: a name that is not listed there is a 404.
+  const listed = async (c: Context, dir: string, name: string) => {
+    const names = existsSync(dir) ? readdirSync(dir) : [];
+    if (!/^[\w.-]+\.png$/.test(name) || !names.includes(name)) return c.text('not found', 404);
+    return c.body(await fs.readFile(path.join(dir, name)), 200, { 'content-type': 'image/png', 'cache-control': 'no-cache' });
+  };
+  app.get('/report/:name', (c) => listed(c, pipeline.settings.reportDir, c.req.param('name')));
+  app.get('/contact/:node/:name', (c) => {
+    const spec = pipeline.nodes.get(c.req.param('node'));
+    return spec ? listed(c, path.join(layoutOf(pipeline, spec.name).dir, 'contact'), c.req.param('name')) : c.text('not found', 404);
+  });
+  app.notFound((c) => c.text('not found', 404));
+
+  const host = opts.host ?? '127.0.0.1';
+  const server = await new Promise<ReturnType<typeof serveHttp>>((resolve) => {
+    const s = serveHttp({ fetch: app.fetch, port: opts.port ?? 8780, hostname: host }, () => resolve(s));
+  });
+  const address = server.address() as { port: number };
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  log(`miro serve: ${url} (${pipeline.settings.name}, ${dataset.rewards.length} rewards)`);
+  return {
+    url,
+    close: async () => {
+      await dials.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      conn.closeSync();
+    },
+  };
+}
+
+/** The sampler worker: requests queue and run one at a time, off the request thread. */
+class Dials {
+  private worker: Worker | null = null;
+  private readonly queue = pLimit(1);
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (v: { png: Uint8Array; ms: number }) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly log: (m: string) => void) {}
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL('./sampler-worker-boot.mjs', import.meta.url));
+    w.on('message', (m: { id: number; png?: Uint8Array; ms?: number; error?: string }) => {
+      const p = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.error) p?.reject(new Error(m.error));
+      else p?.resolve({ png: m.png!, ms: m.ms! });
+    });
+    w.on('error', (err) => {
+      this.log(`sampler worker: ${err.message}`);
+      for (const p of this.waiting.values()) p.reject(err);
+      this.waiting.clear();
+      this.worker = null;
+    });
+    this.worker = w;
+    return w;
+  }
+
+  sample(req: Omit<DialRequest, 'id'>): Promise<{ png: Uint8Array; ms: number }> {
+    return this.queue(
+      () =>
+        new Promise((resolve, reject) => {
+          const id = this.nextId++;
+          this.waiting.set(id, { resolve, reject });
+          this.start().postMessage({ ...req, id });
+        }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+  }
+}
