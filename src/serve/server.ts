@@ -45,7 +45,8 @@ const markdown = new Marked({
         .replace(/&lt;(\/?)(details|summary)&gt;/g, '<$1$2>');
     },
     link({ href, text }) {
-      return /^(https?:|\/|#|[\w.-]+(\/|$))/i.test(href) && !/^javascript:/i.test(href)
+      // A link to another Markdown file of the report folder has no page here: its text only.
+      return /^(https?:|\/|#|[\w.-]+(\/|$))/i.test(href) && !/^javascript:/i.test(href) && !href.endsWith('.md')
         ? `<a href="${href.replace(/"/g, '&quot;')}">${text}</a>`
         : text;
     },
