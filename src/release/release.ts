@@ -59,7 +59,7 @@ export function imageExtensionSql(bytes: string): string {
 }
 
 /** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
-export function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: "embed" | "path"): string {
+export function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
   const files = (node: string) =>
     sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
   const joins: string[] = [];
