@@ -89,6 +89,7 @@ export async function openLikePil(bytes: Uint8Array): Promise<PilImage> {
 
 /** PIL's convert('RGB'). */
 export function toRgb(img: PilImage): Uint8Array {
+  if (img.mode === 'RGB' && img.channels === 3) return img.data; // nothing to convert (callers never write to it)
   const n = img.width * img.height;
   const C = img.channels;
   const out = new Uint8Array(n * 3);
@@ -132,6 +133,7 @@ function roundHalfEven(x: number): number {
 }
 
 function crop(img: PilImage, left: number, top: number, S: number): PilImage {
+  if (left === 0 && top === 0 && img.width === S && img.height === S) return img;
   const C = img.channels;
   const out = new Uint8Array(S * S * C);
   for (let y = 0; y < S; y++)
