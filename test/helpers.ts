@@ -1,6 +1,6 @@
 // Shared fixtures for tests: temp folders, the CLI as a real child process, images made with sharp.
 
-import { mkdtempSync, promises as fs } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -183,4 +183,28 @@ nodes:
   score_contrast: {uses: score, needs: [ingest], with: {scorer: contrast, image: ingest.image}}
   bins: {uses: bins, needs: [score_sharpness, score_contrast], with: {num_bins: 4, rewards: {sharpness: score_sharpness.score, contrast: score_contrast.score}}}
 `;
+}
+
+/**
+ * Runs the `only` nodes of a pipeline into `root`, SIGKILLs the run as soon as `checkpoint` (a
+ * file under `root`) exists, checks the train node did not commit, then runs the whole pipeline
+ * again and returns that resumed run.
+ */
+export async function killAtCheckpointAndResume(
+  file: string,
+  root: string,
+  only: string[],
+  checkpoint: string,
+  trainNodeDir: string,
+): Promise<CliResult> {
+  const env = { MIRO_DATA_ROOT: root };
+  const { child, done } = startCli(['run', file, ...only.flatMap((n) => ['--only', n])], { env });
+  while (!existsSync(path.join(root, checkpoint))) {
+    if (child.exitCode !== null) throw new Error(`training ended before the kill: ${(await done).stderr}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  killRun(child);
+  await done;
+  if (existsSync(path.join(root, trainNodeDir, '_done/00000.json'))) throw new Error('the train node committed before the kill');
+  return runCli(['run', file], { env });
 }

@@ -5,10 +5,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { killRun, runCli, startCli, tmpDir, writePipeline, sql } from './helpers.ts';
+import { killAtCheckpointAndResume, runCli, tmpDir, writePipeline, sql } from './helpers.ts';
 import {
   writeFrozenModels,
   E_T5,
@@ -197,15 +197,7 @@ test('text_embed -> latents -> train (paper-tiny) -> sample: hand-checked tensor
 
   // A kill after the step-6 checkpoint resumes to the same curve and weights.
   const only = ['synth', 'caption', 'score_colourfulness', 'score_objects', 'bins', 'embed_real', 'embed_long', 'latents', 'train'];
-  const { child, done } = startCli(['run', file, ...only.flatMap((n) => ['--only', n])], { env: { MIRO_DATA_ROOT: killed } });
-  const ckpt = path.join(killed, 'pp/train/checkpoints/step-0000006/state.json');
-  while (!existsSync(ckpt)) {
-    if (child.exitCode !== null) assert.fail(`training ended before the kill: ${(await done).stderr}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  killRun(child);
-  await done;
-  const b = await runCli(['run', file], { env: { MIRO_DATA_ROOT: killed } });
+  const b = await killAtCheckpointAndResume(file, killed, only, 'pp/train/checkpoints/step-0000006/state.json', 'pp/train');
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /resumed from .*step-00000(06|09)/);
   const curve = (root: string) => sql(`SELECT step, loss, grad_norm FROM read_parquet('${root}/pp/train/*.parquet') ORDER BY step`);

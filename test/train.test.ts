@@ -3,9 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { killRun, runCli, startCli, tmpDir, writePipeline, sql } from './helpers.ts';
+import { killAtCheckpointAndResume, runCli, tmpDir, writePipeline, sql } from './helpers.ts';
 import { loadTf } from '../src/model/backend.ts';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
 import { sampleImages } from '../src/model/sampler.ts';
@@ -51,34 +51,13 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
   const a = await runCli(['run', file], { env: { MIRO_DATA_ROOT: clean } });
   assert.equal(a.code, 0, a.stderr);
 
-  const { child, done } = startCli(
-    [
-      'run',
-      file,
-      '--only',
-      'synth',
-      '--only',
-      'caption',
-      '--only',
-      'score_colourfulness',
-      '--only',
-      'score_objects',
-      '--only',
-      'bins',
-      '--only',
-      'train',
-    ],
-    { env: { MIRO_DATA_ROOT: killed } },
+  const b = await killAtCheckpointAndResume(
+    file,
+    killed,
+    ['synth', 'caption', 'score_colourfulness', 'score_objects', 'bins', 'train'],
+    'tr/train/checkpoints/step-0000006/state.json',
+    'tr/train',
   );
-  const ckpt = path.join(killed, 'tr/train/checkpoints/step-0000006/state.json');
-  while (!existsSync(ckpt)) {
-    if (child.exitCode !== null) assert.fail(`training ended before the kill: ${(await done).stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  killRun(child);
-  await done;
-  assert.ok(!existsSync(path.join(killed, 'tr/train/_done/00000.json')), 'the train node must not have committed');
-  const b = await runCli(['run', file], { env: { MIRO_DATA_ROOT: killed } });
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /resumed from .*step-00000(06|09)/);
 
