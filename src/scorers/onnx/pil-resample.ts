@@ -95,14 +95,17 @@ export function pilResize(
   const sums = new Float64Array(C);
   if (outW !== w) {
     const hor = coeffs(w, outW, filter);
+    const hb = hor.bounds;
+    const hk = hor.k;
+    const hsize = hor.ksize;
     const n = yLast - yFirst;
     rows = new Uint8Array(n * outW * C);
     for (let y = 0; y < n; y++) {
       const inRow = (y + yFirst) * w * C;
       for (let xx = 0; xx < outW; xx++) {
-        const xmin = hor.bounds[xx * 2]!;
-        const xmax = hor.bounds[xx * 2 + 1]!;
-        const kk = xx * hor.ksize;
+        const xmin = hb[xx * 2]!;
+        const xmax = hb[xx * 2 + 1]!;
+        const kk = xx * hsize;
         const o = (y * outW + xx) * C;
         if (C === 3) {
           // The common case, unrolled: three running sums in registers.
@@ -111,7 +114,7 @@ export function pilResize(
           let s2 = half;
           let p = inRow + xmin * 3;
           for (let x = 0; x < xmax; x++, p += 3) {
-            const k = hor.k[kk + x]!;
+            const k = hk[kk + x]!;
             s0 = (s0 + src[p]! * k) | 0;
             s1 = (s1 + src[p + 1]! * k) | 0;
             s2 = (s2 + src[p + 2]! * k) | 0;
@@ -135,10 +138,13 @@ export function pilResize(
   }
   if (!vert) return rows;
   const out = new Uint8Array(outW * outH * C);
+  const vb = vert.bounds;
+  const vk = vert.k;
+  const vsize = vert.ksize;
   for (let yy = 0; yy < outH; yy++) {
-    const ymin = vert.bounds[yy * 2]! - rowOffset;
-    const ymax = vert.bounds[yy * 2 + 1]!;
-    const kk = yy * vert.ksize;
+    const ymin = vb[yy * 2]! - rowOffset;
+    const ymax = vb[yy * 2 + 1]!;
+    const kk = yy * vsize;
     for (let xx = 0; xx < outW; xx++) {
       const o = (yy * outW + xx) * C;
       if (C === 3) {
@@ -148,7 +154,7 @@ export function pilResize(
         const stride = rowsW * 3;
         let p = (ymin * rowsW + xx) * 3;
         for (let y = 0; y < ymax; y++, p += stride) {
-          const k = vert.k[kk + y]!;
+          const k = vk[kk + y]!;
           s0 = (s0 + rows[p]! * k) | 0;
           s1 = (s1 + rows[p + 1]! * k) | 0;
           s2 = (s2 + rows[p + 2]! * k) | 0;
