@@ -50,12 +50,12 @@ export async function runChecks(
   if (prev?.key === key) return;
   const conn = await connect();
   try {
-    const files = [...Array(spec.shards).keys()].map((s) => layout.shardFile(s));
+    const files = layout.shardFiles(spec.shards);
     await conn.run(`CREATE OR REPLACE TEMP VIEW this AS SELECT * FROM read_parquet(${sqlFileList(files)})`);
     const input = spec.needs[0];
     if (input) {
       const up = layoutOf(pipeline, input);
-      const upFiles = [...Array(pipeline.nodes.get(input)!.shards).keys()].map((s) => up.shardFile(s));
+      const upFiles = up.shardFiles(pipeline.nodes.get(input)!.shards);
       await conn.run(`CREATE OR REPLACE TEMP VIEW input AS SELECT * FROM read_parquet(${sqlFileList(upFiles)})`);
     }
     const tables = (await readManifest(layout))?.tables ?? {};

@@ -60,8 +60,7 @@ export function imageExtensionSql(bytes: string): string {
 
 /** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
 export function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
-  const files = (node: string) =>
-    sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
+  const files = (node: string) => sqlFileList(layoutOf(pipeline, node).shardFiles(pipeline.nodes.get(node)!.shards));
   const joins: string[] = [];
   const cols: string[] = ['src.id AS id'];
   const failed: string[] = ["src.status IS NOT NULL AND src.status <> 'ok'"];
@@ -180,7 +179,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
       const imgs = await queryRows(
         conn,
-        `SELECT r.image AS file, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList([...Array(sources.source.shards).keys()].map((i) => layoutOf(pipeline, sources.source.name).shardFile(i)))}) src USING (id) ORDER BY r.id`,
+        `SELECT r.image AS file, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList(layoutOf(pipeline, sources.source.name).shardFiles(sources.source.shards))}) src USING (id) ORDER BY r.id`,
       );
       const index = { path: [] as string[], sha256: [] as string[], bytes: [] as number[] };
       for (const r of imgs) {

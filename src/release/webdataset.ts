@@ -92,8 +92,7 @@ export async function writeWebdataset(
   shardRows: number,
 ): Promise<FileRecord[]> {
   const ex = await extras(pipeline, s);
-  const files = (node: string) =>
-    sqlFileList([...Array(pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(pipeline, node).shardFile(i)));
+  const files = (node: string) => sqlFileList(layoutOf(pipeline, node).shardFiles(pipeline.nodes.get(node)!.shards));
   const joins = ex.map((e, i) => `LEFT JOIN read_parquet(${files(e.node)}) x${i} ON x${i}.id = r.id AND x${i}.status = 'ok'`).join(' ');
   const cols = ex.map((e, i) => `x${i}."${e.column}" AS "x${i}"`).join(', ');
   const synthetic = new Map(

@@ -134,7 +134,7 @@ export class Dataset {
   }
 
   private files(node: string): string {
-    return sqlFileList([...Array(this.pipeline.nodes.get(node)!.shards).keys()].map((i) => layoutOf(this.pipeline, node).shardFile(i)));
+    return sqlFileList(layoutOf(this.pipeline, node).shardFiles(this.pipeline.nodes.get(node)!.shards));
   }
 
   private async query(sql: string): Promise<Record<string, Value>[]> {

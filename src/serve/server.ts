@@ -16,6 +16,7 @@ import type { Pipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
 import { nodeStatuses } from '../dag/status.js';
 import { layoutOf } from '../store/layout.js';
+import { sniffMime } from '../util/image.js';
 import { queryRows, sqlFileList } from '../store/duck.js';
 import { sandbox } from '../store/sql-guard.js';
 import { BadRequest, Dataset } from './dataset.js';
@@ -55,15 +56,6 @@ const markdown = new Marked({
 
 export async function renderReport(md: string): Promise<string> {
   return markdown.parse(md);
-}
-
-/** The image type its bytes announce. */
-export function imageType(b: Uint8Array): string {
-  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
-  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
-  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
-  if (b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'image/webp';
-  return 'application/octet-stream';
 }
 
 export interface ServeOptions {
@@ -119,7 +111,7 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     const bytes = await db(() => dataset.image(c.req.param('id')));
     if (!bytes) return c.text(`no image with id ${c.req.param('id')}`, 404);
     return c.body(Buffer.from(bytes), 200, {
-      'content-type': imageType(bytes),
+      'content-type': sniffMime(bytes),
       'cache-control': 'private, max-age=3600',
       etag: `"${c.req.param('id')}"`,
     });
@@ -131,7 +123,9 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
       const out: Record<string, { step: number; loss: number }[]> = {};
       for (const spec of pipeline.nodes.values()) {
         if (spec.stage.kind !== 'train') continue;
-        const files = [...Array(spec.shards).keys()].map((i) => layoutOf(pipeline, spec.name).shardFile(i)).filter((f) => existsSync(f));
+        const files = layoutOf(pipeline, spec.name)
+          .shardFiles(spec.shards)
+          .filter((f) => existsSync(f));
         if (!files.length) continue;
         // At most 500 points: every k-th step.
         const rows = await queryRows(

@@ -9,7 +9,8 @@ import { shardName } from '../store/layout.js';
 import { mapRows, type Row, type RowResult } from './base.js';
 import { RowError } from '../errors.js';
 import { OpenAICaptioner } from '../captioners/openai.js';
-import { RequestCache, serverImage, sniffMime } from '../vlm/client.js';
+import { RequestCache, serverImage } from '../vlm/client.js';
+import { sniffMime } from '../util/image.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
 

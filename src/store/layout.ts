@@ -15,6 +15,10 @@ export class NodeLayout {
   shardFile(shard: number): string {
     return path.join(this.dir, `part-${shardName(shard)}.parquet`);
   }
+  /** Every shard file of a node with `shards` shards, committed or not. */
+  shardFiles(shards: number): string[] {
+    return Array.from({ length: shards }, (_, i) => this.shardFile(i));
+  }
   markerDir(): string {
     return path.join(this.dir, '_done');
   }

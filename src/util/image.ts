@@ -28,3 +28,12 @@ export function grey(img: RGBImage): Float32Array {
   for (let p = 0; p < n; p++) out[p] = 0.299 * img.data[p * 3]! + 0.587 * img.data[p * 3 + 1]! + 0.114 * img.data[p * 3 + 2]!;
   return out;
 }
+
+/** The image type its first bytes announce (PNG, JPEG, WebP, GIF), else application/octet-stream. */
+export function sniffMime(b: Uint8Array): string {
+  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
+  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
+  if (b[0] === 0x52 && b[1] === 0x49 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'image/webp';
+  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
+  return 'application/octet-stream';
+}

@@ -4,6 +4,7 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { sniffMime } from '../util/image.js';
 import { fetchOnce, redactUrl, type RetryPolicy } from '../util/fetch.js';
 import { ModelServerError, RowError, errorMessage } from '../errors.js';
 
@@ -81,14 +82,6 @@ export async function serverImage(bytes: Uint8Array): Promise<{ bytes: Uint8Arra
   if (SERVER_FORMATS.has(mime)) return { bytes, mime };
   const sharp = (await import('sharp')).default;
   return { bytes: new Uint8Array(await sharp(bytes).png().toBuffer()), mime: 'image/png' };
-}
-
-export function sniffMime(b: Uint8Array): string {
-  if (b[0] === 0x89 && b[1] === 0x50) return 'image/png';
-  if (b[0] === 0xff && b[1] === 0xd8) return 'image/jpeg';
-  if (b[0] === 0x52 && b[1] === 0x49) return 'image/webp';
-  if (b[0] === 0x47 && b[1] === 0x49) return 'image/gif';
-  return 'application/octet-stream';
 }
 
 /**

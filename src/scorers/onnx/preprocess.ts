@@ -4,7 +4,8 @@
 // prepared while ONNX Runtime scores the previous one.
 
 import type { RGBImage } from '../../util/image.js';
-import { preprocessBytes, referencePixels, type PilImage, type Reference } from './reference.js';
+import { openLikePil, referencePixels, type PilImage, type Reference } from './reference.js';
+import { MiroError } from '../../errors.js';
 import sharp from 'sharp';
 
 const RESIZE = { fit: 'cover', position: 'centre', kernel: 'cubic' } as const;
@@ -18,25 +19,35 @@ export async function preprocess(
   bytes?: Uint8Array,
   reference: Reference = 'open_clip',
 ): Promise<Float32Array> {
-  if (bytes) return preprocessBytes(bytes, size, mean, std, reference);
-  const rgb = Uint8Array.from(img.data, (v) => Math.max(0, Math.min(255, Math.round(v))));
-  let px: Uint8Array;
-  if (reference === 'libvips')
-    px =
-      img.width === size && img.height === size
-        ? rgb
-        : await sharp(Buffer.from(rgb.buffer), { raw: { width: img.width, height: img.height, channels: 3 } })
-            .resize(size, size, RESIZE)
-            .raw()
-            .toBuffer();
-  else {
-    const opened: PilImage = { mode: 'RGB', width: img.width, height: img.height, channels: 3, data: rgb, zero: [0, 0, 0] };
-    px = referencePixels(opened, size, reference);
-  }
+  const px = await pixels(img, size, bytes, reference);
   const plane = size * size;
   const out = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (px[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
   return out;
+}
+
+/** The S x S interleaved RGB pixels the reference feeds its model. */
+async function pixels(img: RGBImage, size: number, bytes: Uint8Array | undefined, reference: Reference): Promise<Uint8Array> {
+  if (reference === 'libvips') {
+    if (bytes) return sharp(bytes).removeAlpha().toColourspace('srgb').resize(size, size, RESIZE).raw().toBuffer();
+    const rgb = Uint8Array.from(img.data, (v) => Math.max(0, Math.min(255, Math.round(v))));
+    if (img.width === size && img.height === size) return rgb;
+    return sharp(Buffer.from(rgb.buffer), { raw: { width: img.width, height: img.height, channels: 3 } })
+      .resize(size, size, RESIZE)
+      .raw()
+      .toBuffer();
+  }
+  if (bytes) {
+    let opened: PilImage;
+    try {
+      opened = await openLikePil(bytes);
+    } catch (err) {
+      throw new MiroError(`cannot decode the image: ${(err as Error).message}`);
+    }
+    return referencePixels(opened, size, reference);
+  }
+  const rgb = Uint8Array.from(img.data, (v) => Math.max(0, Math.min(255, Math.round(v))));
+  return referencePixels({ mode: 'RGB', width: img.width, height: img.height, channels: 3, data: rgb, zero: [0, 0, 0] }, size, reference);
 }
 
 export async function preprocessBatch(

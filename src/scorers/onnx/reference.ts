@@ -8,7 +8,6 @@
 //   blip        ImageReward's BLIP transform, which is open_clip's
 //   hpsv2_eval  HPSv2's evaluation (open_clip's ResizeMaxSize): the long side to S
 //               (round(n * S / long)), letterboxed to S x S with black, (S - n) // 2 before
-//   libvips     sharp's cover resize and centre crop (fast; no parity claimed)
 // Decoding follows PIL: embedded colour profiles are ignored. Resizing is Pillow's own algorithm
 // in the image's own mode, as Pillow does it: palette images with NEAREST whatever filter is asked,
 // RGBA through premultiplied alpha, CMYK in four channels; convert('RGB') then drops alpha,
@@ -16,8 +15,8 @@
 
 import sharp from 'sharp';
 import { pilResize, pilResizeNearest } from './pil-resample.js';
-import { MiroError } from '../../errors.js';
 
+// (`libvips`, sharp's fast cover resize with no parity claim, is preprocess.ts's.)
 export const REFERENCES = ['open_clip', 'hf_clip', 'blip', 'hpsv2_eval', 'libvips'] as const;
 export type Reference = (typeof REFERENCES)[number];
 
@@ -167,31 +166,4 @@ export function referencePixels(opened: PilImage, S: number, reference: Exclude<
   const resized = resizeLikePil(img, nw, nh);
   const offset = (n: number) => (reference === 'hf_clip' ? Math.floor((n - S) / 2) : roundHalfEven((n - S) / 2));
   return toRgb(crop(resized, offset(nw), offset(nh), S));
-}
-
-const RESIZE = { fit: 'cover', position: 'centre', kernel: 'cubic' } as const;
-
-/** Encoded bytes -> [3, S, S] floats normalised by mean and std, as the named reference prepares them. */
-export async function preprocessBytes(
-  bytes: Uint8Array,
-  S: number,
-  mean: readonly number[],
-  std: readonly number[],
-  reference: Reference,
-): Promise<Float32Array> {
-  let px: Uint8Array;
-  if (reference === 'libvips') px = await sharp(bytes).removeAlpha().toColourspace('srgb').resize(S, S, RESIZE).raw().toBuffer();
-  else {
-    let img: PilImage;
-    try {
-      img = await openLikePil(bytes);
-    } catch (err) {
-      throw new MiroError(`cannot decode the image: ${(err as Error).message}`);
-    }
-    px = referencePixels(img, S, reference);
-  }
-  const plane = S * S;
-  const out = new Float32Array(3 * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (px[p * 3 + c]! / 255 - mean[c]!) / std[c]!;
-  return out;
 }
