@@ -12,6 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
 import { queryRows } from '../store/duck.js';
+import { commitFile } from '../store/atomic.js';
 import { exportQuery, type ExportFormat } from '../store/export.js';
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError } from '../errors.js';
@@ -80,8 +81,17 @@ export default function register(program: Command): void {
         }
         const tmp = path.join(staging, `out.${o.format === 'ndjson' ? 'jsonl' : o.format}`);
         await exportQuery(conn, text.trim().replace(/;\s*$/, ''), o.format as ExportFormat, tmp).catch(fail);
-        if (o.out) await fs.copyFile(tmp, o.out);
-        else await pipe(createReadStream(tmp), process.stdout, { end: false });
+        if (o.out) {
+          // Next to the target, then renamed: a failed copy (a full disk) leaves an earlier --out file whole.
+          const part = `${o.out}.tmp-${process.pid}`;
+          try {
+            await fs.copyFile(tmp, part);
+            await commitFile(part, o.out);
+          } catch (err) {
+            await fs.rm(part, { force: true });
+            throw new MiroError(`--out ${o.out}: ${(err as Error).message}`);
+          }
+        } else await pipe(createReadStream(tmp), process.stdout, { end: false });
       } finally {
         conn.closeSync();
         if (staging) await fs.rm(staging, { recursive: true, force: true });
