@@ -191,3 +191,18 @@ test('the claims page escapes HTML that data put in the report (captions, prompt
   assert.match(html, /<details><summary>query<\/summary>/);
   assert.match(html, /<a href="https:\/\/example.org">ok<\/a>/);
 });
+
+test('a pipeline that has not run yet serves empty pages that say what is missing', async () => {
+  const empty = await startServer(loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: tmpDir('miro-serve-empty-') }), {
+    port: 0,
+  });
+  try {
+    const info = (await (await fetch(`${empty.url}/api/info`)).json()) as { waiting: string };
+    assert.match(info.waiting, /no rows yet: synth, bins, .* not complete; run the pipeline, then reload/);
+    assert.deepEqual(await (await fetch(`${empty.url}/api/rows`)).json(), { rows: [], total: 0, next: null });
+    const status = (await (await fetch(`${empty.url}/api/status`)).json()) as { state: string }[];
+    assert.ok(status.every((n) => n.state === 'pending'));
+  } finally {
+    await empty.close();
+  }
+});

@@ -55,7 +55,7 @@ export default function register(program: Command): void {
         throw new MiroError(`-f ${o.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
       }
       const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
-      const { conn, views } = await openViews(pipeline);
+      const { conn, views } = await openViews(pipeline, { isolated: !o.unsafe });
       // DuckDB writes exports into a folder of our own, inside the sandbox, and they move from there.
       const staging = o.format === 'table' ? null : mkdtempSync(path.join(os.tmpdir(), 'miro-sql-'));
       try {

@@ -7,7 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from './pipeline.js';
 import { layoutOf } from '../store/layout.js';
 import { readManifest, readMarkers } from '../store/markers.js';
-import { connect, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { connect, connectIsolated, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
 import { SQL_DIR } from '../util/sql-file.js';
 
 export interface ViewInfo {
@@ -22,8 +22,12 @@ export function populated(views: ViewInfo[]): Set<string> {
   return new Set(views.filter((v) => v.files > 0 || v.kind === 'convenience').map((v) => v.name));
 }
 
-export async function openViews(pipeline: Pipeline): Promise<{ conn: DuckDBConnection; views: ViewInfo[] }> {
-  const conn = await connect();
+/** `isolated`: on a DuckDB instance of its own, for a caller that will sandbox the connection. */
+export async function openViews(
+  pipeline: Pipeline,
+  opts: { isolated?: boolean } = {},
+): Promise<{ conn: DuckDBConnection; views: ViewInfo[] }> {
+  const conn = opts.isolated ? await connectIsolated() : await connect();
   const views: ViewInfo[] = [];
   for (const name of pipeline.order) {
     const spec = pipeline.nodes.get(name)!;

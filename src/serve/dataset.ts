@@ -3,6 +3,7 @@
 // user's filter and sort with keyset pagination, one row's everything, and image bytes by id.
 // The filter is one SQL expression (checked by DuckDB's parser) over a sandboxed connection.
 
+import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from '../dag/pipeline.js';
 import { layoutOf } from '../store/layout.js';
@@ -50,10 +51,24 @@ export class Dataset {
     return d;
   }
 
+  /** Why the table is empty (a node the rows come from has not committed every shard yet), or null. */
+  waiting: string | null = null;
+
   async reload(): Promise<void> {
-    await this.conn.run(
-      `CREATE OR REPLACE TEMP TABLE dataset AS SELECT * EXCLUDE (image) FROM (${releaseSql(this.pipeline, this.sources, 'path')})`,
+    const s = this.sources;
+    const nodes = [s.source.name, s.bins.name, ...s.rewards.map((r) => r.score.node), s.longCaption?.node, s.shortCaption?.node];
+    const pending = [...new Set(nodes.filter((n): n is string => !!n))].filter((n) =>
+      layoutOf(this.pipeline, n)
+        .shardFiles(this.pipeline.nodes.get(n)!.shards)
+        .some((f) => !existsSync(f)),
     );
+    this.waiting = pending.length ? `no rows yet: ${pending.join(', ')} not complete; run the pipeline, then reload` : null;
+    const select = pending.length
+      ? `SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS caption, NULL::VARCHAR AS caption_long, NULL::VARCHAR AS caption_short, ${this.rewards
+          .map((r) => `NULL::DOUBLE AS "${r}_score", NULL::INTEGER AS "${r}_bin", NULL::DOUBLE AS "${r}_target"`)
+          .join(', ')}, NULL::VARCHAR AS status WHERE false`
+      : `SELECT * EXCLUDE (image) FROM (${releaseSql(this.pipeline, s, 'path')})`;
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE dataset AS ${select}`);
     const cols = await queryRows(this.conn, `SELECT column_name FROM (DESCRIBE dataset)`);
     this.columns.splice(0, this.columns.length, ...cols.map((c) => String(c.column_name)));
   }

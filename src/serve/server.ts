@@ -71,7 +71,7 @@ export interface Server {
 
 export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): Promise<Server> {
   const log = opts.log ?? (() => {});
-  const { conn } = await openViews(pipeline);
+  const { conn } = await openViews(pipeline, { isolated: true }); // its sandbox stays on this connection's instance
   const dataset = await Dataset.open(conn, pipeline);
   await sandbox(conn, [pipeline.settings.dataRoot]);
   const db = pLimit(1); // one DuckDB connection: one query at a time
@@ -89,7 +89,13 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     );
 
   app.get('/api/info', (c) =>
-    json(c, async () => ({ pipeline: pipeline.settings.name, file: pipeline.file, rewards: dataset.rewards, columns: dataset.columns })),
+    json(c, async () => ({
+      pipeline: pipeline.settings.name,
+      file: pipeline.file,
+      rewards: dataset.rewards,
+      columns: dataset.columns,
+      waiting: dataset.waiting,
+    })),
   );
   app.get('/api/rows', (c) =>
     json(c, () =>
@@ -106,7 +112,7 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     const r = await db(() => dataset.row(c.req.param('id')));
     return r ? c.json(r) : c.json({ error: `no row with id ${c.req.param('id')}` }, 404);
   });
-  app.post('/api/reload', (c) => json(c, async () => (await dataset.reload(), { ok: true })));
+  app.post('/api/reload', (c) => json(c, async () => (await dataset.reload(), { ok: true, waiting: dataset.waiting })));
   app.get('/img/:id', async (c) => {
     const bytes = await db(() => dataset.image(c.req.param('id')));
     if (!bytes) return c.text(`no image with id ${c.req.param('id')}`, 404);

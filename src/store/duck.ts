@@ -46,6 +46,21 @@ export async function connect(): Promise<DuckDBConnection> {
   return (await duckInstance()).connect();
 }
 
+/** Keeps a private instance alive as long as its connection. */
+const owners = new WeakMap<DuckDBConnection, DuckDBInstance>();
+
+/**
+ * A connection to a DuckDB instance of its own: for a session that sandboxes itself (sql-guard's
+ * sandbox), since those settings hold for a whole instance and would otherwise reach every other
+ * connection of the process.
+ */
+export async function connectIsolated(): Promise<DuckDBConnection> {
+  const own = await DuckDBInstance.create(':memory:', { threads: String(duckThreads()) });
+  const conn = await own.connect();
+  owners.set(conn, own);
+  return conn;
+}
+
 export function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }

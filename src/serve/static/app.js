@@ -63,7 +63,13 @@ async function dataset(page) {
   const count = h('span', { class: 'muted', id: 'count' });
   const grid = h('div', { class: 'grid', id: 'grid' });
   const more = h('button', { id: 'more', hidden: true }, 'more');
+  const reload = async () => {
+    await api('/api/reload', { method: 'POST' });
+    info = await api('/api/info');
+    route();
+  };
   page.append(
+    ...(info.waiting ? [h('p', { class: 'muted', id: 'waiting' }, info.waiting, ' ', h('button', { onclick: reload }, 'reload'))] : []),
     h('div', { class: 'bar' }, where, sort, dir, h('button', { id: 'apply', onclick: apply }, 'apply'), count),
     error,
     grid,
