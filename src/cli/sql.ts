@@ -13,7 +13,7 @@ import { loadPipeline } from '../dag/pipeline.js';
 import { openViews } from '../dag/views.js';
 import { queryRows } from '../store/duck.js';
 import { commitFile } from '../store/atomic.js';
-import { exportQuery, type ExportFormat } from '../store/export.js';
+import { exportQuery, recastColumns, type ExportFormat } from '../store/export.js';
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError } from '../errors.js';
 import { formatTable } from '../util/table.js';
@@ -100,10 +100,6 @@ export default function register(program: Command): void {
 }
 
 /** The query with 64- and 128-bit integers as text, so the table shows them exactly (JavaScript numbers would round them). */
-async function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
-  const cols = await queryRows(conn, `DESCRIBE (${query}\n)`).catch(() => []); // SHOW, SUMMARIZE...: shown as they come
-  const wide = cols
-    .filter((c) => /^(U?BIGINT|U?HUGEINT|DECIMAL)/.test(String(c.column_type)))
-    .map((c) => `"${String(c.column_name).replaceAll('"', '""')}"`);
-  return wide.length ? `SELECT * REPLACE (${wide.map((c) => `${c}::VARCHAR AS ${c}`).join(', ')}) FROM (${query}\n)` : query;
+function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
+  return recastColumns(conn, query, /^(U?BIGINT|U?HUGEINT|DECIMAL)/, (c) => `${c}::VARCHAR`);
 }

@@ -7,15 +7,20 @@ import { queryRows, sqlString } from './duck.js';
 
 export type ExportFormat = 'csv' | 'json' | 'ndjson' | 'parquet';
 
+/**
+ * The query with the columns whose DuckDB type matches `type` replaced by `cast(quotedName)`; the
+ * query as it is when none match, or when DuckDB cannot describe it (SHOW, SUMMARIZE).
+ */
+export async function recastColumns(conn: DuckDBConnection, query: string, type: RegExp, cast: (col: string) => string): Promise<string> {
+  const cols = await queryRows(conn, `DESCRIBE (${query}\n)`).catch(() => []);
+  const hit = cols.filter((c) => type.test(String(c.column_type))).map((c) => `"${String(c.column_name).replaceAll('"', '""')}"`);
+  return hit.length ? `SELECT * REPLACE (${hit.map((c) => `${cast(c)} AS ${c}`).join(', ')}) FROM (${query}\n)` : query;
+}
+
 /** COPY the query to `file`; for CSV, nested values (lists, structs, maps) become JSON text first. */
 export async function exportQuery(conn: DuckDBConnection, query: string, format: ExportFormat, file: string): Promise<void> {
-  let select = query;
-  if (format === 'csv') {
-    const cols = await queryRows(conn, `DESCRIBE (${query}\n)`);
-    const nested = cols.filter((c) => /[[\]]|^(STRUCT|MAP|UNION)\b/.test(String(c.column_type))).map((c) => String(c.column_name));
-    if (nested.length)
-      select = `SELECT * REPLACE (${nested.map((c) => `to_json("${c.replaceAll('"', '""')}")::VARCHAR AS "${c.replaceAll('"', '""')}"`).join(', ')}) FROM (${query}\n)`;
-  }
+  const select =
+    format === 'csv' ? await recastColumns(conn, query, /[[\]]|^(STRUCT|MAP|UNION)\b/, (c) => `to_json(${c})::VARCHAR`) : query;
   const options = {
     csv: 'FORMAT csv, HEADER true',
     json: 'FORMAT json, ARRAY true',
