@@ -204,3 +204,50 @@ nodes:
   assert.equal(cfg.metadata.data_sha256, hash);
   assert.deepEqual(cfg.rewards, ['colourfulness', 'sharpness', 'contrast', 'cleanliness', 'objects', 'counting', 'position']);
 });
+
+test('a release whose every score sits exactly on a bin edge verifies (one bucketize, exact edge literals)', async () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'rel');
+  await cutCiRelease(path.join(dir, 'run'), out);
+  const manifest = JSON.parse(readFileSync(path.join(out, 'release.json'), 'utf8'));
+  const B: number = manifest.bin_edges.num_bins;
+  // Row k of each reward gets edge k mod (B + 1) as its score. With strictly increasing edges,
+  // bucketize(edge k) = k, so its bin is min(B - 1, max(0, k - 1)): computed here from k alone.
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  let onEdges = 0;
+  for (const f of manifest.files.filter((x: { path: string }) => x.path.startsWith('data/'))) {
+    const file = path.join(out, f.path);
+    const sets: string[] = [];
+    for (const r of manifest.rewards as string[]) {
+      const edges: number[] = manifest.bin_edges.edges[r].edges;
+      if (!edges.every((e, i) => i === 0 || e > edges[i - 1]!)) continue;
+      const list = `[${edges.map((e) => `'${e.toPrecision(17)}'::DOUBLE`).join(', ')}]`;
+      const k = `((rn - 1) % ${B + 1})`;
+      sets.push(
+        `${list}[${k} + 1] AS "${r}_score"`,
+        `least(${B - 1}, greatest(0, ${k} - 1))::INTEGER AS "${r}_bin"`,
+        `least(${B - 1}, greatest(0, ${k} - 1)) / ${B - 1}::DOUBLE AS "${r}_target"`,
+      );
+    }
+    assert.ok(sets.length >= 3, 'some reward has strictly increasing edges');
+    const cols = sets.map((s) => s.replace(/.* AS /, ''));
+    await conn.run(
+      `COPY (SELECT * REPLACE (${sets.join(', ')}) FROM (SELECT *, row_number() OVER (ORDER BY id) AS rn FROM read_parquet('${file}')) ORDER BY id)
+       TO '${file}.new' (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    await conn.run(
+      `COPY (SELECT * EXCLUDE (rn) FROM read_parquet('${file}.new') ORDER BY id) TO '${file}' (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    await fs.rm(`${file}.new`);
+    onEdges += cols.length / 3;
+    const bytes = readFileSync(file);
+    f.sha256 = createHash('sha256').update(bytes).digest('hex');
+    f.bytes = bytes.length;
+  }
+  conn.closeSync();
+  assert.ok(onEdges > 0);
+  await fs.writeFile(path.join(out, 'release.json'), JSON.stringify(manifest, null, 2));
+  const res = await runCli(['verify', out]);
+  assert.equal(res.code, 0, res.stdout + res.stderr);
+});

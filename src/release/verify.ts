@@ -3,7 +3,9 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { connect, queryRows, sqlDouble, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
+import { connect, queryRows, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
+import { binColumns } from '../binning/duckdb-function.js';
+import { EdgeSearch } from '../binning/search.js';
 import { sha256File } from '../util/hash.js';
 import { IMAGE_INDEX, type FileRecord, type ReleaseManifest } from '../store/release-manifest.js';
 import { tarEntries } from '../util/tar.js';
@@ -113,11 +115,14 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
           problems.push(`reward ${r}: no edges in release.json`);
           continue;
         }
-        const bin = binSql(`"${r}_score"`, edges, B);
+        // The bins stage's own search (one implementation of MIRO's bucketize), as a DuckDB function.
+        const { packed, bins } = binColumns(conn, [new EdgeSearch(edges, B)], [`"${r}_score"`], 'verify_packed');
         const bad = await queryRows(
           conn,
-          `SELECT id, "${r}_score" AS score, "${r}_bin" AS bin, "${r}_target" AS target, ${bin} AS expected FROM ${data}
-           WHERE "${r}_bin" IS DISTINCT FROM ${bin} OR "${r}_target" IS DISTINCT FROM (${bin}) / ${B - 1}::DOUBLE ORDER BY id`,
+          `SELECT id, score, bin, target, expected FROM (
+             SELECT id, "${r}_score" AS score, "${r}_bin" AS bin, "${r}_target" AS target, ${bins[0]} AS expected
+             FROM (SELECT *, ${packed[0]} FROM ${data}))
+           WHERE bin IS DISTINCT FROM expected OR target IS DISTINCT FROM expected / ${B - 1}::DOUBLE ORDER BY id`,
         );
         if (bad.length)
           problems.push(
@@ -205,18 +210,4 @@ async function checkImages(conn: Awaited<ReturnType<typeof connect>>, dir: strin
       );
   }
   return problems;
-}
-
-/**
- * The bin of a score as a SQL CASE tree: a binary search over the edges counting those strictly
- * below the score. Deliberately not the `bins` stage's JavaScript search, so a release is checked
- * by a second implementation. NULL and NaN are not scores.
- */
-export function binSql(x: string, edges: number[], numBins: number): string {
-  const below = (lo: number, hi: number): string => {
-    if (lo === hi) return String(lo);
-    const mid = (lo + hi + 1) >> 1;
-    return `CASE WHEN ${x} > ${sqlDouble(edges[mid - 1]!)} THEN ${below(mid, hi)} ELSE ${below(lo, mid - 1)} END`;
-  };
-  return `CASE WHEN (${x}) IS NULL OR isnan(${x}) THEN NULL ELSE least(${numBins - 1}, greatest(0, ${below(0, edges.length)} - 1)) END`;
 }

@@ -65,9 +65,12 @@ export function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** A double as a SQL literal that round-trips exactly. */
+/**
+ * A double as a SQL literal that round-trips exactly. A string cast, because DuckDB reads a bare
+ * `0.37356134990519035` as a DECIMAL, whose cast to DOUBLE can land one unit in the last place off.
+ */
 export function sqlDouble(x: number): string {
-  return `${x.toPrecision(17)}::DOUBLE`;
+  return `'${Number.isNaN(x) ? 'NaN' : x === Infinity ? 'Infinity' : x === -Infinity ? '-Infinity' : x.toPrecision(17)}'::DOUBLE`;
 }
 
 export function sqlIdent(s: string): string {
