@@ -3,7 +3,7 @@
 import { register } from 'tsx/esm/api';
 
 register();
-if (process.env.MIRO_CHILD) {
+if (process.argv.includes('--child-options')) {
   // A node run in a child process ends when its parent run is gone (killed, not only exited).
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && process.exit(137), 500).unref();

@@ -52,3 +52,31 @@ test('a flipped byte in any committed part is reported, stops a release, and is 
   assert.equal(cheap.code, 1);
   assert.match(cheap.stdout, /DAMAGED score_sharpness shard 0: shard file corrupted \(\d+ bytes, its marker says \d+\)/);
 });
+
+test('run --verify --jobs 2 re-makes a flipped shard of a node that runs in a child process (train)', async () => {
+  const dir = tmpDir();
+  const yaml = `name: flipchild
+settings: {shards: 1, seed: 3}
+nodes:
+  synth: {uses: synth, with: {count: 40}}
+  score_colourfulness: {uses: score, needs: [synth], with: {scorer: colourfulness, image: synth.image}}
+  bins: {uses: bins, needs: [score_colourfulness], with: {num_bins: 4, rewards: {colourfulness: score_colourfulness.score}}}
+  train:
+    uses: train
+    needs: [synth, bins]
+    with: {image: synth.image, caption_real: synth.caption, targets: {colourfulness: bins.colourfulness_target}, steps: 2, batch_size: 8, warmup_steps: 1, checkpoint_every: 2, eval_samples: 0}
+`;
+  const file = await writePipeline(dir, 'flipchild', yaml);
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const first = await runCli(['run', file, '--jobs', '2'], { env });
+  assert.equal(first.code, 0, first.stderr);
+  const part = path.join(dir, 'data/flipchild/train/part-00000.parquet');
+  const bytes = Buffer.from(await fs.readFile(part));
+  bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x01;
+  await fs.writeFile(part, bytes);
+  assert.equal((await runCli(['status', file, '--verify'], { env })).code, 1);
+  const remade = await runCli(['run', file, '--verify', '--jobs', '2'], { env });
+  assert.equal(remade.code, 0, remade.stderr);
+  const status = await runCli(['status', file, '--verify'], { env });
+  assert.equal(status.code, 0, `the train shard is still damaged after run --verify --jobs 2:\n${status.stdout}`);
+});

@@ -1,7 +1,8 @@
 // `miro run PIPELINE`: runs what is stale, in dependency order, resuming where a run stopped.
 
 import { availableParallelism } from 'node:os';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import type { ChildRunOptions } from '../dag/child.js';
 import { loadPipeline } from '../dag/pipeline.js';
 import { runPipeline } from '../dag/runner.js';
 import { MiroError } from '../errors.js';
@@ -23,6 +24,13 @@ interface RunOptions {
   dataRoot?: string;
   waitTimeout: number;
   lockLease?: number;
+  childOptions?: string;
+}
+
+/** A positive number of seconds from an environment variable, or undefined when unset or not one. */
+function envSeconds(name: string): number | undefined {
+  const s = Number(process.env[name]);
+  return Number.isFinite(s) && s > 0 ? s : undefined;
 }
 
 export default function register(program: Command): void {
@@ -54,8 +62,15 @@ export default function register(program: Command): void {
     )
     .option('--data-root <dir>', 'where pipelines write (overrides settings.data_root and MIRO_DATA_ROOT)')
     .option('--wait-timeout <seconds>', "how long to wait for another rank's prepare or shards", int({ min: 0 }), 6 * 3600)
+    // A parent run hands a child process its options whole (src/dag/child.ts); not for people.
+    .addOption(new Option('--child-options <json>').hideHelp())
     .action(async (file: string, o: RunOptions) => {
-      if (o.lockLease !== undefined) process.env.MIRO_LOCK_LEASE = String(o.lockLease); // read by every lock, children included
+      if (o.childOptions) {
+        const child = JSON.parse(o.childOptions) as ChildRunOptions;
+        await runPipeline(loadPipeline(file, { dataRoot: child.dataRoot }), child.run);
+        return;
+      }
+      const lease = o.lockLease ?? envSeconds('MIRO_LOCK_LEASE');
       const { rank, world, source } = rankAndWorld({ rank: o.rank, world: o.world });
       if (source !== 'defaults') console.error(`rank ${rank} of ${world} (${source})`);
       const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
@@ -92,6 +107,7 @@ export default function register(program: Command): void {
         world,
         jobs: o.jobs,
         waitTimeoutMs: o.waitTimeout * 1000,
+        lockLeaseMs: lease === undefined ? undefined : lease * 1000,
       });
       if (o.dryRun) {
         const width = Math.max(...pipeline.order.map((n) => n.length)) + 2;

@@ -5,10 +5,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Pipeline, NodeSpec } from './pipeline.js';
-import type { NodePlan, PlanOptions } from './planner.js';
+import type { NodePlan } from './planner.js';
+import type { RunOptions } from './run-options.js';
 import type { NodeOutcome } from './outcome.js';
 import { StageError } from '../errors.js';
 import type { ProgressSink } from '../util/progress.js';
+
+/** What a child process is handed: the run's options for its one node, and the data root. */
+export interface ChildRunOptions {
+  dataRoot: string;
+  run: Omit<RunOptions, 'progress' | 'dryRun'>;
+}
 
 /**
  * Runs one node as `miro run --only NODE` in a child process, so CPU-bound nodes use separate
@@ -19,29 +26,28 @@ export async function runInChild(
   spec: NodeSpec,
   plan: NodePlan,
   env: { rank: number; world: number; progress: ProgressSink },
-  opts: PlanOptions & { waitTimeoutMs?: number },
+  opts: RunOptions,
 ): Promise<NodeOutcome> {
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
-  const args = [
-    bin,
-    'run',
-    pipeline.file,
-    '--only',
-    spec.name,
-    '--data-root',
-    pipeline.settings.dataRoot,
-    '--rank',
-    String(env.rank),
-    '--world',
-    String(env.world),
-    '--jobs',
-    '1',
-  ];
-  for (const n of opts.force ?? []) if (n === spec.name) args.push('--force', n);
-  for (const n of opts.from ?? []) args.push('--from', n);
-  for (const n of opts.retryFailed ?? []) if (n === spec.name) args.push('--retry-failed', n);
-  if (opts.waitTimeoutMs !== undefined) args.push('--wait-timeout', String(opts.waitTimeoutMs / 1000));
-  const child = spawn(process.execPath, args, { env: { ...process.env, MIRO_CHILD: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const childOptions: ChildRunOptions = {
+    dataRoot: pipeline.settings.dataRoot,
+    run: {
+      only: [spec.name],
+      from: opts.from,
+      force: opts.force?.filter((n) => n === spec.name),
+      retryFailed: opts.retryFailed?.filter((n) => n === spec.name),
+      verify: opts.verify,
+      rank: env.rank,
+      world: env.world,
+      jobs: 1,
+      waitTimeoutMs: opts.waitTimeoutMs,
+      lockLeaseMs: opts.lockLeaseMs,
+      inChild: true,
+    },
+  };
+  // The options travel whole, as JSON, so none is lost by re-spelling it as a flag.
+  const args = [bin, 'run', pipeline.file, '--child-options', JSON.stringify(childOptions)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
   const lines = createInterface({ input: child.stderr! });
   lines.on('line', (line) => {

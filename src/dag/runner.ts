@@ -9,7 +9,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import type { Pipeline, NodeSpec } from './pipeline.js';
 import { layoutOf, shardName } from '../store/layout.js';
-import { planPipeline, inputsHash, shardDamage, type NodePlan, type PlanOptions } from './planner.js';
+import { planPipeline, inputsHash, shardDamage, type NodePlan } from './planner.js';
 import { runChecks } from './checks.js';
 import { connect, duckThreads, queryBatches, queryRows, writeParquet, writeParquetQuery, sqlString } from '../store/duck.js';
 import {
@@ -25,7 +25,7 @@ import {
   type ShardMarker,
   type TableRecord,
 } from '../store/markers.js';
-import { FileLock } from '../store/lock.js';
+import { DEFAULT_LEASE_MS, FileLock } from '../store/lock.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
@@ -34,16 +34,8 @@ import { nodeContext } from './context.js';
 import { concat, countRows } from './batches.js';
 import { FALLBACK_SIGNAL, type Batch, type ShardContext, type ShardQuery, type Value } from '../stages/types.js';
 
-export interface RunOptions extends PlanOptions {
-  dryRun?: boolean;
-  rank?: number;
-  world?: number;
-  /** Nodes run at once. */
-  jobs?: number;
-  /** How long a node waits for input shards that other ranks are still writing. */
-  waitTimeoutMs?: number;
-  progress?: ProgressSink;
-}
+export type { RunOptions } from './run-options.js';
+import type { RunOptions } from './run-options.js';
 
 export type { NodeOutcome } from './outcome.js';
 import type { NodeOutcome } from './outcome.js';
@@ -80,8 +72,15 @@ export async function runPipeline(
         const blocked = ups.find((u) => u.status === 'failed' || u.status === 'blocked');
         if (blocked)
           return { node: name, status: 'blocked', reason: `needs ${blocked.node}, which did not finish`, shardsRun: 0 } as NodeOutcome;
-        const env = { rank, world, mine, progress, waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3 };
-        const inChild = spec.stage.ownProcess && (opts.jobs ?? 2) > 1 && !process.env.MIRO_CHILD && plan.todo.size + plan.retry.length > 0;
+        const env = {
+          rank,
+          world,
+          mine,
+          progress,
+          waitTimeoutMs: opts.waitTimeoutMs ?? 6 * 3600e3,
+          leaseMs: opts.lockLeaseMs ?? DEFAULT_LEASE_MS,
+        };
+        const inChild = spec.stage.ownProcess && (opts.jobs ?? 2) > 1 && !opts.inChild && plan.todo.size + plan.retry.length > 0;
         return limit(() => (inChild ? runInChild(pipeline, spec, plan, env, opts) : new NodeRun(pipeline, spec, plan, plans, env).run()));
       }),
     );
@@ -97,6 +96,7 @@ interface RunEnv {
   mine: (shard: number) => boolean;
   progress: ProgressSink;
   waitTimeoutMs: number;
+  leaseMs: number;
 }
 
 class NodeRun {
@@ -126,7 +126,7 @@ class NodeRun {
       const lock = await FileLock.acquire(
         path.join(this.layout.lockDir(), `rank-${env.rank}-of-${env.world}`),
         `node ${spec.name} (rank ${env.rank} of ${env.world})`,
-        { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`) },
+        { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`), leaseMs: env.leaseMs },
       );
       try {
         const manifest = await this.prepareOnce();
@@ -146,7 +146,7 @@ class NodeRun {
                 const shardLock = await FileLock.acquire(
                   path.join(this.layout.lockDir(), `shard-${shardName(shard)}`),
                   `shard ${shard} of node ${spec.name}`,
-                  { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`) },
+                  { onWait: (m) => env.progress.log(`[${spec.name}] ${m}`), leaseMs: env.leaseMs },
                 );
                 try {
                   const marker = (await this.committedNow(shard)) ?? (await this.runShard(shard, manifest, null));
@@ -194,6 +194,7 @@ class NodeRun {
   private async prepareOnce(): Promise<NodeManifest> {
     const lock = await FileLock.acquire(path.join(this.layout.lockDir(), 'prepare'), `prepare of node ${this.spec.name}`, {
       waitMs: this.env.waitTimeoutMs,
+      leaseMs: this.env.leaseMs,
       onWait: (m) => this.env.progress.log(`[${this.spec.name}] ${m}`),
     });
     try {

@@ -40,11 +40,8 @@ async function unreadableForAWhile(file: string, text: string): Promise<boolean>
   return st !== null && st.size === Buffer.byteLength(text) && Date.now() - st.mtimeMs > UNREADABLE_GRACE_MS;
 }
 
-/** The lease: MIRO_LOCK_LEASE seconds (`miro run --lock-lease`), default 10 minutes. Keep it well above clock skew between hosts. */
-export function leaseMs(): number {
-  const s = Number(process.env.MIRO_LOCK_LEASE);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 600_000;
-}
+/** The default lease (`miro run --lock-lease`, MIRO_LOCK_LEASE): 10 minutes. Keep it well above clock skew between hosts. */
+export const DEFAULT_LEASE_MS = 600_000;
 
 export class FileLock {
   private readonly heartbeat: NodeJS.Timeout;
@@ -69,7 +66,7 @@ export class FileLock {
     what: string,
     opts: { waitMs?: number; onWait?: (holder: string) => void; leaseMs?: number } = {},
   ): Promise<FileLock> {
-    const lease = opts.leaseMs ?? leaseMs();
+    const lease = opts.leaseMs ?? DEFAULT_LEASE_MS;
     await fs.mkdir(path.dirname(file), { recursive: true });
     const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what };
     const deadline = Date.now() + (opts.waitMs ?? 0);
