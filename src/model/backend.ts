@@ -81,6 +81,8 @@ export function loadTf(preferred?: string, log: (m: string) => void = () => {}):
       }
       const { registerFastMatMulGradient } = await import('./fast-grad.js');
       registerFastMatMulGradient(tf);
+      const { registerWasmConvFilterGradient } = await import('./wasm-conv-grad.js');
+      registerWasmConvFilterGradient(tf);
       log(`TensorFlow.js backend: ${tf.getBackend()} (${name})`);
       return { tf, backend: name };
     }
