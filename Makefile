@@ -3,12 +3,14 @@
 
 NODE_MODULES_STAMP := node_modules/.installed
 PIPELINE ?= pipelines/demo.yaml
-# onnxruntime-node's install script downloads CUDA libraries on Linux x64 (and fails offline).
-# The CPU binary ships in the package; a GPU host asks for CUDA: make ONNXRUNTIME_NODE_INSTALL=cuda12
+# onnxruntime-node's install script downloads CUDA libraries on Linux x64 (and fails offline), so
+# package.json's allowScripts denies it: the CPU binary ships in the package. A GPU host fetches
+# the CUDA provider once with `make onnxruntime-cuda`. (npm 10 ignores allowScripts: there the
+# variable below keeps the script from downloading.)
 ONNXRUNTIME_NODE_INSTALL ?= skip
 export ONNXRUNTIME_NODE_INSTALL
 
-.PHONY: pipeline test typecheck lint format bench clean
+.PHONY: pipeline test typecheck lint format bench clean onnxruntime-cuda
 
 FORMATTED := 'src/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts' 'scripts/**/*.ts' 'bin/**/*.js'
 
@@ -36,6 +38,9 @@ test: $(NODE_MODULES_STAMP) typecheck lint
 
 bench: $(NODE_MODULES_STAMP)
 	@for b in bench/*.ts; do [ "$$b" = bench/util.ts ] && continue; echo "# $$b"; node --import tsx $$b || exit 1; done
+
+onnxruntime-cuda: $(NODE_MODULES_STAMP)
+	node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12
 
 clean:
 	rm -rf data bench/out
