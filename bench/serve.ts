@@ -7,7 +7,8 @@ import { Dataset } from '../src/serve/dataset.ts';
 import { loadTf } from '../src/model/backend.ts';
 import { modelConfig } from '../src/model/config.ts';
 import { initParams } from '../src/model/network.ts';
-import { guidancePreset, sampleImages } from '../src/model/sampler.ts';
+import { sampleImages } from '../src/model/sampler.ts';
+import { guidancePreset } from '../src/model/guidance.ts';
 import { report, timed } from './util.ts';
 
 const ROWS = Number(process.env.BENCH_SERVE_ROWS ?? 1_000_000);

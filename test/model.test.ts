@@ -7,7 +7,8 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { modelConfig } from '../src/model/config.ts';
 import { initParams, forward, mixNeighbours, parameterCount, type Params } from '../src/model/network.ts';
 import { interpolate, flowLoss, guide } from '../src/model/flow.ts';
-import { sampleImages, guidancePreset } from '../src/model/sampler.ts';
+import { sampleImages } from '../src/model/sampler.ts';
+import { guidancePreset, guidanceRequest } from '../src/model/guidance.ts';
 import { DEMO_VOCAB } from '../src/model/tokenizer.ts';
 
 const { tf } = await loadTf('wasm');
@@ -67,6 +68,38 @@ test('guidance: v(s+) + w (v(s+) - v(s-)) against hand-computed values', () => {
   assert.deepEqual(guidancePreset('all', ['a', 'b']), { positive: [1, 1], negative: [0, 0] });
   assert.deepEqual(guidancePreset('custom', ['a', 'b'], { a: 0.625 }).positive, [0.625, 1]);
   assert.throws(() => guidancePreset('only:zz', ['a']), /no reward "zz"/);
+});
+
+test('one guidance request per preset, the same for the CLI, the sample stage, the dials and the training evaluation', () => {
+  const miro = ['a', 'b'];
+  assert.deepEqual(guidanceRequest(miro, { preset: 'none', guidance: 3 }), {
+    preset: 'none',
+    positive: [1, 1],
+    negative: null,
+    guidance: 0,
+    negativeCaption: 'same',
+  });
+  assert.deepEqual(guidanceRequest(miro, { preset: 'all', guidance: 3 }), {
+    preset: 'all',
+    positive: [1, 1],
+    negative: [0, 0],
+    guidance: 3,
+    negativeCaption: 'same',
+  });
+  assert.equal(guidanceRequest(miro, { preset: 'all', guidance: 3, negativeCaption: 'empty' }).negativeCaption, 'empty');
+  assert.deepEqual(guidanceRequest(miro, { preset: 'only:b', guidance: 2 }).negative, [1, 0]);
+  assert.deepEqual(guidanceRequest(miro, { preset: 'custom', guidance: 2, targets: { a: 0.625 } }).positive, [0.625, 1]);
+  // Text guidance drops the negative branch's caption whatever was asked, on MIRO and on a baseline.
+  for (const rewards of [miro, []]) {
+    const g = guidanceRequest(rewards, { preset: 'text', guidance: 3, negativeCaption: 'same' });
+    assert.equal(g.negativeCaption, 'empty');
+    assert.equal(g.guidance, 3);
+    assert.deepEqual(g.negative, g.positive);
+  }
+  // A reward preset on a model without reward tokens is an error, not silent unguided sampling.
+  assert.throws(() => guidanceRequest([], { preset: 'all', guidance: 3 }), /no reward tokens.*use text or none/);
+  assert.throws(() => guidanceRequest(miro, { preset: 'custom', guidance: 3, targets: { zz: 1 } }), /unknown reward "zz"/);
+  assert.throws(() => guidanceRequest(miro, { preset: 'tinyy', guidance: 3 }), /unknown guidance preset "tinyy"/);
 });
 
 test('token mixing is a 3x3 convolution over the token grid, zero beyond the border', () => {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
-import { sampleImages, guidancePreset, loadFrozen } from '../model/sampler.js';
+import { sampleImages, loadFrozen } from '../model/sampler.js';
+import { guidanceRequest, PRESETS_HELP } from '../model/guidance.js';
 import { pixelSize } from '../model/config.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { scoreImages } from '../eval/judge.js';
@@ -15,7 +16,7 @@ import { collect, int, number } from './args.js';
 
 interface SampleOptions {
   prompt: string[];
-  preset: string;
+  preset?: string;
   target?: Record<string, number>;
   guidance: number;
   negativeCaption: 'same' | 'empty';
@@ -46,8 +47,12 @@ export default function register(program: Command): void {
     .description('sample images from a trained model into a contact sheet')
     .argument('<model>', "a train node's folder (data/<pipeline>/<node>) or its model/ folder")
     .requiredOption('--prompt <text>', 'a prompt (repeatable)', collect)
-    .option('--preset <preset>', 'guidance preset: all, only:<reward>, pair:<a>,<b>,<u>, custom, text', 'all')
-    .option('--target <r=v,...>', 'custom positive targets per reward, each in [0, 1] (implies --preset custom)', targets)
+    .option('--preset <preset>', `guidance preset: ${PRESETS_HELP} (default: all, or custom with --target; text for a baseline)`)
+    .option(
+      '--target <r=v,...>',
+      'custom positive targets per reward, each in [0, 1] (with --preset custom, the default then; or text, none)',
+      targets,
+    )
     .option('--guidance <w>', 'guidance weight w', number(), 3)
     .addOption(new Option('--negative-caption <which>', "the negative branch's caption").choices(['same', 'empty']).default('same'))
     .option('--n <count>', 'samples per prompt', int({ min: 1 }), 1)
@@ -62,9 +67,10 @@ export default function register(program: Command): void {
       const { cfg, params } = await loadModel(tf, modelDir);
       const frozen = await loadFrozen(cfg);
       const P = pixelSize(cfg);
-      const custom = o.target ?? {};
-      const preset = Object.keys(custom).length && o.preset === 'all' ? 'custom' : o.preset;
-      const g = cfg.rewards.length ? guidancePreset(preset, cfg.rewards, custom) : null;
+      if (o.target && o.preset !== undefined && !['custom', 'text', 'none'].includes(o.preset))
+        throw new MiroError(`--target sets the positive targets of --preset custom (or text, none), not of --preset ${o.preset}`);
+      const preset = o.preset ?? (o.target ? 'custom' : cfg.rewards.length ? 'all' : 'text');
+      const g = guidanceRequest(cfg.rewards, { preset, guidance: o.guidance, targets: o.target, negativeCaption: o.negativeCaption });
       if (o.bestOf && o.n < 2) throw new MiroError('--best-of needs --n of 2 or more samples per prompt');
       const prompts = o.prompt.flatMap((p) => Array.from({ length: o.n }, () => p));
       const images = await sampleImages(
@@ -73,10 +79,10 @@ export default function register(program: Command): void {
         params,
         {
           captions: prompts,
-          positive: prompts.map(() => g?.positive ?? []),
-          negative: g ? prompts.map(() => g.negative) : null,
-          guidance: g ? o.guidance : 0,
-          negativeCaption: o.negativeCaption,
+          positive: prompts.map(() => g.positive),
+          negative: g.negative && prompts.map(() => g.negative!),
+          guidance: g.guidance,
+          negativeCaption: g.negativeCaption,
           steps: o.steps,
           seed: o.seed,
         },
@@ -101,11 +107,11 @@ export default function register(program: Command): void {
         });
       }
       const labels = o.bestOf ? o.prompt : prompts;
-      const title = `${dir} (${cfg.variant}): ${g ? `${preset}, w=${o.guidance}` : 'no guidance'}${o.bestOf ? `, best of ${o.n} by ${o.bestOf}` : ''}, ${o.steps} steps, seed ${o.seed}`;
+      const title = `${dir} (${cfg.variant}): ${g.negative ? `${preset}, w=${o.guidance}` : 'no guidance'}${o.bestOf ? `, best of ${o.n} by ${o.bestOf}` : ''}, ${o.steps} steps, seed ${o.seed}`;
       await fs.writeFile(
         o.out,
         await contactSheet(keep, P, { columns: o.bestOf ? keep.length : o.n, scale: Math.max(1, Math.round(128 / P)), title, labels }),
       );
-      console.log(`${keep.length} image(s) -> ${o.out} (${cfg.variant}, ${g ? `${preset}, w=${o.guidance}` : 'no guidance'})`);
+      console.log(`${keep.length} image(s) -> ${o.out} (${cfg.variant}, ${g.negative ? `${preset}, w=${o.guidance}` : 'no guidance'})`);
     });
 }

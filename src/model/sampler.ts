@@ -157,34 +157,3 @@ export async function sampleImages(
     );
   return frozen.vae.decode(latents, B);
 }
-
-/** Named guidance presets over a model's rewards. */
-export function guidancePreset(
-  preset: string,
-  rewards: string[],
-  custom: Record<string, number> = {},
-): { positive: number[]; negative: number[] } {
-  const ones = rewards.map(() => 1);
-  if (preset === 'all') return { positive: ones, negative: rewards.map(() => 0) };
-  // Text-only guidance: the same targets in both branches, the negative one without its caption.
-  if (preset === 'text') return { positive: ones, negative: ones };
-  if (preset.startsWith('only:')) {
-    const r = preset.slice(5);
-    if (!rewards.includes(r))
-      throw new MiroError(`guidance ${preset}: the model has no reward "${r}" (has: ${rewards.join(', ') || 'none'})`);
-    return { positive: ones, negative: rewards.map((x) => (x === r ? 0 : 1)) };
-  }
-  if (preset.startsWith('pair:')) {
-    const [a, b, u] = preset.slice(5).split(',');
-    const uu = Number(u);
-    if (!a || !b || !rewards.includes(a) || !rewards.includes(b) || !(uu >= 0 && uu <= 1))
-      throw new MiroError(`guidance ${preset}: expected pair:<a>,<b>,<u in [0,1]> over ${rewards.join(', ')}`);
-    return { positive: ones, negative: rewards.map((x) => (x === a ? uu : x === b ? 1 - uu : 1)) };
-  }
-  if (preset === 'custom') {
-    for (const k of Object.keys(custom))
-      if (!rewards.includes(k)) throw new MiroError(`guidance custom: unknown reward "${k}" (has: ${rewards.join(', ')})`);
-    return { positive: rewards.map((r) => custom[r] ?? 1), negative: rewards.map(() => 0) };
-  }
-  throw new MiroError(`unknown guidance preset "${preset}" (all, only:<reward>, pair:<a>,<b>,<u>, custom, text)`);
-}

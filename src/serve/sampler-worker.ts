@@ -5,7 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
-import { guidancePreset, loadFrozen, sampleImages } from '../model/sampler.js';
+import { loadFrozen, sampleImages } from '../model/sampler.js';
+import { guidanceRequest } from '../model/guidance.js';
 import { pixelSize } from '../model/config.js';
 import { encodePng } from '../util/image.js';
 
@@ -32,8 +33,7 @@ parentPort!.on('message', async (req: DialRequest) => {
         loadModel(tf, req.model).then(async (m) => ({ ...m, frozen: await loadFrozen(m.cfg) })),
       );
     const { cfg, params, frozen } = await models.get(req.model)!;
-    const guided = cfg.rewards.length > 0 && req.preset !== 'none';
-    const g = guided ? guidancePreset(req.preset, cfg.rewards, req.targets) : null;
+    const g = guidanceRequest(cfg.rewards, { preset: req.preset, guidance: req.guidance, targets: req.targets });
     const t0 = performance.now();
     const [img] = await sampleImages(
       tf,
@@ -41,10 +41,10 @@ parentPort!.on('message', async (req: DialRequest) => {
       params,
       {
         captions: [req.prompt],
-        positive: [g?.positive ?? cfg.rewards.map((r) => req.targets[r] ?? 1)],
-        negative: g ? [g.negative] : null,
-        guidance: g ? req.guidance : 0,
-        negativeCaption: req.preset === 'text' ? 'empty' : 'same',
+        positive: [g.positive],
+        negative: g.negative && [g.negative],
+        guidance: g.guidance,
+        negativeCaption: g.negativeCaption,
         steps: req.steps,
         seed: req.seed,
       },
