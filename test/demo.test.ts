@@ -59,10 +59,11 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
     assert.ok(report.includes(formatMarkdown(c.rows)), `${c.id}: the report's table is not the query's result`);
   }
   const claimRows = await runCli(
-    ['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(holds) AS judged FROM report', '--format', 'csv'],
+    ['sql', 'pipelines/ci.yaml', 'SELECT count(*) AS n, count(*) FILTER (WHERE holds) AS hold FROM report', '--format', 'csv'],
     { env },
   );
-  assert.equal(claimRows.stdout.trim(), 'n,judged\n7,7');
+  // 24 training steps draw noise: verdicts that do not flatter let no claim hold on it.
+  assert.equal(claimRows.stdout.trim(), 'n,hold\n7,0');
 
   const second = await runCli(['run', 'pipelines/ci.yaml'], { env });
   assert.equal(second.code, 0, second.stderr);

@@ -130,3 +130,11 @@ test('the paper configuration pipelines/miro.yaml validates and plans with --dry
   }
   assert.match(res.stdout, /bins\s+bins\s+run 256\/256 shard\(s\)/);
 });
+
+test('a sample setting whose name would be a path is refused where the pipeline loads', () => {
+  const yaml = (name: string) =>
+    `nodes:\n  t:\n    uses: rows\n    with: {count: 3}\n  s:\n    uses: sample\n    needs: [t]\n    with:\n      model: t\n      prompts_file: configs/geneval-mini.jsonl\n      settings: [{name: ${JSON.stringify(name)}, preset: none}]\n`;
+  for (const bad of ['../../../../OUTSIDE_escaped', 'a/b', '.hidden', ''])
+    assert.match(configError(yaml(bad)).message, /nodes\.s\.with: settings: ".*" is not a setting name/);
+  assert.match(configError(yaml('x').replace('preset: none}]', 'preset: none}, {name: x, preset: none}]')).message, /"x" is named twice/);
+});

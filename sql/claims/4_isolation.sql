@@ -11,5 +11,7 @@ gains AS (SELECT replace(setting, 'only_', '') AS guided, reward, level - base A
 SELECT guided AS reward,
        round(avg(gain) FILTER (WHERE reward = guided), 3) AS own_gain,
        round(avg(gain) FILTER (WHERE reward <> guided), 3) AS others_mean_gain,
-       avg(gain) FILTER (WHERE reward = guided) > avg(gain) FILTER (WHERE reward <> guided) AS holds
+       -- A rise it caused: the own gain is positive (at the levels' 3-decimal resolution) and above the others'.
+       round(avg(gain) FILTER (WHERE reward = guided), 3) > 0
+         AND avg(gain) FILTER (WHERE reward = guided) > avg(gain) FILTER (WHERE reward <> guided) AS holds
 FROM gains GROUP BY guided ORDER BY guided;

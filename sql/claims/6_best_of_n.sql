@@ -14,5 +14,8 @@ curve AS (
   FROM best GROUP BY n
 )
 SELECT n, '{{best_of_reward}}' AS reward, round(miro, 3) AS miro, round(baseline, 3) AS baseline,
-       CASE WHEN n < 8 THEN miro >= (SELECT max(baseline) FROM curve) END AS holds
+       -- Judged only where best-of-N helps the baseline at all (its best of 8 above its best of 1):
+       -- otherwise equal zeros would "match".
+       CASE WHEN n < 8 AND (SELECT max(baseline) FROM curve) > (SELECT baseline FROM curve WHERE n = 1)
+            THEN miro >= (SELECT max(baseline) FROM curve) END AS holds
 FROM curve ORDER BY n;

@@ -3,7 +3,7 @@
 import type { RGBImage } from '../util/image.js';
 import { BUILTIN_SCORERS } from '../scorers/index.js';
 import { detect } from '../synth/detector.js';
-import { judge, summarise, type GenevalPrompt, type GenevalSummary } from '../synth/geneval.js';
+import { judge, shuffledWithinTag, summarise, type GenevalPrompt, type GenevalSummary } from '../synth/geneval.js';
 
 /** Per reward, one score per image; rewards without a built-in scorer are left out. */
 export async function scoreImages(images: RGBImage[], prompts: string[], rewards: string[]): Promise<Record<string, (number | null)[]>> {
@@ -16,9 +16,20 @@ export async function scoreImages(images: RGBImage[], prompts: string[], rewards
   return out;
 }
 
-export function judgeGeneval(prompts: GenevalPrompt[], images: RGBImage[]): { correct: boolean[]; summary: GenevalSummary } {
-  const correct = prompts.map((p, i) => judge(p, detect(images[i]!)));
-  return { correct, summary: summarise(prompts.map((p, i) => ({ tag: p.tag, correct: correct[i]! }))) };
+/** mini-GenEval of one image per prompt, and its chance control (each image against another prompt of its tag). */
+export function judgeGeneval(
+  prompts: GenevalPrompt[],
+  images: RGBImage[],
+): { correct: boolean[]; summary: GenevalSummary; chance: GenevalSummary } {
+  const detections = images.map((img) => detect(img));
+  const shuffled = shuffledWithinTag(prompts);
+  const correct = prompts.map((p, i) => judge(p, detections[i]!));
+  const control = prompts.map((p, i) => judge(shuffled.get(p.id)!, detections[i]!));
+  return {
+    correct,
+    summary: summarise(prompts.map((p, i) => ({ tag: p.tag, correct: correct[i]! }))),
+    chance: summarise(prompts.map((p, i) => ({ tag: p.tag, correct: control[i]! }))),
+  };
 }
 
 export function mean(xs: (number | null)[]): number | null {

@@ -1,6 +1,7 @@
 // The paper's claims, measured in miniature: each file in sql/claims/ is one claim, a query
-// whose rows carry a `holds` column, and a verdict rule (all rows hold, any row, or the last).
-// Whatever does not hold is reported as such, with its numbers.
+// whose rows carry a `holds` column, and a verdict rule: `all` (most rows are judged and hold,
+// and none fails) or `any` (some row holds). A row whose `holds` is NULL could not be judged: it
+// never counts as holding. Whatever does not hold is reported as such, with its numbers.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ export interface ClaimResult {
   id: string;
   claim: string;
   paper: string;
-  verdict: 'all' | 'any' | 'last';
+  verdict: 'all' | 'any';
   sql: string;
   rows: Record<string, Value>[];
   /** true / false, or null when the rows gave nothing to judge. */
@@ -24,11 +25,13 @@ export interface ClaimResult {
 
 export function judgeRows(rows: Record<string, Value>[], verdict: ClaimResult['verdict']): { holds: boolean | null; summary: string } {
   const judged = rows.map((r) => r.holds).filter((h): h is boolean => typeof h === 'boolean');
-  if (judged.length === 0) return { holds: null, summary: 'not measurable (no rows)' };
+  if (judged.length === 0)
+    return { holds: null, summary: rows.length ? `none of ${rows.length} rows could be judged` : 'not measurable (no rows)' };
   const yes = judged.filter(Boolean).length;
-  if (verdict === 'last') return { holds: judged.at(-1)!, summary: `last row ${judged.at(-1) ? 'holds' : 'does not hold'}` };
-  const holds = verdict === 'all' ? yes === judged.length : yes > 0;
-  return { holds, summary: `${yes} of ${judged.length} rows hold` };
+  const unjudged = rows.length - judged.length;
+  const summary = `${yes} of ${rows.length} rows hold${unjudged ? `, ${unjudged} not judged` : ''}`;
+  const holds = verdict === 'all' ? yes > rows.length / 2 && yes === judged.length : yes > 0;
+  return { holds, summary };
 }
 
 export async function runClaims(conn: DuckDBConnection, vars: Record<string, string>): Promise<ClaimResult[]> {

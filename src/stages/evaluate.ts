@@ -9,14 +9,14 @@ import { queryBatches, sqlFileList } from '../store/duck.js';
 import { decodeImage } from '../util/image.js';
 import { scoreImages } from '../eval/judge.js';
 import { detect } from '../synth/detector.js';
-import { judge, type GenevalPrompt } from '../synth/geneval.js';
+import { judge, shuffledWithinTag, type GenevalPrompt } from '../synth/geneval.js';
 import type { BinState } from '../store/markers.js';
 import { binOf } from '../binning/search.js';
 import { StageError } from '../errors.js';
 
 export const evaluate = defineStage({
   kind: 'evaluate',
-  version: 2,
+  version: 3,
   doc: 'Rewards, reward levels and mini-GenEval verdicts for every generated sample.',
   mode: 'global',
   ownProcess: true,
@@ -40,8 +40,8 @@ export const evaluate = defineStage({
       { name: `${r}_level`, type: 'DOUBLE' },
     ]),
     { name: 'geneval_correct', type: 'BOOLEAN' },
-    // The chance control: the same image judged against another prompt (half the prompt file
-    // away), so an accuracy is read against what a detector finds in any image.
+    // The chance control: the same image judged against another prompt of its tag (half the tag
+    // away), so each tag's accuracy is read against what the detector finds for that tag anyway.
     { name: 'geneval_shuffled_correct', type: 'BOOLEAN' },
   ],
   validate: (prm, needs) => {
@@ -59,7 +59,7 @@ export const evaluate = defineStage({
       .filter(Boolean)
       .map((l) => JSON.parse(l) as GenevalPrompt);
     const geneval = new Map(prompts.map((q) => [q.id, q]));
-    const shuffled = new Map(prompts.map((q, i) => [q.id, prompts[(i + Math.floor(prompts.length / 2)) % prompts.length]!]));
+    const shuffled = shuffledWithinTag(prompts);
     const files = prm.samples.flatMap((n) => ctx.inputs.files(n));
     let done = 0;
     for await (const b of queryBatches(

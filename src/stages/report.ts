@@ -62,13 +62,13 @@ export const report = defineStage({
         target_reward: prm.target_reward,
         best_of_reward: prm.best_of_reward,
       });
-      const chance = await queryRows(
-        conn,
-        readFileSync(path.join(SQL_DIR, 'summary', 'geneval_vs_chance.sql'), 'utf8').replaceAll(
-          '{{evaluations}}',
-          sqlIdent(prm.evaluations),
-        ),
-      );
+      const summary = (name: string) =>
+        queryRows(
+          conn,
+          readFileSync(path.join(SQL_DIR, 'summary', `${name}.sql`), 'utf8').replaceAll('{{evaluations}}', sqlIdent(prm.evaluations)),
+        );
+      const chance = await summary('geneval_vs_chance');
+      const perTag = await summary('geneval_per_tag');
       const charts = await trainingCurves(conn, prm.miro_train, prm.baseline_train, dir);
       const sheets: string[] = [];
       for (const node of prm.samples) {
@@ -82,6 +82,7 @@ export const report = defineStage({
           ctx.pipeline.name,
           claims,
           chance,
+          perTag,
           path.relative(dir, dataset.file),
           charts,
           sheets.map((s) => path.relative(dir, s)),
@@ -163,6 +164,7 @@ function renderMarkdown(
   name: string,
   claims: ClaimResult[],
   chance: Record<string, Value>[],
+  perTag: Record<string, Value>[],
   datasetLink: string,
   charts: string[],
   sheets: string[],
@@ -191,7 +193,7 @@ function renderMarkdown(
     md.push(
       '## mini-GenEval against chance',
       '',
-      'Each accuracy next to its chance control: the same images judged against prompts shuffled across samples.',
+      'Each accuracy next to its chance control: the same images judged against prompts shuffled within each tag.',
       `The largest margin above chance is ${best.above_chance} (${best.variant}, setting ${best.setting}: ${best.geneval} against ${best.chance}).`,
       Number(best.above_chance) < 0.1
         ? 'No model draws the prompted objects much more often than chance: at this training budget the samples are not yet judged as scenes.'
@@ -200,6 +202,7 @@ function renderMarkdown(
       formatMarkdown(chance),
       '',
     );
+    if (perTag.length) md.push('Per tag, for the settings of the first claim:', '', formatMarkdown(perTag), '');
   }
   for (const c of claims) {
     md.push(

@@ -10,7 +10,8 @@ import { p } from './params.js';
 import { defineStage } from './types.js';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
-import { sampleImages, guidancePreset, loadFrozen } from '../model/sampler.js';
+import { sampleImages, loadFrozen } from '../model/sampler.js';
+import { guidanceRequest, type Guidance } from '../model/guidance.js';
 import { pixelSize } from '../model/config.js';
 import { encodePng } from '../util/image.js';
 import { contactSheet } from '../synth/contact-sheet.js';
@@ -24,23 +25,26 @@ export interface PromptRow {
   tag: string | null;
 }
 
+const SETTING_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 const setting = p.object(
   {
     name: p.string({ doc: 'setting name, used in ids and reports' }),
     preset: p.string({
-      doc: 'all | only:<reward> | pair:<a>,<b>,<u> | custom | text (text-only guidance: the negative branch has the empty caption) | none (no guidance)',
+      doc: 'all | only:<reward> | pair:<a>,<b>,<u> | custom (these need reward tokens) | text (text-only guidance: the negative branch has the empty caption) | none (no guidance)',
       default: 'all',
     }),
     guidance: p.number({ doc: 'w', default: 3 }),
     targets: p.record(p.number({ doc: 'target', min: 0, max: 1 }), { doc: 'custom s+ per reward (others 1)', default: {} }),
     negative_caption: p.enum(['same', 'empty'] as const, { doc: 'caption of the negative branch', default: 'same' }),
+    prompts_every: p.int({ doc: "this setting's every k-th prompt of the file (default: the node's prompts_every)", min: 0, default: 0 }),
   },
   { doc: 'a guidance setting' },
 );
 
 export const sample = defineStage({
   kind: 'sample',
-  version: 2,
+  version: 3,
   doc: 'Samples from a trained model under named guidance settings.',
   mode: 'global',
   ownProcess: true,
@@ -76,6 +80,14 @@ export const sample = defineStage({
     { name: 'noise_index', type: 'INTEGER' },
     { name: 'image', type: 'BLOB' },
   ],
+  // A setting's name names its contact sheet and its rows' ids: a plain name, never a path.
+  validate: (prm) => {
+    const bad = prm.settings.find((s) => !SETTING_NAME.test(s.name));
+    if (bad) return `settings: "${bad.name}" is not a setting name (letters, digits, '_', '-' and '.', starting with a letter or digit)`;
+    const names = prm.settings.map((s) => s.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    return twice ? `settings: "${twice}" is named twice` : null;
+  },
   reads: (prm) => (prm.captions ? [prm.captions] : []),
   identity: (prm) => (prm.prompts_file ? { prompts: readFileSync(prm.prompts_file, 'utf8') } : null),
 
@@ -90,14 +102,26 @@ export const sample = defineStage({
     const P = pixelSize(cfg);
     const seed = ctx.pipeline.seed;
     let done = 0;
-    const total = prm.settings.length * prompts.length * prm.samples_per_prompt;
+    // Prompts from a file: each setting takes every k-th (its own k, or the node's).
+    const promptsOf = (s: (typeof prm.settings)[number]) => {
+      const every = prm.prompts_file ? s.prompts_every || prm.prompts_every : 1;
+      return prompts.filter((_, i) => i % every === 0);
+    };
+    const total = prm.settings.reduce((a, s) => a + promptsOf(s).length, 0) * prm.samples_per_prompt;
     for (const s of prm.settings) {
-      // Text-only guidance works for every model (the baseline too); reward presets need reward tokens.
-      const guided = s.preset === 'text' || (s.preset !== 'none' && cfg.rewards.length > 0);
-      const g = guided
-        ? guidancePreset(s.preset, cfg.rewards, s.targets)
-        : { positive: cfg.rewards.map(() => 1), negative: cfg.rewards.map(() => 0) };
-      const jobs = prompts.flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
+      let g;
+      try {
+        g = guidanceRequest(cfg.rewards, {
+          preset: s.preset,
+          guidance: s.guidance,
+          targets: s.targets,
+          negativeCaption: s.negative_caption as 'same' | 'empty',
+        });
+      } catch (err) {
+        throw new StageError(ctx.node, 0, `setting ${s.name}: ${(err as Error).message}`);
+      }
+      const guided = g.negative !== null;
+      const jobs = promptsOf(s).flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
       const sheet: Float32Array[] = [];
       const sheetLabels: string[] = [];
       for (let start = 0; start < jobs.length; start += prm.batch_size) {
@@ -109,9 +133,9 @@ export const sample = defineStage({
           {
             captions: part.map((j) => j.q.prompt),
             positive: part.map(() => g.positive),
-            negative: guided ? part.map(() => g.negative) : null,
-            guidance: guided ? s.guidance : 0,
-            negativeCaption: s.preset === 'text' ? 'empty' : (s.negative_caption as 'same' | 'empty'),
+            negative: g.negative && part.map(() => g.negative!),
+            guidance: g.guidance,
+            negativeCaption: g.negativeCaption,
             steps: prm.steps,
             seed,
             offset: start,
@@ -141,7 +165,9 @@ export const sample = defineStage({
             guidance: part.map(() => (guided ? s.guidance : 0)),
             targets: part.map(() =>
               JSON.stringify(
-                Object.fromEntries(cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: guided ? g.negative[i] : null }])),
+                Object.fromEntries(
+                  cfg.rewards.map((r, i) => [r, { positive: g.positive[i], negative: g.negative ? g.negative[i] : null }]),
+                ),
               ),
             ),
             seed: part.map(() => seed),
@@ -152,7 +178,7 @@ export const sample = defineStage({
       }
       const file = path.join(ctx.dir, 'contact', `${s.name}.png`);
       await fs.mkdir(path.dirname(file), { recursive: true });
-      const title = `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(guided ? s.preset : 'none', guided ? s.guidance : 0, cfg.rewards, g)}, ${prm.steps} steps, seed ${seed}`;
+      const title = `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(g, cfg.rewards)}, ${prm.steps} steps, seed ${seed}`;
       await fs.writeFile(
         file,
         await contactSheet(sheet, P, { columns: 8, scale: Math.max(1, Math.round(128 / P)), title, labels: sheetLabels }),
@@ -182,7 +208,7 @@ async function loadPrompts(ctx: Parameters<NonNullable<typeof sample.run>>[0]): 
         throw new StageError(ctx.node, 0, `${prm.prompts_file}:${i + 1}: ${(err as Error).message}`);
       }
     });
-    return rows.filter((_, i) => i % prm.prompts_every === 0);
+    return rows;
   }
   if (prm.captions) {
     const rows = await queryRows(
@@ -195,14 +221,11 @@ async function loadPrompts(ctx: Parameters<NonNullable<typeof sample.run>>[0]): 
 }
 
 /** One line for a contact sheet's title: the preset, w, and the targets of both branches where they differ from 1 and 0. */
-function describeGuidance(
-  preset: string,
-  w: number,
-  rewards: string[],
-  g: { positive: (number | null)[]; negative: (number | null)[] },
-): string {
+function describeGuidance(g: Guidance, rewards: string[]): string {
+  const { preset, guidance: w } = g;
+  const negative = g.negative ?? [];
   if (preset === 'none') return rewards.length ? 'no guidance, every target 1' : 'no guidance';
   if (preset === 'text') return `text-only guidance w=${w} (negative branch: empty caption)`;
   const fmt = (xs: (number | null)[]) => rewards.map((r, i) => `${r.slice(0, 5)}=${xs[i]}`).join(' ');
-  return `${preset} w=${w}; s+ ${fmt(g.positive)}; s- ${fmt(g.negative)}`;
+  return `${preset} w=${w}; s+ ${fmt(g.positive)}; s- ${fmt(negative)}`;
 }

@@ -20,7 +20,8 @@ import type { LatentsState } from './latents.js';
 import type { TextEmbedState } from './text-embed.js';
 import { train as trainLoop } from '../train/loop.js';
 import { saveModel } from '../model/io.js';
-import { sampleImages, guidancePreset } from '../model/sampler.js';
+import { sampleImages } from '../model/sampler.js';
+import { guidanceRequest } from '../model/guidance.js';
 import { genevalPrompts } from '../synth/geneval.js';
 import { scoreImages, judgeGeneval, mean } from '../eval/judge.js';
 
@@ -62,7 +63,7 @@ const params = {
   checkpoint_every: p.int({ doc: 'steps between checkpoints', min: 1, default: 100 }),
   keep_checkpoints: p.int({ doc: 'checkpoints kept on disk', min: 1, default: 2 }),
   eval_every: p.int({ doc: 'steps between evaluations with the EMA weights (0: only at the end)', min: 0, default: 0 }),
-  eval_samples: p.int({ doc: 'held-out captions sampled per evaluation (plus 6 mini-GenEval prompts per tag)', min: 0, default: 32 }),
+  eval_samples: p.int({ doc: 'held-out captions sampled per evaluation (plus 10 mini-GenEval prompts per tag)', min: 0, default: 32 }),
   eval_guidance: p.number({ doc: 'guidance w for evaluation samples (reward models; the baseline samples without)', default: 3 }),
   eval_steps: p.int({ doc: 'Euler steps for evaluation samples', min: 1, default: 20 }),
   backend: p.string({ doc: 'TensorFlow.js backend (default: the fastest that loads)', default: '' }),
@@ -71,11 +72,13 @@ const params = {
 export const EVAL_COLUMNS = (rewards: string[]): Column[] => [
   ...rewards.map((r): Column => ({ name: `eval_${r}`, type: 'DOUBLE' })),
   { name: 'eval_geneval', type: 'DOUBLE' },
+  // The same images judged against prompts shuffled within each tag: eval_geneval's chance level.
+  { name: 'eval_geneval_chance', type: 'DOUBLE' },
 ];
 
 export const train = defineStage({
   kind: 'train',
-  version: 1,
+  version: 2,
   doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
   mode: 'global',
   ownProcess: true,
@@ -150,24 +153,26 @@ export const train = defineStage({
     const sizes = await loader.open();
     ctx.log(`${sizes.trainRows} training rows, ${sizes.heldOut} held out`);
     const heldOut = await loader.heldOut(prm.eval_samples);
-    const prompts = genevalPrompts().filter((_, i) => i % 60 < 6);
+    const prompts = genevalPrompts().filter((_, i) => i % 60 < 10); // 10 a tag
 
     const evaluate = async (ema: Params, step: number): Promise<Record<string, number | null>> => {
       const captions = [...heldOut.map((r) => String(r.caption_synthetic ?? r.caption_real ?? '')), ...prompts.map((q) => q.prompt)];
-      const g = guidancePreset('all', cfg.rewards);
+      const g = guidanceRequest(cfg.rewards, { preset: cfg.rewards.length ? 'all' : 'none', guidance: prm.eval_guidance });
       const images = await sampleImages(tf, cfg, ema, {
         captions,
         positive: captions.map(() => g.positive),
-        negative: cfg.rewards.length ? captions.map(() => g.negative) : null,
-        guidance: cfg.rewards.length ? prm.eval_guidance : 0,
-        negativeCaption: 'same',
+        negative: g.negative && captions.map(() => g.negative!),
+        guidance: g.guidance,
+        negativeCaption: g.negativeCaption,
         steps: prm.eval_steps,
         seed: ctx.pipeline.seed + 1,
       });
       const rgb = images.map((data) => ({ width: cfg.image_size, height: cfg.image_size, data }));
       const scores = await scoreImages(rgb.slice(0, heldOut.length), captions.slice(0, heldOut.length), rewards);
       const out: Record<string, number | null> = Object.fromEntries(rewards.map((r) => [`eval_${r}`, mean(scores[r] ?? [])]));
-      out.eval_geneval = judgeGeneval(prompts, rgb.slice(heldOut.length)).summary.overall;
+      const geneval = judgeGeneval(prompts, rgb.slice(heldOut.length));
+      out.eval_geneval = geneval.summary.overall;
+      out.eval_geneval_chance = geneval.chance.overall;
       ctx.log(
         `step ${step}: eval ${Object.entries(out)
           .map(([k, v]) => `${k.slice(5)}=${v === null ? '-' : v.toFixed(3)}`)

@@ -140,6 +140,20 @@ export function sceneForPrompt(prompt: GenevalPrompt, rand: () => number): Scene
   return { background: pick(rand, ['white', 'gray', 'black', 'beige', 'dark'] as const), objects, cut: false, degradations: CLEAN };
 }
 
+/**
+ * The chance control's pairing: each prompt with the prompt half its tag away, so an image is
+ * judged against another prompt of the same tag and a tag's accuracy reads against that tag's
+ * chance (a square drawn for "a square" against a square drawn for any single-object prompt).
+ */
+export function shuffledWithinTag(prompts: readonly GenevalPrompt[]): Map<string, GenevalPrompt> {
+  const out = new Map<string, GenevalPrompt>();
+  for (const tag of new Set(prompts.map((q) => q.tag))) {
+    const same = prompts.filter((q) => q.tag === tag);
+    same.forEach((q, k) => out.set(q.id, same[(k + Math.floor(same.length / 2)) % same.length]!));
+  }
+  return out;
+}
+
 export interface GenevalSummary {
   perTag: Record<Tag, number>;
   overall: number;
