@@ -1,6 +1,6 @@
 // The layer rule, checked: imports under src/ point one way only,
-//   cli -> release -> dag -> stages -> components -> store -> util,
-// where the components (binning, captioners, eval, model, report, scorers, synth, train, vlm) may
+//   cli -> release, serve -> dag -> stages -> components -> store -> util,
+// where the components (binning, captioners, eval, frozen, model, report, scorers, synth, train, vlm) may
 // import one another, and no file imports itself back through a cycle, whatever the layers.
 // Usage: node --import tsx scripts/check-layers.ts [SRC_DIR]; exits 1 and lists every violation.
 

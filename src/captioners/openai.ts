@@ -5,7 +5,6 @@
 // Every finished request (a caption, or a reply without tags) is appended to a per-shard cache
 // keyed by (id, model, prompt hash, parameters), so a crashed shard never pays twice.
 
-import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { withRetries, type RetryPolicy } from '../util/fetch.js';
 import { ModelServerError, RowError } from '../errors.js';
@@ -39,10 +38,6 @@ export interface CaptionResult {
 
 export function promptHash(prompt: string): string {
   return sha256(prompt);
-}
-
-export function loadPrompt(file: string): string {
-  return readFileSync(file, 'utf8');
 }
 
 export function extractCaption(text: string): string | null {

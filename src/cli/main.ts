@@ -25,7 +25,7 @@ Environment:
   MIRO_TF_BACKEND       TensorFlow.js backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu
   MIRO_MODELS           model cache for \`miro models fetch\` (default ~/.cache/miro/models)
   MIRO_ORT_THREADS      ONNX Runtime threads per session (default 2)
-  MIRO_DUCKDB_THREADS   DuckDB threads (default: the machine's cores)
+  MIRO_DUCKDB_THREADS   DuckDB threads (default: 2)
   HF_ENDPOINT, HF_TOKEN the Hugging Face Hub endpoint and token for \`miro models fetch\`
 
 Exit codes: 0 done; 1 an error, failed or damaged nodes, a release that does not verify;

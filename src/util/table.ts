@@ -1,4 +1,4 @@
-// Prints query results as an aligned table, CSV or JSON.
+// Prints query results as an aligned table or Markdown (exports are DuckDB's: store/export.ts).
 
 /** A cell as the DuckDB client returns it: string, number, boolean, bigint, bytes, a list or NULL. */
 type Value = unknown;
@@ -30,14 +30,4 @@ export function formatMarkdown(rows: Record<string, Value>[], columns?: string[]
     `| ${cols.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${cols.map((c) => cell(r[c] ?? null)).join(' | ')} |`),
   ].join('\n');
-}
-
-export function formatCsv(rows: Record<string, Value>[]): string {
-  const cols = Object.keys(rows[0] ?? {});
-  const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === null ? '' : esc(cell(r[c])))).join(','))].join('\n');
-}
-
-export function formatJson(rows: Record<string, Value>[]): string {
-  return JSON.stringify(rows, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v), 1);
 }

@@ -59,39 +59,6 @@ export class TarWriter {
   }
 }
 
-export interface TarMember {
-  name: string;
-  data: Uint8Array;
-}
-
-/** Every regular member of a ustar archive, in order; a damaged header is an error naming its offset. */
-export function readTar(bytes: Uint8Array): TarMember[] {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: TarMember[] = [];
-  let off = 0;
-  while (off + BLOCK <= buf.length) {
-    const h = buf.subarray(off, off + BLOCK);
-    if (h.every((b) => b === 0)) break;
-    const str = (a: number, n: number) =>
-      h
-        .subarray(a, a + n)
-        .toString('utf8')
-        .replace(/\0.*$/s, '');
-    const stored = parseInt(str(148, 8).trim(), 8);
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-    if (stored !== sum) throw new Error(`tar header at byte ${off}: bad checksum`);
-    const size = parseInt(str(124, 12).trim() || '0', 8);
-    const prefix = str(345, 155);
-    const name = prefix ? `${prefix}/${str(0, 100)}` : str(0, 100);
-    const type = str(156, 1) || '0';
-    if (off + BLOCK + size > buf.length) throw new Error(`tar member ${name} at byte ${off}: truncated`);
-    if (type === '0') out.push({ name, data: buf.subarray(off + BLOCK, off + BLOCK + size) });
-    off += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-  }
-  return out;
-}
-
 /**
  * The members of a ustar archive on disk, streamed: each member's name and size, and its data only
  * when `want(name)` says so (so a multi-gigabyte shard is read header by header).
