@@ -86,6 +86,21 @@ test('a lock from another host is taken over once its heartbeat is older than th
   assert.ok(existsSync(path.join(node, '_done/00003.json')));
   assert.ok(!existsSync(lock), 'the lock is released after the run');
 
+  // A hand-edited lock that ends in a newline is read as such: taken over after the lease, no hang.
+  await fs.writeFile(lock, `${elsewhere}\n`);
+  await age(120);
+  const edited = await runCli(['run', file, '--force', 'numbers', '--lock-lease', '60'], { env });
+  assert.equal(edited.code, 0, edited.stderr);
+  assert.match(edited.stderr, /taking over the lock of process 4242/);
+
+  // The holder's lease, written into its lock, wins over a taker's shorter one.
+  await fs.writeFile(lock, JSON.stringify({ ...JSON.parse(elsewhere), lease_ms: 3_600_000 }));
+  await age(120);
+  const longLease = await runCli(['run', file, '--force', 'numbers', '--lock-lease', '60'], { env });
+  assert.equal(longLease.code, 1);
+  assert.match(longLease.stderr, /locked by process 4242 on node-17\.cluster/);
+  await fs.rm(lock);
+
   // A live process on this host is never taken over, however old its heartbeat.
   await fs.writeFile(lock, owner(process.pid));
   await age(3600);

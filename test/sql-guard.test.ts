@@ -39,6 +39,7 @@ test('miro sql runs one read-only statement over the pipeline data, and --unsafe
     [`COPY (SELECT * FROM a) TO '${inData}'`, /read-only statements/],
     [`ATTACH '${path.join(dir, 'x.db')}'`, /read-only statements/],
     ['INSTALL httpfs', /read-only statements/],
+    [`EXPORT DATABASE '${path.join(dir, 'exported')}'`, /read-only statements/],
     ["SELECT * FROM read_csv('/etc/passwd')", /Permission Error/],
   ];
   for (const [q, why] of refused) {
@@ -47,6 +48,7 @@ test('miro sql runs one read-only statement over the pipeline data, and --unsafe
     assert.match(res.stderr, why, q);
   }
   assert.ok(!existsSync(inData) && !existsSync(path.join(dir, 'evil.csv')), 'no file was written');
+  assert.ok(!existsSync(path.join(dir, 'exported')), 'a refused EXPORT DATABASE created no folder');
   const unsafe = await sql(`COPY (SELECT * FROM a) TO '${inData}'`, '--unsafe');
   assert.equal(unsafe.code, 0, unsafe.stderr);
   assert.ok(existsSync(inData));

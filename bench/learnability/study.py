@@ -12,6 +12,7 @@ same data). Same data, caption mix (half alt text, half long captions), 10% capt
 flow-matching loss, AdamW with warm-up, EMA and Euler sampler for both.
 """
 import argparse, json, math, os, sys, time
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 import numpy as np
 import torch
 import torch.nn as nn
@@ -282,6 +283,8 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--seed', type=int, default=0)
     args = ap.parse_args()
+    # Debian's torch calls OpenBLAS through the plain BLAS interface, so torch cannot cap its threads:
+    # run with OPENBLAS_NUM_THREADS=1 (set below before numpy or torch load it, when unset).
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -337,6 +340,9 @@ def main():
                 e.mul_(decay).add_(p.detach(), alpha=1 - decay)
         losses.append(loss.item())
         seen = step * B
+        if step % 200 == 0:
+            el = time.time() - t0
+            print(json.dumps({'progress': seen, 'loss': round(float(np.mean(losses[-200:])), 4), 'examples_per_s': round(seen / el, 1)}), flush=True)
         if seen % args.eval_every < B or step == total_steps:
             ema.eval()
             for name, w in (('w0', 0.0), ('guided', args.guidance)):

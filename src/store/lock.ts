@@ -15,6 +15,18 @@ export interface LockOwner {
   host: string;
   since: string;
   what: string;
+  /** The lease the owner took the lock with (ms): a taker on another host honours it, not its own. */
+  lease_ms?: number;
+}
+
+/** The owner a lock file names, read leniently (a hand-edited file may end in a newline); undefined if it names none. */
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const o = JSON.parse(text.trim()) as LockOwner;
+    return typeof o?.pid === 'number' && typeof o?.host === 'string' ? o : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -68,7 +80,7 @@ export class FileLock {
   ): Promise<FileLock> {
     const lease = opts.leaseMs ?? DEFAULT_LEASE_MS;
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what };
+    const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what, lease_ms: lease };
     const deadline = Date.now() + (opts.waitMs ?? 0);
     let saidWaiting = false;
     for (;;) {
@@ -78,14 +90,9 @@ export class FileLock {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      let held: LockOwner | undefined;
-      let text = '';
-      try {
-        text = await fs.readFile(file, 'utf8');
-        held = JSON.parse(text) as LockOwner;
-      } catch {
-        held = undefined; // vanished, half-written, or left empty by a full disk
-      }
+      // Vanished, half-written, or left empty by a full disk: no owner.
+      const text = await fs.readFile(file, 'utf8').catch(() => '');
+      const held = parseOwner(text);
       if (!held && (await unreadableForAWhile(file, text))) {
         // An empty or unreadable lock that stays so is a leftover (a disk that filled while writing
         // it): nobody owns it. Remove it only if it is still the same unreadable file.
@@ -100,13 +107,14 @@ export class FileLock {
       }
       const beat = (await fs.stat(file).catch(() => null))?.mtimeMs ?? Date.now();
       const sameHost = held.host === os.hostname();
-      if ((sameHost && !alive(held.pid)) || (!sameHost && Date.now() - beat > lease)) {
+      const heldLease = held.lease_ms ?? lease;
+      if ((sameHost && !alive(held.pid)) || (!sameHost && Date.now() - beat > heldLease)) {
         // Stale: its process died here, or its heartbeat stopped on another host. Remove only if the
         // file still names that owner.
         const again = await fs.readFile(file, 'utf8').catch(() => '');
-        if (again === JSON.stringify(held)) {
+        if (again === text) {
           opts.onWait?.(
-            `${what}: taking over the lock of process ${held.pid} on ${held.host} (${sameHost ? 'no longer running' : `no heartbeat for ${Math.round((Date.now() - beat) / 1000)} s, lease ${lease / 1000} s`})`,
+            `${what}: taking over the lock of process ${held.pid} on ${held.host} (${sameHost ? 'no longer running' : `no heartbeat for ${Math.round((Date.now() - beat) / 1000)} s, lease ${heldLease / 1000} s`})`,
           );
           await fs.rm(file, { force: true });
         }
@@ -141,12 +149,8 @@ export async function heldLocks(dir: string): Promise<HeldLock[]> {
   const out: HeldLock[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
-    try {
-      const owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
-      out.push({ file, owner, alive: owner.host === os.hostname() ? alive(owner.pid) : null });
-    } catch {
-      // being written, or gone
-    }
+    const owner = parseOwner(await fs.readFile(file, 'utf8').catch(() => '')); // undefined: being written, or gone
+    if (owner) out.push({ file, owner, alive: owner.host === os.hostname() ? alive(owner.pid) : null });
   }
   return out;
 }

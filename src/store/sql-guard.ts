@@ -30,6 +30,10 @@ const WRITING_START =
 export async function assertReadOnlyStatement(conn: DuckDBConnection, sql: string): Promise<void> {
   const count = statementCount(sql);
   if (count !== 1) throw new MiroError(`miro sql runs one statement at a time, got ${count} (--unsafe runs several)`);
+  // A writing first word is refused before DuckDB sees the statement: preparing some of them acts
+  // already (preparing EXPORT DATABASE creates its folder).
+  if (WRITING_START.test(stripComments(sql)))
+    throw new MiroError('miro sql runs read-only statements (SELECT, PIVOT, DESCRIBE, EXPLAIN, ...); --unsafe runs anything');
   // DuckDB may expand one statement into several (a PIVOT creates its enum type first): judge the last.
   const extracted = await conn.extractStatements(sql);
   let type: number | null = null;
