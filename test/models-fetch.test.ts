@@ -61,6 +61,23 @@ test('fetches files by repo and revision, retries a 503, verifies pinned hashes,
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /files\.vision: .*vision_model\.onnx has sha256 [0-9a-f]{64}, but .*aesthetic\.yaml pins 0000/);
     assert.ok(!existsSync(path.join(dir, 'elsewhere/onnx/vision_model.onnx')), 'a file with the wrong hash is not kept');
+
+    // A repo or revision that would climb out of the model cache is refused before anything is fetched.
+    const asked = seen.length;
+    for (const hub of [
+      '{repo: ../../outside, revision: abc123}',
+      '{repo: org/aesthetic, revision: ../../outside}',
+      '{repo: org/../x, revision: main}',
+    ]) {
+      await fs.writeFile(
+        config,
+        `kind: clip-mlp\nhub: ${hub}\nfiles:\n  vision: onnx/vision_model.onnx\n  mlp: aesthetic_mlp.safetensors\n`,
+      );
+      const escape = await runCli(['models', 'fetch', config], { env });
+      assert.equal(escape.code, 1, hub);
+      assert.match(escape.stderr, /hub\.(repo|revision): ".*" is not a Hub name/, hub);
+    }
+    assert.equal(seen.length, asked, 'nothing was requested for them');
   } finally {
     server.close();
   }

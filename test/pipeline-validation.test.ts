@@ -138,3 +138,10 @@ test('a sample setting whose name would be a path is refused where the pipeline 
     assert.match(configError(yaml(bad)).message, /nodes\.s\.with: settings: ".*" is not a setting name/);
   assert.match(configError(yaml('x').replace('preset: none}]', 'preset: none}, {name: x, preset: none}]')).message, /"x" is named twice/);
 });
+
+test('a reward name that is not an identifier is refused where the pipeline loads', () => {
+  const e = configError(
+    "nodes:\n  a: {uses: rows, with: {count: 3}}\n  b:\n    uses: bins\n    needs: [a]\n    with: {rewards: {'x\"y': a.value}}\n",
+  );
+  assert.match(e.message, /rewards: "x"y" is not a reward name/);
+});

@@ -55,6 +55,11 @@ export const bins = defineStage({
       { name: `${r}_bin`, type: 'INTEGER' },
       { name: `${r}_target`, type: 'DOUBLE' },
     ]),
+  // Reward names become column names (<reward>_bin), view columns and path parts of releases.
+  validate: (params) => {
+    const bad = Object.keys(params.rewards).find((r) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r));
+    return bad === undefined ? null : `rewards: "${bad}" is not a reward name (letters, digits and _, not starting with a digit)`;
+  },
   reads: (params) => Object.values(params.rewards),
   identity: () => ({ sql: sha256(readFileSync(path.join(SQL_DIR, 'binning.sql'), 'utf8')) }),
 

@@ -75,7 +75,16 @@ export function readModelFiles(file: string, cf: ConfigFile = readConfigFile(fil
   const { raw, bad, mapping: obj } = cf;
   const hubRaw = raw.hub ? obj(raw.hub, 'hub') : null;
   const hub = hubRaw
-    ? { repo: String(hubRaw.repo ?? bad('hub.repo', 'missing')), revision: String(hubRaw.revision ?? bad('hub.revision', 'missing')) }
+    ? {
+        repo: hubName(
+          String(hubRaw.repo ?? bad('hub.repo', 'missing')),
+          /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/,
+          (why) => bad('hub.repo', why),
+        ),
+        revision: hubName(String(hubRaw.revision ?? bad('hub.revision', 'missing')), /^[A-Za-z0-9][A-Za-z0-9._-]*$/, (why) =>
+          bad('hub.revision', why),
+        ),
+      }
     : null;
   const filesRaw = obj(raw.files, 'files');
   const files: Record<string, ModelFile> = {};
@@ -170,6 +179,13 @@ export function loadScorerConfig(file: string): OnnxScorerConfig {
     batch_size: Number(raw.batch_size ?? 16),
     execution_provider: (raw.execution_provider as OnnxScorerConfig['execution_provider']) ?? 'cpu',
   };
+}
+
+/** A Hub repo id (owner/name) or revision becomes folders of the model cache: a plain name, never `..`. */
+function hubName(v: string, rule: RegExp, bad: (why: string) => never): string {
+  return rule.test(v) && !v.split('/').some((part) => part === '..' || part === '.')
+    ? v
+    : bad(`${JSON.stringify(v)} is not a Hub name (letters, digits, '.', '_', '-'; a repo is owner/name)`);
 }
 
 export function filePath(cfg: Pick<ModelFiles, 'dir' | 'files'>, key: string): string {
