@@ -26,6 +26,19 @@ test('a FIFO named *.png becomes a not_a_file row instead of hanging ingest', as
   assert.match(String(rows[0]!.error), /pipe\.png: not a regular file \(a FIFO\); refused/);
 });
 
+test('a FIFO named as a sidecar caption (x.txt) is refused by name instead of hanging ingest', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 3);
+  const sidecar = path.join(images, '00000', '000001.txt'); // writeImageFolder's second image
+  await fs.rm(sidecar, { force: true });
+  execFileSync('mkfifo', [sidecar]);
+  const file = await writePipeline(dir, 'edge', pipeline(images));
+  const res = await runCli(['run', file, '--only', 'ingest'], { env: { MIRO_DATA_ROOT: path.join(dir, 'data') } });
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /\.txt: a sidecar caption must be a regular file \(this is a FIFO\)/);
+});
+
 test('a release never writes over a file, and two releases to one folder never both succeed', async () => {
   const dir = tmpDir();
   const images = path.join(dir, 'images');

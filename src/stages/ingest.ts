@@ -12,7 +12,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { p } from './params.js';
 import { defineStage, type Value } from './types.js';
-import { StageError, errorMessage } from '../errors.js';
+import { MiroError, StageError, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { queryRows, sqlString } from '../store/duck.js';
 import { fetchBytes, defaultRetry } from '../util/fetch.js';
@@ -41,10 +41,11 @@ async function listFolder(root: string): Promise<Source[]> {
   return Promise.all(
     files.map(async (rel) => {
       const txt = path.join(root, rel.slice(0, -path.extname(rel).length) + '.txt');
-      const caption = await fs.readFile(txt, 'utf8').then(
-        (t) => t.trim(),
-        () => null,
-      );
+      // A FIFO or device named like a sidecar would block the read forever: refused, naming it.
+      const st = await fs.stat(txt).catch(() => null);
+      if (st && !st.isFile())
+        throw new MiroError(`${txt}: a sidecar caption must be a regular file (this is ${st.isFIFO() ? 'a FIFO' : 'not a file'})`);
+      const caption = st ? (await fs.readFile(txt, 'utf8')).trim() : null;
       return { source: path.join(root, rel), caption };
     }),
   );
