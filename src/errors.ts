@@ -7,6 +7,11 @@ export class MiroError extends Error {
   }
 }
 
+/** The command line asks for something that cannot be (a node that does not exist, options that do not go together): exit 2. */
+export class UsageError extends MiroError {
+  override name = 'UsageError';
+}
+
 /** A pipeline file is wrong: names the file, line and key path. */
 export class ConfigError extends MiroError {
   override name = 'ConfigError';

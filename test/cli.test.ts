@@ -78,8 +78,11 @@ test('typos get suggestions; missing files and folders are named, without stack 
   assert.equal(cmd.code, 2);
   assert.match(cmd.stderr, /Did you mean status\?/);
   const node = await runCli(['run', file, '--only', 'numbrs', '--dry-run']);
-  assert.equal(node.code, 1);
+  assert.equal(node.code, 2, 'a node name that does not exist is a usage error');
   assert.match(node.stderr, /--only numbrs: no such node .*did you mean "numbers"/);
+  const noOut = await runCli(['sql', file, 'SELECT 1', '--format', 'parquet']);
+  assert.equal(noOut.code, 2);
+  assert.match(noOut.stderr, /--format parquet writes a file: give --out/);
   const missing = await runCli(['sql', file, '-f', path.join(dir, 'missing.sql')]);
   assert.match(missing.stderr, /-f .*missing\.sql: no such file/);
   const verify = await runCli(['verify', path.join(dir, 'nonexistent')]);

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { MiroError } from '../errors.js';
+import { MiroError, UsageError } from '../errors.js';
 import registerRun from './run.js';
 import registerStatus from './status.js';
 import registerSql from './sql.js';
@@ -83,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     const name = p.commands.find((c) => c.name() === argv[0])?.name() ?? 'miro';
     if (err instanceof MiroError) {
       process.stderr.write(`miro ${name}: ${err.name}: ${err.message}\n`);
-      return 1;
+      return err instanceof UsageError ? 2 : 1;
     }
     // A bug, not a user error: say so with the stack, and exit non-zero.
     process.stderr.write(`miro ${name}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

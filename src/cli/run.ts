@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import type { ChildRunOptions } from '../dag/child.js';
 import { loadPipeline } from '../dag/pipeline.js';
 import { runPipeline } from '../dag/runner.js';
-import { MiroError } from '../errors.js';
+import { MiroError, UsageError } from '../errors.js';
 import { suggestion } from '../util/suggest.js';
 import { collect, int } from './args.js';
 import { rankAndWorld } from './scheduler.js';
@@ -82,7 +82,7 @@ export default function register(program: Command): void {
       ] as const) {
         for (const n of names ?? [])
           if (!pipeline.nodes.has(n))
-            throw new MiroError(
+            throw new UsageError(
               `--${flag} ${n}: no such node in ${file}${suggestion(n, pipeline.order)} (nodes: ${pipeline.order.join(', ')})`,
             );
       }

@@ -15,7 +15,7 @@ import { queryRows } from '../store/duck.js';
 import { commitFile } from '../store/atomic.js';
 import { exportQuery, recastColumns, type ExportFormat } from '../store/export.js';
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
-import { MiroError } from '../errors.js';
+import { MiroError, UsageError } from '../errors.js';
 import { formatTable } from '../util/table.js';
 
 const TABLE_ROWS = 1000;
@@ -46,8 +46,8 @@ export default function register(program: Command): void {
     .action(async (file: string, query: string | undefined, o: SqlOptions) => {
       if (!query && !o.file) throw new MiroError('give a query, or -f FILE.sql');
       if (query && o.file) throw new MiroError('give a query or -f FILE.sql, not both');
-      if (o.format === 'parquet' && !o.out) throw new MiroError('--format parquet writes a file: give --out FILE.parquet');
-      if (o.out && o.format === 'table') throw new MiroError('--out writes an export: give --format csv, json, ndjson or parquet');
+      if (o.format === 'parquet' && !o.out) throw new UsageError('--format parquet writes a file: give --out FILE.parquet');
+      if (o.out && o.format === 'table') throw new UsageError('--out writes an export: give --format csv, json, ndjson or parquet');
       let text: string;
       try {
         text = o.file ? readFileSync(o.file, 'utf8') : query!;
