@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -117,6 +117,17 @@ test('a release from a run with failed rows excludes and counts them', async () 
   );
   assert.equal(filtered.code, 0, filtered.stderr);
   assert.match(filtered.stdout, /excluded 1 failed, \d+ by --where/);
+  // A release killed with -9 left its temporary folder: the next release to that place removes it.
+  const abandoned = path.join(dir, 'rel3.tmp-999999');
+  await fs.mkdir(path.join(abandoned, 'data'), { recursive: true });
+  const none = await runCli(
+    ['release', file, '--out', path.join(dir, 'rel3'), '--where', 'sharpness_bin > 1000', '--license', 'cc-by-4.0'],
+    { env },
+  );
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /--where "sharpness_bin > 1000" matches none of the \d+ rows: nothing to release/);
+  assert.ok(!existsSync(path.join(dir, 'rel3')), 'no empty release was cut');
+  assert.ok(!existsSync(abandoned), 'the abandoned temporary folder of a dead process is gone');
   const again = await runCli(['release', file, '--out', out, '--license', 'cc-by-4.0'], { env });
   assert.equal(again.code, 1);
   assert.match(again.stderr, /exists and is not empty; releases are never overwritten/);

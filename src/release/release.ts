@@ -143,6 +143,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
   if (existing && (await fs.readdir(opts.out)).length)
     throw new MiroError(`${opts.out} exists and is not empty; releases are never overwritten`);
   const tmp = `${opts.out.replace(/\/$/, '')}.tmp-${process.pid}`;
+  await removeAbandonedTemporaries(opts.out);
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(path.join(tmp, 'data'), { recursive: true });
   const conn = await connect();
@@ -163,6 +164,12 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
     }
     await conn.run(`CREATE TEMP TABLE release_rows AS SELECT row_number() OVER (ORDER BY id) - 1 AS rn, * FROM release_all WHERE ${where}`);
     const rows = Number((await queryRows(conn, 'SELECT count(*) AS n FROM release_rows'))[0]!.n);
+    if (rows === 0)
+      throw new MiroError(
+        opts.where
+          ? `--where ${JSON.stringify(opts.where)} matches none of the ${excludedByWhere} rows: nothing to release`
+          : 'no row to release (every row failed; --include-failed releases them)',
+      );
     const shards = Math.max(1, Math.ceil(rows / shardRows));
     const files: FileRecord[] = [];
     if (format === 'webdataset') files.push(...(await writeWebdataset(conn, pipeline, sources, tmp, rows, shardRows)));
@@ -251,6 +258,24 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
   } finally {
     conn.closeSync();
     await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** `OUT.tmp-PID` folders whose process is gone (a release killed with -9); run under the release's lock. */
+async function removeAbandonedTemporaries(out: string): Promise<void> {
+  const base = path.basename(out.replace(/\/$/, ''));
+  const dir = path.dirname(path.resolve(out));
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const m = /^(.*)\.tmp-(\d+)$/.exec(name);
+    const pid = Number(m?.[2]);
+    if (!m || m[1] !== base || pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await fs.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }
 
