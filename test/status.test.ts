@@ -68,8 +68,11 @@ nodes:
   assert.equal(table.code, 1);
   assert.match(table.stdout, /check .*failed .*boom/);
 
-  // Fixed, the node runs through and the failure is gone.
+  // Fixed, the node runs through and the failure is gone, even when the run that gets it through
+  // has another world than the one that failed (the failure file is rank 0 of 1's).
   await writePipeline(dir, 'st', yaml('colourfulness_bin + 1'));
+  assert.equal((await runCli(['run', file, '--only', 'check', '--rank', '0', '--world', '2'], { env })).code, 0);
+  assert.equal((await runCli(['run', file, '--only', 'check', '--rank', '1', '--world', '2'], { env })).code, 0);
   assert.equal((await runCli(['run', file], { env })).code, 0);
   const fixed = await statusJson(file, env);
   assert.equal(fixed.code, 0);

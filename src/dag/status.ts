@@ -29,7 +29,11 @@ export async function nodeStatuses(pipeline: Pipeline, opts: { verify?: boolean 
     const layout = layoutOf(pipeline, name);
     const current = [...p.markers.values()].filter((m) => m.fingerprint === p.fingerprint);
     const running = (await heldLocks(layout.lockDir())).filter((l) => l.alive !== false && /rank-/.test(l.file));
-    const failures = (await readFailures(layout)).filter((f) => f.fingerprint === p.fingerprint);
+    // A failure of one rank and world is superseded once a later run (any rank or world) commits the
+    // whole node: only a failure after the last commit (a failed check, say) still counts.
+    const complete = p.todo.size === 0 && !p.prepare;
+    const lastCommit = current.reduce((a, m) => (m.finished > a ? m.finished : a), '');
+    const failures = (await readFailures(layout)).filter((f) => f.fingerprint === p.fingerprint && (!complete || f.at > lastCommit));
     const damaged = [...p.todo].filter(([, why]) => /^shard file (corrupted|missing)/.test(why)).map(([s, why]) => `shard ${s}: ${why}`);
     let state: NodeStatus['state'];
     let why: string;
