@@ -3,6 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runCli, startCli, tmpDir, writePipeline } from './helpers.ts';
 
 interface NodeStatus {
@@ -80,4 +83,21 @@ nodes:
     fixed.nodes.every((n) => n.state === 'up to date'),
     JSON.stringify(fixed.nodes),
   );
+});
+
+test('status: a failure of one world is superseded once runs of another world commit the node', async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: `${dir}/data` };
+  const file = await writePipeline(dir, 'sw', 'name: sw\nsettings: {shards: 2}\nnodes:\n  numbers: {uses: rows, with: {count: 8}}\n');
+  // A live lock held by this process makes the world-1 run fail, with the node's own fingerprint.
+  const lock = `${dir}/data/sw/numbers/_lock/rank-0-of-1`;
+  await fs.mkdir(path.dirname(lock), { recursive: true });
+  await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what: 'test' }));
+  assert.equal((await runCli(['run', file], { env })).code, 1);
+  await fs.rm(lock);
+  assert.equal((await statusJson(file, env)).nodes[0]!.state, 'failed');
+  for (const rank of ['0', '1']) assert.equal((await runCli(['run', file, '--rank', rank, '--world', '2'], { env })).code, 0);
+  const after = await statusJson(file, env);
+  assert.equal(after.code, 0);
+  assert.equal(after.nodes[0]!.state, 'up to date', JSON.stringify(after.nodes));
 });
