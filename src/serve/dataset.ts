@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from '../dag/pipeline.js';
 import { layoutOf } from '../store/layout.js';
-import { queryRows, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
 import { assertExpression } from '../store/sql-guard.js';
 import type { Value } from '../store/batch.js';
 import { MiroError } from '../errors.js';
@@ -82,6 +82,7 @@ export class Dataset {
     const where = opts.where?.trim() ? await this.filter(opts.where) : 'true';
     const col = sqlIdent(sort);
     let keyset = 'true';
+    const params: (string | number | boolean | null)[] = [];
     if (opts.after) {
       let cursor: { v: Value; id: string };
       try {
@@ -89,18 +90,22 @@ export class Dataset {
       } catch {
         throw new BadRequest('after: not a cursor from this server');
       }
-      const id = sqlString(String(cursor.id));
+      const v = cursor.v;
+      if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+        throw new BadRequest('after: not a cursor from this server');
+      // The cursor's values are bound, never spliced: exact (a DOUBLE stays a DOUBLE) and inert.
       const op = dir === 'asc' ? '>' : '<';
+      params.push(String(cursor.id));
       // NULLs sort last in both directions.
-      keyset =
-        sort === 'id'
-          ? `id ${op} ${id}`
-          : cursor.v === null
-            ? `(${col} IS NULL AND id > ${id})`
-            : `(${col} ${op} ${literal(cursor.v)} OR (${col} = ${literal(cursor.v)} AND id > ${id}) OR ${col} IS NULL)`;
+      if (sort === 'id') keyset = `id ${op} $1`;
+      else if (v === null) keyset = `(${col} IS NULL AND id > $1)`;
+      else {
+        params.push(v);
+        keyset = `(${col} ${op} $2 OR (${col} = $2 AND id > $1) OR ${col} IS NULL)`;
+      }
     }
     const order = sort === 'id' ? `id ${dir}` : `${col} ${dir} NULLS LAST, id ASC`;
-    const rows = await this.query(`SELECT * FROM dataset WHERE (${where}) AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1}`);
+    const rows = await this.query(`SELECT * FROM dataset WHERE (${where}) AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1}`, params);
     const [{ n }] = (await this.query(`SELECT count(*)::INTEGER AS n FROM dataset WHERE (${where})`)) as [{ n: number }];
     const more = rows.length > limit;
     const shown = rows.slice(0, limit);
@@ -116,12 +121,12 @@ export class Dataset {
   async row(
     id: string,
   ): Promise<{ row: Record<string, Value>; nodes: { node: string; status: string | null; error: string | null }[] } | null> {
-    const [row] = await this.query(`SELECT * FROM dataset WHERE id = ${sqlString(id)}`);
+    const [row] = await this.query('SELECT * FROM dataset WHERE id = $1', [id]);
     if (!row) return null;
     const nodes: { node: string; status: string | null; error: string | null }[] = [];
     for (const spec of this.pipeline.nodes.values()) {
       if (!spec.stage.rowsCanFail) continue;
-      const [r] = await this.query(`SELECT status, error FROM read_parquet(${this.files(spec.name)}) WHERE id = ${sqlString(id)}`).catch(
+      const [r] = await this.query(`SELECT status, error FROM read_parquet(${this.files(spec.name)}) WHERE id = $1`, [id]).catch(
         () => [] as Record<string, Value>[],
       );
       if (r) nodes.push({ node: spec.name, status: (r.status as string) ?? null, error: (r.error as string) ?? null });
@@ -132,7 +137,8 @@ export class Dataset {
   /** The source image's bytes, or null for an unknown id. */
   async image(id: string): Promise<Uint8Array | null> {
     const [r] = await this.query(
-      `SELECT "${this.sources.image.column}" AS b FROM read_parquet(${this.files(this.sources.image.node)}) WHERE id = ${sqlString(id)} LIMIT 1`,
+      `SELECT "${this.sources.image.column}" AS b FROM read_parquet(${this.files(this.sources.image.node)}) WHERE id = $1 LIMIT 1`,
+      [id],
     );
     return (r?.b as Uint8Array | undefined) ?? null;
   }
@@ -152,19 +158,11 @@ export class Dataset {
     return sqlFileList(layoutOf(this.pipeline, node).shardFiles(this.pipeline.nodes.get(node)!.shards));
   }
 
-  private async query(sql: string): Promise<Record<string, Value>[]> {
+  private async query(sql: string, params?: (string | number | boolean | null)[]): Promise<Record<string, Value>[]> {
     try {
-      return await queryRows(this.conn, sql);
+      return await queryRows(this.conn, sql, params);
     } catch (err) {
       throw new MiroError((err as Error).message.split('\n')[0]!);
     }
   }
-}
-
-/** A cursor value as a SQL literal. */
-function literal(v: Value): string {
-  if (typeof v === 'number') return Number.isFinite(v) ? `${v}::DOUBLE` : 'NULL';
-  if (typeof v === 'bigint') return String(v);
-  if (typeof v === 'boolean') return String(v);
-  return sqlString(String(v));
 }

@@ -221,8 +221,13 @@ export async function* queryBatches(conn: DuckDBConnection, sql: string, batchRo
   if (rows > 0) yield { rows, columns: pending };
 }
 
-export async function queryRows(conn: DuckDBConnection, sql: string): Promise<Record<string, Value>[]> {
-  const reader = await conn.runAndReadAll(sql);
+/** A query's rows as objects; `params` binds `$1`, `$2`, ... (values from users, files or URLs never enter the SQL text). */
+export async function queryRows(
+  conn: DuckDBConnection,
+  sql: string,
+  params?: (string | number | boolean | null)[],
+): Promise<Record<string, Value>[]> {
+  const reader = await conn.runAndReadAll(sql, params as DuckDBValue[] | undefined);
   const names = reader.columnNames();
   return reader.getRows().map((r) => Object.fromEntries(names.map((n, i) => [n, fromDuck(r[i]!)])));
 }
