@@ -6,7 +6,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { ROOT, runCli, sql, tmpDir } from './helpers.ts';
 import { loadPipeline } from '../src/dag/pipeline.ts';
@@ -63,6 +64,32 @@ test('the server binds to 127.0.0.1 by default; filters, sorts, ids and paths ca
     '/api/row/no-such-id',
   ])
     assert.equal((await get(p)).status, 404, p);
+  // Only requests that name this server (DNS rebinding), and POSTs from its own pages.
+  const raw = (method: string, p: string, headers: Record<string, string>) =>
+    new Promise<number>((resolve, reject) => {
+      const u = new URL(`${server!.url}${p}`);
+      const req = httpRequest({ hostname: u.hostname, port: u.port, path: u.pathname, method, headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const port = new URL(server!.url).port;
+  assert.equal(await raw('GET', '/api/info', { host: 'evil.example' }), 403);
+  assert.equal(await raw('GET', '/api/info', { host: `localhost:${port}` }), 200);
+  assert.equal(await raw('POST', '/api/reload', { host: `127.0.0.1:${port}`, origin: 'http://evil.example' }), 403);
+  assert.equal(await raw('POST', '/api/reload', { host: `127.0.0.1:${port}`, 'sec-fetch-site': 'cross-site' }), 403);
+  assert.equal(await raw('POST', '/api/reload', { host: `127.0.0.1:${port}`, origin: server!.url }), 200);
+  // The filter reads this run's files only, not another pipeline's under the same data root.
+  mkdirSync(path.join(root, 'other'), { recursive: true });
+  writeFileSync(path.join(root, 'other', 'secret.csv'), 'secret\nhunter2\n');
+  const other = await get(`/api/rows?where=${encodeURIComponent(`(SELECT count(*) FROM read_csv('${root}/other/secret.csv')) > 0`)}`);
+  assert.equal(other.status, 400);
+  const otherError = ((await other.json()) as { error: string }).error;
+  assert.match(otherError, /Permission Error/);
+  assert.doesNotMatch(otherError, /hunter2/);
+
   // A quote, a backslash and a NUL through every parameter: a clean 4xx or an empty page, never a 500.
   for (const hostile of ["'", '\\', '\0', "x' OR '1'='1", "a\\'\0b"]) {
     const e = encodeURIComponent(hostile);

@@ -7,7 +7,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { detect } from '../../src/synth/detector.js';
-import { TAGS, genevalPrompts, judge } from '../../src/synth/geneval.js';
+import { TAGS, genevalPrompts, judge, shuffledWithinTag } from '../../src/synth/geneval.js';
+import { contactSheet } from '../../src/synth/contact-sheet.js';
 
 function readNpyU8(file: string): { data: Uint8Array; shape: number[] } {
   const buf = readFileSync(file);
@@ -22,7 +23,9 @@ function readNpyU8(file: string): { data: Uint8Array; shape: number[] } {
 }
 
 const prompts = genevalPrompts();
+const shuffled = shuffledWithinTag(prompts);
 for (const dir of process.argv.slice(2)) {
+  const last = new Map<string, { file: string; data: Uint8Array; examples: string }>();
   const rows: Record<string, unknown>[] = [];
   for (const f of readdirSync(dir)
     .filter((f) => /^samples-\d+-\w+\.npy$/.test(f))
@@ -39,7 +42,7 @@ for (const dir of process.argv.slice(2)) {
     for (const tag of TAGS) {
       const idx = prompts.flatMap((p, i) => (p.tag === tag ? [i] : []));
       const acc = idx.filter((i) => judge(prompts[i]!, detections[i]!)).length / idx.length;
-      const chance = idx.filter((i, k) => judge(prompts[idx[(k + idx.length / 2) % idx.length]!]!, detections[i]!)).length / idx.length;
+      const chance = idx.filter((i) => judge(shuffled.get(prompts[i]!.id)!, detections[i]!)).length / idx.length;
       row[tag] = acc;
       row[`${tag}_chance`] = chance;
       overall += acc / TAGS.length;
@@ -49,6 +52,18 @@ for (const dir of process.argv.slice(2)) {
     row.overall_chance = overallChance;
     row.objects_per_image = detections.reduce((a, d) => a + d.length, 0) / n;
     rows.push(row);
+    last.set(setting!, { file: f, data, examples: examples! });
+  }
+  for (const [setting, { data, examples }] of last) {
+    const pick = TAGS.flatMap((tag) => prompts.flatMap((p, i) => (p.tag === tag ? [i] : [])).slice(0, 8));
+    const images = pick.map((i) => Float32Array.from(data.subarray(i * 3072, (i + 1) * 3072)));
+    const sheet = await contactSheet(images, 32, {
+      columns: 8,
+      scale: 3,
+      title: `${path.basename(dir)}, ${Number(examples)} examples, ${setting}`,
+      labels: pick.map((i) => prompts[i]!.prompt),
+    });
+    writeFileSync(path.join(dir, `sheet-${setting}.png`), sheet);
   }
   writeFileSync(path.join(dir, 'curve.json'), JSON.stringify(rows, null, 1));
   console.log(`# ${dir}`);

@@ -73,10 +73,29 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
   const log = opts.log ?? (() => {});
   const { conn } = await openViews(pipeline, { isolated: true }); // its sandbox stays on this connection's instance
   const dataset = await Dataset.open(conn, pipeline);
-  await sandbox(conn, [pipeline.settings.dataRoot]);
+  // The connection reads this run's folder only (not other pipelines under the same data root), and
+  // a query may hold at most SERVE_MEMORY_LIMIT.
+  await sandbox(conn, [path.join(pipeline.settings.dataRoot, pipeline.settings.name)], { memoryLimit: SERVE_MEMORY_LIMIT });
   const db = pLimit(1); // one DuckDB connection: one query at a time
   const dials = new Dials(log);
   const app = new Hono();
+
+  // Requests name this server (a Host allow-list against DNS rebinding), and a POST comes from its
+  // own pages (a cross-site form or fetch is refused).
+  let allowedHosts = new Set<string>();
+  app.use('*', async (c, next) => {
+    if (!allowedHosts.has(c.req.header('host') ?? '')) return c.text('unknown host', 403);
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const origin = c.req.header('origin');
+      const site = c.req.header('sec-fetch-site');
+      if (
+        (origin !== undefined && !allowedHosts.has(origin.replace(/^https?:\/\//, ''))) ||
+        (site !== undefined && site !== 'same-origin' && site !== 'none')
+      )
+        return c.text('cross-site request refused', 403);
+    }
+    await next();
+  });
 
   const json = (c: Context, f: () => Promise<unknown>) =>
     db(f)
@@ -212,6 +231,8 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
   });
   const address = server.address() as { port: number };
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const names = new Set([host.includes(':') ? `[${host}]` : host, ...(isLoopback(host) ? ['127.0.0.1', 'localhost', '[::1]'] : [])]);
+  allowedHosts = new Set([...names].map((n) => `${n}:${address.port}`));
   log(`miro serve: ${url} (${pipeline.settings.name}, ${dataset.rewards.length} rewards)`);
   return {
     url,
@@ -222,6 +243,11 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     },
   };
 }
+
+/** DuckDB memory one explorer query may hold; past it a query spills or fails, the server stays up. */
+const SERVE_MEMORY_LIMIT = '1GB';
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 /** The sampler worker: requests queue and run one at a time, off the request thread. */
 class Dials {

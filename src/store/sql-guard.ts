@@ -58,8 +58,9 @@ export function statementCount(sql: string): number {
 }
 
 /** From now on the connection's database reads and writes files only under `dirs`, and cannot be reconfigured. */
-export async function sandbox(conn: DuckDBConnection, dirs: string[]): Promise<void> {
+export async function sandbox(conn: DuckDBConnection, dirs: string[], opts: { memoryLimit?: string } = {}): Promise<void> {
   await conn.run(`SET allowed_directories = [${dirs.map((d) => sqlString(d.endsWith('/') ? d : `${d}/`)).join(', ')}]`);
+  if (opts.memoryLimit) await conn.run(`SET memory_limit = ${sqlString(opts.memoryLimit)}`);
   await conn.run('SET enable_external_access = false');
   await conn.run('SET lock_configuration = true');
 }
