@@ -159,3 +159,17 @@ test('miro sql exports are exact: doubles, BIGINT, HUGEINT, lists and structs ro
   // The table, for people, shows 64-bit integers exactly too.
   assert.match((await runCli(['sql', file, 'SELECT 12345678901234567::BIGINT AS b'], { env })).stdout, /12345678901234567\b/);
 });
+
+test('--set overrides reach the run, its fingerprints and status; without them the node is stale', async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const file = await writePipeline(dir, 'ov', 'name: ov\nsettings: {shards: 2}\nnodes:\n  numbers: {uses: rows, with: {count: 3}}\n');
+  const set = ['--set', 'nodes.numbers.with.count=5'];
+  assert.equal((await runCli(['run', file, ...set], { env })).code, 0);
+  assert.equal(
+    (await runCli(['sql', file, 'SELECT count(*) AS n FROM numbers', '--format', 'csv', ...set], { env })).stdout.trim(),
+    'n\n5',
+  );
+  assert.match((await runCli(['status', file, ...set], { env })).stdout, /numbers .*up to date/);
+  assert.match((await runCli(['run', file, '--dry-run'], { env })).stdout, /numbers .*run 2\/2 shard\(s\)/);
+});

@@ -145,3 +145,20 @@ test('a reward name that is not an identifier is refused where the pipeline load
   );
   assert.match(e.message, /rewards: "x"y" is not a reward name/);
 });
+
+test('--set overrides a key before validation: numbers as YAML, list items by index, bad paths named', () => {
+  const yaml = 'nodes:\n  a: {uses: rows, with: {count: 3}}\n  b: {uses: derive, needs: [a], with: {columns: {v: {sql: "value"}}}}\n';
+  const p = parsePipeline(yaml, FILE, {
+    dataRoot: '/tmp/unused',
+    set: ['nodes.a.with.count=7', 'settings.seed=5', 'nodes.b.with.columns.v.type=FLOAT'],
+  });
+  assert.deepEqual(p.nodes.get('a')!.params, { count: 7, shards: 0 });
+  assert.equal(p.settings.seed, 5);
+  assert.deepEqual(p.overrides, ['nodes.a.with.count=7', 'settings.seed=5', 'nodes.b.with.columns.v.type=FLOAT']);
+  assert.throws(() => parsePipeline(yaml, FILE, { dataRoot: '/tmp/unused', set: ['nodes.a.with.cuont=4'] }), /unknown parameter "cuont"/);
+  assert.throws(
+    () => parsePipeline(yaml, FILE, { dataRoot: '/tmp/unused', set: ['nodes.a.uses.x=1'] }),
+    /nodes\.a\.uses: --set nodes\.a\.uses\.x=1: not a mapping/,
+  );
+  assert.throws(() => parsePipeline(yaml, FILE, { dataRoot: '/tmp/unused', set: ['novalue'] }), /--set novalue: expected key\.path=value/);
+});

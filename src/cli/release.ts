@@ -4,10 +4,11 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
 import { cutRelease } from '../release/release.js';
-import { int } from './args.js';
+import { int, collect } from './args.js';
 import { MiroError } from '../errors.js';
 
 interface ReleaseOptions {
+  set?: string[];
   out: string;
   where?: string;
   images: 'embed' | 'path';
@@ -37,12 +38,13 @@ export default function register(program: Command): void {
     .option('--bins <node>', 'the bins node to release (default: the only one)')
     .option('--license <id>', 'license for the card: an SPDX id (cc-by-4.0), other:<name>, or unset to leave it for later')
     .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: ReleaseOptions) => {
       if (!o.license)
         throw new MiroError(
           'give --license: the license of the released images and captions, as an SPDX id (e.g. cc-by-4.0) or other:<name>; --license unset leaves it for later, marked in the card',
         );
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const m = await cutRelease(pipeline, {
         out: o.out,
         where: o.where,

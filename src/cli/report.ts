@@ -1,6 +1,7 @@
 // `miro report PIPELINE`: the SQL reports as tables and charts in one Markdown file.
 
 import type { Command } from 'commander';
+import { collect } from './args.js';
 import { loadPipeline } from '../dag/pipeline.js';
 import { openViews, populated } from '../dag/views.js';
 import { writeDataReport } from '../report/data-report.js';
@@ -12,8 +13,9 @@ export default function register(program: Command): void {
     .argument('<pipeline>', 'pipeline YAML')
     .option('--out <dir>', "folder for the report (default: the pipeline's settings.report_dir)")
     .option('--data-root <dir>', 'where the pipeline wrote its data')
-    .action(async (file: string, o: { out?: string; dataRoot?: string }) => {
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
+    .action(async (file: string, o: { out?: string; dataRoot?: string; set?: string[] }) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const { conn, views } = await openViews(pipeline);
       try {
         const written = await writeDataReport(conn, populated(views), o.out ?? pipeline.settings.reportDir);

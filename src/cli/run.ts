@@ -11,6 +11,7 @@ import { collect, int } from './args.js';
 import { rankAndWorld } from './scheduler.js';
 
 interface RunOptions {
+  set?: string[];
   only?: string[];
   from?: string[];
   force?: string[];
@@ -61,19 +62,20 @@ export default function register(program: Command): void {
       int({ min: 1 }),
     )
     .option('--data-root <dir>', 'where pipelines write (overrides settings.data_root and MIRO_DATA_ROOT)')
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .option('--wait-timeout <seconds>', "how long to wait for another rank's prepare or shards", int({ min: 0 }), 6 * 3600)
     // A parent run hands a child process its options whole (src/dag/child.ts); not for people.
     .addOption(new Option('--child-options <json>').hideHelp())
     .action(async (file: string, o: RunOptions) => {
       if (o.childOptions) {
         const child = JSON.parse(o.childOptions) as ChildRunOptions;
-        await runPipeline(loadPipeline(file, { dataRoot: child.dataRoot }), child.run);
+        await runPipeline(loadPipeline(file, { dataRoot: child.dataRoot, set: child.set }), child.run);
         return;
       }
       const lease = o.lockLease ?? envSeconds('MIRO_LOCK_LEASE');
       const { rank, world, source } = rankAndWorld({ rank: o.rank, world: o.world });
       if (source !== 'defaults') console.error(`rank ${rank} of ${world} (${source})`);
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       for (const [flag, names] of [
         ['only', o.only],
         ['from', o.from],

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { loadPipeline } from '../dag/pipeline.js';
 import { startServer } from '../serve/server.js';
-import { int } from './args.js';
+import { int, collect } from './args.js';
 
 export default function register(program: Command): void {
   program
@@ -13,8 +13,9 @@ export default function register(program: Command): void {
     .option('--port <n>', 'port (0: any free one)', int({ min: 0, max: 65535 }), 8780)
     .option('--host <address>', 'address to bind; anything but 127.0.0.1 exposes the data to the network', '127.0.0.1')
     .option('--data-root <dir>', 'where the pipeline wrote its data')
-    .action(async (file: string, o: { port: number; host: string; dataRoot?: string }) => {
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
+    .action(async (file: string, o: { port: number; host: string; dataRoot?: string; set?: string[] }) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const server = await startServer(pipeline, { port: o.port, host: o.host, log: (m) => console.error(m) });
       console.log(server.url);
       await new Promise<void>((resolve) => {

@@ -17,12 +17,14 @@ import { exportQuery, recastColumns, type ExportFormat } from '../store/export.j
 import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
 import { MiroError, UsageError } from '../errors.js';
 import { formatTable } from '../util/table.js';
+import { collect } from './args.js';
 
 const TABLE_ROWS = 1000;
 const FORMATS = ['table', 'csv', 'json', 'ndjson', 'parquet'] as const;
 type Format = (typeof FORMATS)[number];
 
 interface SqlOptions {
+  set?: string[];
   file?: string;
   format: Format;
   out?: string;
@@ -42,6 +44,7 @@ export default function register(program: Command): void {
     )
     .option('--out <file>', 'write the export to this file instead of stdout (required for parquet)')
     .option('--data-root <dir>', 'where the pipeline wrote its data')
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .option('--unsafe', 'lift the sandbox: any statement, any file (for your own scripts only)')
     .action(async (file: string, query: string | undefined, o: SqlOptions) => {
       if (!query && !o.file) throw new MiroError('give a query, or -f FILE.sql');
@@ -54,7 +57,7 @@ export default function register(program: Command): void {
       } catch (err) {
         throw new MiroError(`-f ${o.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
       }
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const { conn, views } = await openViews(pipeline, { isolated: !o.unsafe });
       // DuckDB writes exports into a folder of our own, inside the sandbox, and they move from there.
       const staging = o.format === 'table' ? null : mkdtempSync(path.join(os.tmpdir(), 'miro-sql-'));

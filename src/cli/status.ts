@@ -3,6 +3,7 @@
 // why). Exits 1 when a node failed or a committed shard is damaged, so scripts notice.
 
 import type { Command } from 'commander';
+import { collect } from './args.js';
 import { loadPipeline } from '../dag/pipeline.js';
 import { nodeStatuses } from '../dag/status.js';
 import { formatTable } from '../util/table.js';
@@ -18,8 +19,9 @@ export default function register(program: Command): void {
     .option('--json', 'one JSON object per node, as an array')
     .option('--verify', 're-hash every committed shard against its marker (without it: sizes only)', false)
     .option('--data-root <dir>', 'where the pipeline wrote its data')
-    .action(async (file: string, o: { json?: boolean; verify: boolean; dataRoot?: string }) => {
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot });
+    .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
+    .action(async (file: string, o: { json?: boolean; verify: boolean; dataRoot?: string; set?: string[] }) => {
+      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const nodes = await nodeStatuses(pipeline, { verify: o.verify });
       if (o.json) console.log(JSON.stringify(nodes, null, 1));
       else {

@@ -14,6 +14,7 @@ import type { ProgressSink } from '../util/progress.js';
 /** What a child process is handed: the run's options for its one node, and the data root. */
 export interface ChildRunOptions {
   dataRoot: string;
+  set: string[];
   run: Omit<RunOptions, 'progress' | 'dryRun'>;
 }
 
@@ -31,6 +32,7 @@ export async function runInChild(
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/miro.js');
   const childOptions: ChildRunOptions = {
     dataRoot: pipeline.settings.dataRoot,
+    set: pipeline.overrides,
     run: {
       only: [spec.name],
       from: opts.from,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
+import { LineCounter, parse, parseDocument, isMap, isPair, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseShape, type Fail } from '../stages/params.js';
 import type { ColumnRef, PipelineSettings, StageKind, Column } from '../stages/types.js';
@@ -29,6 +29,8 @@ export interface Pipeline {
   nodes: Map<string, NodeSpec>;
   /** Node names in a topological order (stable: file order where free). */
   order: string[];
+  /** The `--set` overrides it was loaded with (a child process loads it with the same). */
+  overrides: string[];
 }
 
 const TOP_KEYS = ['name', 'description', 'settings', 'nodes'];
@@ -37,6 +39,32 @@ const NODE_KEYS = ['uses', 'needs', 'with', 'description'];
 
 export interface LoadOptions {
   dataRoot?: string;
+  /** `--set key.path=value` overrides, applied to the YAML before it is validated (values read as YAML). */
+  set?: string[];
+}
+
+/** Applies `key.path=value` overrides to the parsed YAML; a numeric part indexes a list. */
+function applyOverrides(raw: unknown, set: string[], file: string): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw; // not a mapping: the check after says so
+  for (const o of set) {
+    const eq = o.indexOf('=');
+    const keys = eq > 0 ? o.slice(0, eq).split('.') : [];
+    if (keys.length === 0 || keys.some((k) => k === '')) throw new ConfigError(file, undefined, '', `--set ${o}: expected key.path=value`);
+    let at = raw as Record<string, unknown>;
+    for (const [i, k] of keys.slice(0, -1).entries()) {
+      if (at[k] === undefined) at[k] = {};
+      if (typeof at[k] !== 'object' || at[k] === null)
+        throw new ConfigError(
+          file,
+          undefined,
+          keys.slice(0, i + 1).join('.'),
+          `--set ${o}: not a mapping or list, cannot set a key inside it`,
+        );
+      at = at[k] as Record<string, unknown>;
+    }
+    at[keys.at(-1)!] = parse(o.slice(eq + 1));
+  }
+  return raw;
 }
 
 export function loadPipeline(file: string, opts: LoadOptions = {}): Pipeline {
@@ -64,7 +92,7 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
     throw new ConfigError(file, lineOf(keyPath), keyPath, problem);
   };
 
-  const raw = doc.toJS() as unknown;
+  const raw = applyOverrides(doc.toJS() as unknown, opts.set ?? [], file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('', 'a pipeline is a mapping with `nodes:`');
   const top = raw as Record<string, unknown>;
   for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(k, `unknown top-level key (known: ${TOP_KEYS.join(', ')})`);
@@ -132,7 +160,7 @@ export function parsePipeline(text: string, file: string, opts: LoadOptions = {}
     if (stage.rowsCanFail) columns.push({ name: 'status', type: 'VARCHAR' }, { name: 'error', type: 'VARCHAR' });
     nodes.set(nodeName, { name: nodeName, stage, params, needs, shards, columns });
   }
-  return { file, text, settings, nodes, order };
+  return { file, text, settings, nodes, order, overrides: opts.set ?? [] };
 }
 
 function checkRef(ref: ColumnRef, nodeName: string, needs: string[], nodes: Map<string, NodeSpec>, fail: Fail): void {
