@@ -196,3 +196,22 @@ test('a live lock stops a second run of the same rank; a stale one is taken over
   assert.equal(taken.code, 0, taken.stderr);
   assert.ok(!existsSync(path.join(lockDir, 'rank-0-of-1')));
 });
+
+test('a forced re-run removes only what the node wrote: its parts and temporaries, not a user file or a part past its shards', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(dir, 'wipe', 'name: wipe\nsettings: {shards: 2}\nnodes:\n  numbers: {uses: rows, with: {count: 6}}\n');
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const node = path.join(dir, 'data/wipe/numbers');
+  const theirs = ['notes.tmp', 'mydir.tmp/inside.txt', 'part-00042.parquet'];
+  for (const f of theirs) {
+    await fs.mkdir(path.dirname(path.join(node, f)), { recursive: true });
+    await fs.writeFile(path.join(node, f), 'a user file');
+  }
+  await fs.writeFile(path.join(node, 'part-00001.parquet.tmp'), 'a leftover of this node');
+  await fs.writeFile(path.join(node, '_manifest.json.tmp-12345'), 'a leftover of this node');
+  assert.equal((await runCli(['run', file, '--force', 'numbers'], { env })).code, 0);
+  for (const f of theirs) assert.ok(existsSync(path.join(node, f)), `${f} was removed`);
+  assert.ok(!existsSync(path.join(node, 'part-00001.parquet.tmp')) && !existsSync(path.join(node, '_manifest.json.tmp-12345')));
+  assert.equal(Number((await sql(`SELECT count(*) AS n FROM read_parquet('${node}/part-0000[01].parquet')`))[0]!.n), 6);
+});
