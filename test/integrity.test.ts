@@ -80,3 +80,25 @@ nodes:
   const status = await runCli(['status', file, '--verify'], { env });
   assert.equal(status.code, 0, `the train shard is still damaged after run --verify --jobs 2:\n${status.stdout}`);
 });
+
+test('an unreadable marker makes its shard pending: status, sql and run go on, and run re-makes it', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(
+    dir,
+    'badmarker',
+    'name: badmarker\nsettings: {shards: 3}\nnodes:\n  numbers: {uses: rows, with: {count: 9}}\n',
+  );
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const marker = path.join(dir, 'data/badmarker/numbers/_done/00001.json');
+  await fs.writeFile(marker, '{"rows": 3, "sha2');
+  const status = await runCli(['status', file], { env });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stderr, /unreadable marker .*00001\.json .*shard 1 counts as not committed/);
+  assert.match(status.stdout, /numbers .*2\/3/);
+  const count = await runCli(['sql', file, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env });
+  assert.equal(count.stdout.trim(), 'n\n6');
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  assert.equal((await runCli(['status', file, '--verify'], { env })).code, 0);
+  assert.equal((await runCli(['sql', file, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env })).stdout.trim(), 'n\n9');
+});

@@ -4,7 +4,6 @@
 import { promises as fs } from 'node:fs';
 import type { NodeLayout } from './layout.js';
 import { readJsonIfExists, writeFileAtomic } from './atomic.js';
-import { StoreError } from '../errors.js';
 
 export interface ShardMarker {
   shard: number;
@@ -41,12 +40,24 @@ export interface NodeManifest {
   written: string;
 }
 
+const saidUnreadable = new Set<string>();
+
+/**
+ * A shard's marker, or undefined when it has none. A marker is renamed into place whole, so an
+ * unreadable one means outside damage: the shard counts as not committed (it is made again, and its
+ * new marker replaces the damaged one), and the file is named once on stderr.
+ */
 export async function readMarker(layout: NodeLayout, shard: number): Promise<ShardMarker | undefined> {
+  const file = layout.markerFile(shard);
   try {
-    return await readJsonIfExists<ShardMarker>(layout.markerFile(shard));
+    const m = await readJsonIfExists<ShardMarker>(file);
+    if (m === undefined || (typeof m.sha256 === 'string' && typeof m.fingerprint === 'string' && m.shard === shard)) return m;
+    throw new Error('not a marker of this shard');
   } catch (err) {
-    // A marker is renamed into place whole, so a torn one means outside damage: say which.
-    throw new StoreError(`unreadable marker ${layout.markerFile(shard)}: ${(err as Error).message}`, { cause: err });
+    if (!saidUnreadable.has(file))
+      process.stderr.write(`warning: unreadable marker ${file} (${(err as Error).message}): shard ${shard} counts as not committed\n`);
+    saidUnreadable.add(file);
+    return undefined;
   }
 }
 
