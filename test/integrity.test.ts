@@ -102,3 +102,30 @@ test('an unreadable marker makes its shard pending: status, sql and run go on, a
   assert.equal((await runCli(['status', file, '--verify'], { env })).code, 0);
   assert.equal((await runCli(['sql', file, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env })).stdout.trim(), 'n\n9');
 });
+
+test('a flipped byte in a node table (the bins edges) is found by status --verify and release, and run --verify re-makes it', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await writeImageFolder(images, 24);
+  const file = await writePipeline(dir, 'flipt', binnedPipelineYaml('flipt', images));
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const tables = path.join(dir, 'data/flipt/bins/_tables/bin_edges');
+  const part = path.join(
+    tables,
+    (await fs.readdir(tables)).find((f) => f.endsWith('.parquet'))!,
+  );
+  const original = await fs.readFile(part);
+  const bytes = Buffer.from(original);
+  bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x01;
+  await fs.writeFile(part, bytes);
+  const status = await runCli(['status', file, '--verify'], { env });
+  assert.equal(status.code, 1);
+  assert.match(status.stdout, /table bin_edges corrupted \(sha256 differs from the manifest\)/);
+  const release = await runCli(['release', file, '--out', path.join(dir, 'rel'), '--license', 'cc-by-4.0'], { env });
+  assert.equal(release.code, 1);
+  assert.match(release.stderr, /node bins, shard \d+: table bin_edges corrupted/);
+  assert.equal((await runCli(['run', file, '--verify'], { env })).code, 0);
+  assert.deepEqual(await fs.readFile(part), original);
+  assert.equal((await runCli(['status', file, '--verify'], { env })).code, 0);
+});

@@ -48,6 +48,19 @@ export interface PlanOptions {
   verify?: boolean;
 }
 
+/** Why one of a node's tables no longer matches its manifest (size always, sha256 with verify), or null. */
+export async function tableDamage(layout: NodeLayout, manifest: NodeManifest, verify: boolean): Promise<string | null> {
+  for (const [name, t] of Object.entries(manifest.tables ?? {})) {
+    const file = path.join(layout.dir, t.file);
+    const st = await fs.stat(file).catch(() => null);
+    if (!st) return `table ${name} missing`;
+    if (t.bytes === undefined) continue; // a manifest from before tables were hashed
+    if (st.size !== t.bytes) return `table ${name} corrupted (${st.size} bytes, the manifest says ${t.bytes})`;
+    if (verify && (await sha256File(file)) !== t.sha256) return `table ${name} corrupted (sha256 differs from the manifest)`;
+  }
+  return null;
+}
+
 /** Why a committed shard's file no longer matches its marker, or null when it does. */
 export async function shardDamage(layout: NodeLayout, marker: ShardMarker, verify: boolean): Promise<string | null> {
   const file = layout.shardFile(marker.shard);
@@ -128,7 +141,12 @@ export async function planPipeline(pipeline: Pipeline, opts: PlanOptions = {}): 
     } else if (forced.has(name)) {
       prepare = true;
       reason = opts.force?.includes(name) ? 'forced (--force)' : 'forced (--from)';
-    } else reason = 'up to date';
+    } else {
+      // Node tables (the bins node's edges) are committed like shards: a damaged one re-runs the node.
+      const broken = await tableDamage(layout, manifest, opts.verify ?? false);
+      prepare = broken !== null;
+      reason = broken ?? 'up to date';
+    }
 
     // Committed shards whose files were damaged since: checked by size (or hash with verify) in parallel.
     const damage = new Map<number, string>();

@@ -34,7 +34,9 @@ export async function nodeStatuses(pipeline: Pipeline, opts: { verify?: boolean 
     const complete = p.todo.size === 0 && !p.prepare;
     const lastCommit = current.reduce((a, m) => (m.finished > a ? m.finished : a), '');
     const failures = (await readFailures(layout)).filter((f) => f.fingerprint === p.fingerprint && (!complete || f.at > lastCommit));
-    const damaged = [...p.todo].filter(([, why]) => /^shard file (corrupted|missing)/.test(why)).map(([s, why]) => `shard ${s}: ${why}`);
+    const damaged = [...p.todo]
+      .filter(([, why]) => /^(shard file|table \w+) (corrupted|missing)/.test(why))
+      .map(([s, why]) => `shard ${s}: ${why}`);
     let state: NodeStatus['state'];
     let why: string;
     if (running.length) {

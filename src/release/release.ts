@@ -127,7 +127,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
   );
   for (const n of needed) {
     for (const [shard, why] of plans.get(n)!.todo)
-      if (/^shard file (corrupted|missing)/.test(why))
+      if (/^(shard file|table \w+) (corrupted|missing)/.test(why))
         throw new MiroError(`node ${n}, shard ${shard}: ${why}; miro run --verify re-makes it`);
   }
   for (const n of needed) {
