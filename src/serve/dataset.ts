@@ -3,10 +3,10 @@
 // user's filter and sort with keyset pagination, one row's everything, and image bytes by id.
 // The filter is one SQL expression (checked by DuckDB's parser) over a sandboxed connection.
 
-import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from '../dag/pipeline.js';
 import { layoutOf } from '../store/layout.js';
+import { readManifest, readMarkers } from '../store/markers.js';
 import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
 import { assertExpression } from '../store/sql-guard.js';
 import type { Value } from '../store/batch.js';
@@ -57,11 +57,15 @@ export class Dataset {
   async reload(): Promise<void> {
     const s = this.sources;
     const nodes = [s.source.name, s.bins.name, ...s.rewards.map((r) => r.score.node), s.longCaption?.node, s.shortCaption?.node];
-    const pending = [...new Set(nodes.filter((n): n is string => !!n))].filter((n) =>
-      layoutOf(this.pipeline, n)
-        .shardFiles(this.pipeline.nodes.get(n)!.shards)
-        .some((f) => !existsSync(f)),
-    );
+    // Committed means a marker under the node's current fingerprint: a part file without one (a
+    // run killed before its commit) does not count, so the table never shows uncommitted rows.
+    const pending: string[] = [];
+    for (const n of new Set(nodes.filter((x): x is string => !!x))) {
+      const layout = layoutOf(this.pipeline, n);
+      const [manifest, markers] = await Promise.all([readManifest(layout), readMarkers(layout)]);
+      const committed = [...markers.values()].filter((m) => m.fingerprint === manifest?.fingerprint).length;
+      if (committed < this.pipeline.nodes.get(n)!.shards) pending.push(n);
+    }
     this.waiting = pending.length ? `no rows yet: ${pending.join(', ')} not complete; run the pipeline, then reload` : null;
     const select = pending.length
       ? `SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS caption, NULL::VARCHAR AS caption_long, NULL::VARCHAR AS caption_short, ${this.rewards
