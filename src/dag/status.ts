@@ -20,8 +20,9 @@ export interface NodeStatus {
   damaged: string[];
 }
 
-export async function nodeStatuses(pipeline: Pipeline, opts: { verify?: boolean } = {}): Promise<NodeStatus[]> {
-  const plans = await planPipeline(pipeline, { verify: opts.verify ?? false });
+/** `recorded`: from markers and manifests alone (PlanOptions.recorded), for pages that poll. */
+export async function nodeStatuses(pipeline: Pipeline, opts: { verify?: boolean; recorded?: boolean } = {}): Promise<NodeStatus[]> {
+  const plans = await planPipeline(pipeline, { verify: opts.verify ?? false, recorded: opts.recorded ?? false });
   const nodes: NodeStatus[] = [];
   for (const name of pipeline.order) {
     const p = plans.get(name)!;

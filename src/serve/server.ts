@@ -142,7 +142,8 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     });
   });
   app.get('/api/rewards', (c) => json(c, () => rewardSummaries(conn, pipeline, dataset)));
-  app.get('/api/status', (c) => json(c, () => nodeStatuses(pipeline)));
+  // Polled every 3 s: from markers and manifests, never re-identifying the inputs (a stat per image).
+  app.get('/api/status', (c) => json(c, () => nodeStatuses(pipeline, { recorded: true })));
   app.get('/api/curves', (c) =>
     json(c, async () => {
       const out: Record<string, { step: number; loss: number }[]> = {};
