@@ -16,6 +16,7 @@ import { MiroError, StageError, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { queryRows, sqlString } from '../store/duck.js';
 import { fetchBytes, defaultRetry } from '../util/fetch.js';
+import { readTarMembers, readTarSamples, tarMember } from '../util/webdataset.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
 
@@ -34,10 +35,24 @@ async function walk(dir: string, root: string, out: string[]): Promise<void> {
   }
 }
 
-async function listFolder(root: string): Promise<Source[]> {
+async function listFolderFiles(root: string): Promise<string[]> {
   const files: string[] = [];
   await walk(root, root, files);
-  files.sort();
+  return files.sort();
+}
+
+/** The tar shards of a webdataset: the file itself, or a folder's `*.tar` (not recursive), sorted. */
+async function listTars(p: string): Promise<string[]> {
+  if (p.endsWith('.tar')) return [p];
+  const names = await fs.readdir(p).catch(() => [] as string[]);
+  return names
+    .filter((n) => n.endsWith('.tar'))
+    .sort()
+    .map((n) => path.join(p, n));
+}
+
+async function listFolder(root: string): Promise<Source[]> {
+  const files = await listFolderFiles(root);
   return Promise.all(
     files.map(async (rel) => {
       const txt = path.join(root, rel.slice(0, -path.extname(rel).length) + '.txt');
@@ -77,9 +92,11 @@ async function listManifest(
     .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
 }
 
-function detectFormat(file: string, isDir: boolean, node: string): 'folder' | 'parquet' | 'csv' | 'jsonl' {
-  if (isDir) return 'folder';
+async function detectFormat(file: string, isDir: boolean, node: string): Promise<'folder' | 'webdataset' | 'parquet' | 'csv' | 'jsonl'> {
+  // A folder of tar shards and no loose images is a webdataset.
+  if (isDir) return (await listTars(file)).length > 0 && (await listFolderFiles(file)).length === 0 ? 'webdataset' : 'folder';
   const ext = path.extname(file).toLowerCase();
+  if (ext === '.tar') return 'webdataset';
   if (ext === '.parquet') return 'parquet';
   if (ext === '.csv') return 'csv';
   if (ext === '.jsonl' || ext === '.json' || ext === '.ndjson') return 'jsonl';
@@ -89,11 +106,16 @@ function detectFormat(file: string, isDir: boolean, node: string): 'folder' | 'p
 export const ingest = defineStage({
   kind: 'ingest',
   version: 1,
-  doc: 'Images from a folder (with sidecar .txt captions) or a manifest, decoded, hashed and sharded.',
+  doc: 'Images from a folder (with sidecar .txt captions), webdataset tar shards or a manifest, decoded, hashed and sharded.',
   mode: 'source',
   params: {
-    path: p.string({ doc: 'a folder of images, or a .parquet/.csv/.jsonl manifest (relative to the working directory)' }),
-    format: p.enum(['auto', 'folder', 'parquet', 'csv', 'jsonl'] as const, { doc: 'how to read path', default: 'auto' }),
+    path: p.string({
+      doc: 'a folder of images, webdataset tar shards (a .tar or a folder of them), or a .parquet/.csv/.jsonl manifest (relative to the working directory)',
+    }),
+    format: p.enum(['auto', 'folder', 'webdataset', 'parquet', 'csv', 'jsonl'] as const, {
+      doc: 'how to read path (auto: a .tar or a folder of *.tar is a webdataset)',
+      default: 'auto',
+    }),
     path_column: p.string({ doc: 'manifest column with the image path or URL', default: 'path' }),
     caption_column: p.string({ doc: 'manifest column with the caption', default: 'caption' }),
     shards: p.int({ doc: 'shard count (default: settings.shards)', min: 1, default: 0 }),
@@ -121,6 +143,12 @@ export const ingest = defineStage({
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) return { missing: params.path };
     if (!st.isDirectory()) return { manifest: params.path, sha256: await sha256File(params.path) };
+    const tars = await listTars(params.path);
+    if (tars.length && (params.format === 'webdataset' || (params.format === 'auto' && (await listFolderFiles(params.path)).length === 0)))
+      return {
+        webdataset: params.path,
+        shards: await Promise.all(tars.map(async (t) => `${path.basename(t)}\t${(await fs.stat(t)).size}\t${(await fs.stat(t)).mtimeMs}`)),
+      };
     const files: string[] = [];
     await walk(params.path, params.path, files);
     files.sort();
@@ -138,24 +166,35 @@ export const ingest = defineStage({
     const { params } = ctx;
     const st = await fs.stat(params.path).catch(() => undefined);
     if (!st) throw new StageError(ctx.node, undefined, `with.path: ${params.path} does not exist`);
-    const format = params.format === 'auto' ? detectFormat(params.path, st.isDirectory(), ctx.node) : params.format;
-    const sources =
-      format === 'folder'
-        ? await listFolder(params.path)
-        : await listManifest(ctx, params.path, format, params.path_column, params.caption_column);
-    const shards = params.shards || ctx.pipeline.shards;
+    const format = params.format === 'auto' ? await detectFormat(params.path, st.isDirectory(), ctx.node) : params.format;
     const limit = pLimit(params.concurrency);
-    const hashes = await Promise.all(
-      sources.map((s) =>
-        limit(async () => {
-          if (isUrl(s.source)) return `url-${sha256(s.source).slice(0, 12)}`;
-          return readRegularFile(s.source).then(
-            (b) => sha256(b).slice(0, 16),
-            () => `src-${sha256(s.source).slice(0, 12)}`,
-          );
-        }),
-      ),
-    );
+    let sources: Source[];
+    let hashes: string[];
+    if (format === 'webdataset') {
+      // One pass over each shard: its samples, and each image's hash as it streams by.
+      const hashOf = new Map<string, string>();
+      sources = [];
+      for (const tar of await listTars(params.path))
+        sources.push(...(await readTarSamples(tar, (source, bytes) => hashOf.set(source, sha256(bytes).slice(0, 16)))));
+      hashes = sources.map((s) => hashOf.get(s.source)!);
+    } else {
+      sources =
+        format === 'folder'
+          ? await listFolder(params.path)
+          : await listManifest(ctx, params.path, format, params.path_column, params.caption_column);
+      hashes = await Promise.all(
+        sources.map((s) =>
+          limit(async () => {
+            if (isUrl(s.source)) return `url-${sha256(s.source).slice(0, 12)}`;
+            return readRegularFile(s.source).then(
+              (b) => sha256(b).slice(0, 16),
+              () => `src-${sha256(s.source).slice(0, 12)}`,
+            );
+          }),
+        ),
+      );
+    }
+    const shards = params.shards || ctx.pipeline.shards;
     const seen = new Map<string, number>();
     const ids = hashes.map((h) => {
       const n = (seen.get(h) ?? 0) + 1;
@@ -203,13 +242,26 @@ export const ingest = defineStage({
     const BATCH = 256;
     for (let start = 0; start < rows.length; start += BATCH) {
       const part = rows.slice(start, start + BATCH);
+      // Webdataset members of this batch: one pass over each tar they come from.
+      const fromTars = new Map<string, Uint8Array>();
+      const byTar = new Map<string, Set<string>>();
+      for (const r of part) {
+        const t = tarMember(String(r.source));
+        if (t) byTar.set(t.tar, (byTar.get(t.tar) ?? new Set()).add(t.member));
+      }
+      for (const [tar, members] of byTar)
+        for (const [m, b] of await readTarMembers(tar, members).catch(() => new Map<string, Uint8Array>())) fromTars.set(`${tar}#${m}`, b);
       const out = await Promise.all(
         part.map((r) =>
           limit(async () => {
             const source = String(r.source);
             let bytes: Uint8Array;
             try {
-              bytes = isUrl(source) ? await fetchBytes(source, policy) : await readRegularFile(source);
+              if (tarMember(source)) {
+                const b = fromTars.get(source);
+                if (!b) throw new Error('member not found in its tar shard (or the shard is unreadable)');
+                bytes = b;
+              } else bytes = isUrl(source) ? await fetchBytes(source, policy) : await readRegularFile(source);
             } catch (err) {
               return {
                 id: String(r.id),
