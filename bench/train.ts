@@ -2,11 +2,10 @@
 // the AdamW + EMA update on a fixed batch), on every TensorFlow.js backend that loads here. Each
 // backend runs in its own process (TensorFlow.js holds one backend per process; MIRO_TF_BACKEND picks one). CPU backends time
 // the demo presets and paper-tiny (the latent path); GPU backends also time the paper preset.
-// For comparison, bench/train_reference.py times the same network and step in PyTorch on the same
-// CPU (Debian's python3-torch), and the ratio is printed.
+// For comparison, the torch engine (python/miro_torch/bench.py) times the same network and step on
+// the same CPU and batch, one thread (Debian's python3-torch), and the ratio is printed.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_ORDER, loadTf } from '../src/model/backend.ts';
@@ -108,14 +107,22 @@ if (process.env.MIRO_BENCH_BACKEND) {
     report(`train.tiny_step_time_over_tiny_patchwise`, get('tiny-patchwise') / get('tiny'), 'x');
     const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
     if (!python) console.log('# PyTorch reference skipped: no python3 with torch (apt-get install python3-torch)');
-    else if (existsSync(path.join(path.dirname(here), 'train_reference.py'))) {
-      const ref = spawnSync(python, [path.join(path.dirname(here), 'train_reference.py'), '--batch', String(B)], { encoding: 'utf8' });
-      if (ref.status !== 0) throw new Error(`train_reference.py failed: ${ref.stderr}`);
-      process.stdout.write(ref.stdout);
+    else
       for (const preset of ['tiny-patchwise', 'tiny', 'small']) {
-        const m = new RegExp(`BENCH train\\.${preset}_steps_per_s_torch (\\S+)`).exec(ref.stdout);
+        // The torch engine itself (python/miro_torch), same network, batch and step, one thread.
+        const ref = spawnSync(
+          python,
+          ['-m', 'miro_torch.bench', '--preset', preset, '--batch', String(B), '--seconds', preset === 'small' ? '10' : '5'],
+          {
+            cwd: path.join(path.dirname(here), '..', 'python'),
+            encoding: 'utf8',
+            env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+          },
+        );
+        if (ref.status !== 0) throw new Error(`miro_torch.bench --preset ${preset} failed: ${ref.stderr}`);
+        process.stdout.write(ref.stdout);
+        const m = new RegExp(`BENCH miro_torch\\.${preset}_steps_per_s (\\S+)`).exec(ref.stdout);
         if (m) report(`train.${preset}_ratio_tfjs_${fastest}_over_torch`, figures.get(`${preset}@${fastest}`)! / Number(m[1]), 'x');
       }
-    }
   }
 }

@@ -1,40 +1,44 @@
 #!/usr/bin/env bash
-# One prepared check of the model on whatever accelerator this machine has: which TensorFlow.js
-# backends load (tensorflow-gpu through CUDA, webgpu through Dawn), the model tests on the fastest
-# one, and bench/train.ts's steps/s per backend. Prints every figure; with $OUT set (a device
-# run), also writes the log there. Needs Node.js 20+ and the project's node_modules.
+# One prepared check for a machine with an accelerator, sized for one call of at most 8 minutes.
+# Needs only python3 with torch (the borrowed GPU machines have torch 2.11 and no Node.js):
+#   1. the torch engine (python/miro_torch) on the `paper` preset, synthetic latents and text
+#      states, one GPU, bf16 autocast: steps/s, images/s, peak GPU memory (about 3 minutes);
+#   2. the same under torchrun on every GPU (DDP over NCCL), when there is more than one;
+#   3. the `tiny` demo preset on one GPU, for the learnability study's speed there.
+# With Node.js 20+ and node_modules present it also lists the TensorFlow.js backends that load.
+# Prints every figure; with $OUT set (a device run), also writes the log there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=${OUT:-/tmp}/gpu-check.log
 exec > >(tee "$log") 2>&1
-
-if ! command -v node >/dev/null; then
-  echo "gpu-check: Node.js is not installed on this machine; install Node.js 20+ (and run npm ci) first"
-  exit 2
-fi
-[ -d node_modules ] || npm ci --no-audit --no-fund || exit 2
-export ONNXRUNTIME_NODE_INSTALL=skip
+export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
 
 echo "== machine"
-node --version
 nvidia-smi -L 2>/dev/null || echo "nvidia-smi: none"
-ls /dev/dri 2>/dev/null | sed 's/^/dri: /' || true
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "gpus", torch.cuda.device_count())' || exit 2
+gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 
-echo "== backends"
-for b in tensorflow-gpu webgpu tensorflow wasm cpu; do
-  node --import tsx -e "
-    const { loadTf } = await import('./src/model/backend.ts');
-    try { const r = await loadTf('$b'); console.log('backend $b: loads (' + r.tf.getBackend() + ')'); }
-    catch (e) { console.log('backend $b: ' + e.message); }" 2>/dev/null
-done
+echo "== torch engine, paper preset, one process"
+python3 -m miro_torch.bench --preset paper --seconds "${PAPER_SECONDS:-150}"
+one=$?
+multi=0
+if [ "$gpus" -gt 1 ]; then
+  echo "== torch engine, paper preset, torchrun on $gpus GPUs"
+  python3 -m torch.distributed.run --nproc_per_node "$gpus" -m miro_torch.bench --preset paper --seconds 60
+  multi=$?
+fi
+echo "== torch engine, tiny (the demo preset)"
+python3 -m miro_torch.bench --preset tiny --seconds 30 --batch 256
+tiny=$?
 
-echo "== model tests (fastest backend)"
-node --import tsx --test --test-reporter=spec test/model.test.ts test/train.test.ts test/paper-path.test.ts
-tests=$?
-
-echo "== bench/train.ts"
-node --import tsx bench/train.ts
-bench=$?
-
-echo "gpu-check: tests exit $tests, bench exit $bench (log: $log)"
-exit $(( tests || bench ))
+if command -v node >/dev/null && [ -d node_modules ]; then
+  echo "== TensorFlow.js backends"
+  for b in tensorflow-gpu webgpu tensorflow wasm; do
+    node --import tsx -e "
+      const { loadTf } = await import('./src/model/backend.ts');
+      try { const r = await loadTf('$b'); console.log('backend $b: loads (' + r.tf.getBackend() + ')'); }
+      catch (e) { console.log('backend $b: ' + e.message); }" 2>/dev/null
+  done
+fi
+echo "gpu-check: exits paper $one, torchrun $multi, tiny $tiny (log: $log)"
+exit $(( one || multi || tiny ))

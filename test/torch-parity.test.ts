@@ -202,3 +202,9 @@ test(
     assert.ok(ranks < 1e-4, `weights differ by ${ranks} between 2 ranks and 1 process`);
   },
 );
+
+test('the torch engine bench prints its BENCH lines (the GPU check runs it on the paper preset)', { skip }, () => {
+  const out = python(['miro_torch.bench', '--preset', 'paper-tiny', '--seconds', '1', '--warmup', '1']);
+  for (const k of ['steps_per_s', 'examples_per_s', 'examples_per_s_per_process'])
+    assert.match(out, new RegExp(`^BENCH miro_torch\\.paper-tiny_${k} \\d`, 'm'));
+});

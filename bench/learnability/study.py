@@ -7,8 +7,8 @@ judge.ts scores them with the project's detector, with a chance control shuffled
   python3 bench/learnability/study.py --arch unet --examples 2000000 --out bench/learnability/out/unet
 
 Candidates (--arch): `unet`, a small pixel-space U-Net with cross-attention to the text and reward
-tokens at 8 and 16 px; `rin`, the demo's `tiny` network (bench/train_reference.py's Miro, fed the
-same data). Same data, caption mix (half alt text, half long captions), 10% caption dropout,
+tokens at 8 and 16 px; `rin`, the demo's `tiny` network (the torch engine's MiroNet, fed the same
+data). Same data, caption mix (half alt text, half long captions), 10% caption dropout,
 flow-matching loss, AdamW with warm-up, EMA and Euler sampler for both.
 """
 import argparse, json, math, os, sys, time
@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..'))
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
 
 
 def fourier(v, n):
@@ -182,57 +182,23 @@ class UNet(nn.Module):
 
 
 class RinAdapter(nn.Module):
-    """The demo's `tiny` RIN (bench/train_reference.py), given the study's inputs."""
+    """The demo's `tiny` RIN: the torch engine's own network (python/miro_torch), given the study's inputs."""
 
     def __init__(self, vocab, T, rewards, preset='tiny'):
         super().__init__()
-        import train_reference as ref
+        from miro_torch.bench import init, load_preset
+        from miro_torch.network import MiroNet
 
-        c = ref.load_preset(preset)
-        c['text']['max_tokens'] = T
-        self.m = ref.Miro(c, rewards, vocab)
+        c = load_preset(preset)
+        c['text'] = {**c['text'], 'max_tokens': T, 'vocab': [f'w{i}' for i in range(vocab)]}
+        c['rewards'] = c['rewards'][:rewards]
+        self.m = MiroNet(c, init(c))
 
     def forward(self, x, t, tokens, rewards):
         mask = (tokens != 0).float()
         mask[:, 0] = 1
         present = (~torch.isnan(rewards)).float()
         return self.m(x, t, tokens, mask, torch.nan_to_num(rewards), present)
-
-
-class UNet16(nn.Module):
-    """The U-Net at half resolution: 2x2 pixel blocks as channels (32x32x3 -> 16x16x12), levels at
-    16 and 8 px, so each step costs about a quarter of the full-resolution U-Net's."""
-
-    def __init__(self, vocab, T, rewards, ch=(64, 128), dcond=64, text_layers=1):
-        super().__init__()
-        c2, c3 = ch
-        demb = 4 * 32
-        self.cond = Condition(vocab, T, dcond, text_layers, rewards)
-        self.time = nn.Sequential(nn.Linear(32, demb), nn.SiLU(), nn.Linear(demb, demb))
-        self.pool = nn.Linear(dcond, demb)
-        self.inp = nn.Conv2d(12, c2, 3, padding=1)
-        self.r16a, self.a16a = ResBlock(c2, c2, demb), SpatialAttention(c2, dcond, self_attention=False)
-        self.d2 = nn.Conv2d(c2, c3, 3, stride=2, padding=1)  # 16 -> 8
-        self.r8a, self.a8a = ResBlock(c3, c3, demb), SpatialAttention(c3, dcond)
-        self.r8b, self.a8b = ResBlock(c3, c3, demb), SpatialAttention(c3, dcond)
-        self.u2 = nn.Conv2d(c3, c2, 1)  # 8 -> 16
-        self.r16b, self.a16b = ResBlock(2 * c2, c2, demb), SpatialAttention(c2, dcond, self_attention=False)
-        self.out_norm, self.out = nn.GroupNorm(8, c2), nn.Conv2d(c2, 12, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x, t, tokens, rewards):
-        cond, mask = self.cond(tokens, rewards)
-        pooled = (cond * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        emb = self.time(fourier(t, 16)) + self.pool(pooled)
-        x = F.pixel_unshuffle(x.permute(0, 3, 1, 2), 2)  # [B, 12, 16, 16]
-        h16 = self.a16a(self.r16a(self.inp(x), emb), cond, mask)
-        h = self.d2(h16)
-        h = self.a8a(self.r8a(h, emb), cond, mask)
-        h = self.a8b(self.r8b(h, emb), cond, mask)
-        h = F.interpolate(self.u2(h), scale_factor=2, mode='nearest')
-        h = self.a16b(self.r16b(torch.cat([h, h16], 1), emb), cond, mask)
-        return F.pixel_shuffle(self.out(F.silu(self.out_norm(h))), 2).permute(0, 2, 3, 1)
 
 
 def build(arch, vocab, T, R):

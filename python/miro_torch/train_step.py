@@ -36,7 +36,8 @@ class AdamW:
     def apply(self, step):
         o = self.o
         lr = learning_rate(o, step)
-        grad_norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in self.named.values()))
+        # One device-to-host read for the norm (not one per tensor): it decides the clip scale.
+        grad_norm = math.sqrt(float(torch.stack([p.grad.double().pow(2).sum() for p in self.named.values()]).sum()))
         scale = o['clip_norm'] / grad_norm if o['clip_norm'] > 0 and grad_norm > o['clip_norm'] else 1.0
         bc1, bc2 = 1 - o['beta1'] ** (step + 1), 1 - o['beta2'] ** (step + 1)
         for k, p in self.named.items():
