@@ -227,9 +227,10 @@ test(
 test('the claims page escapes HTML that data put in the report (captions, prompts), keeping <details>', async () => {
   const { renderReport } = await import('../src/serve/server.ts');
   const html = await renderReport(
-    '| caption |\n|---|\n| <img src=x onerror=alert(1)> |\n\n<details><summary>query</summary>\n\nSELECT 1\n</details>\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) [ok](https://example.org)\n',
+    '| caption |\n|---|\n| <img src=x onerror=alert(1)> |\n\n<details><summary>query</summary>\n\nSELECT 1\n</details>\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) [ok](https://example.org) [<img src=y onerror=alert(2)>](https://example.org/a)\n',
   );
-  assert.doesNotMatch(html, /<img src=x|<script>|javascript:/);
+  assert.doesNotMatch(html, /<img src=[xy]|<script>|javascript:/);
+  assert.match(html, /<a href="https:\/\/example.org\/a">&lt;img src=y onerror=alert\(2\)&gt;<\/a>/);
   assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
   assert.match(html, /<details><summary>query<\/summary>/);
   assert.match(html, /<a href="https:\/\/example.org">ok<\/a>/);

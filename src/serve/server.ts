@@ -45,8 +45,11 @@ const markdown = new Marked({
         .replace(/>/g, '&gt;')
         .replace(/&lt;(\/?)(details|summary)&gt;/g, '<$1$2>');
     },
-    link({ href, text }) {
-      // A link to another Markdown file of the report folder has no page here: its text only.
+    link({ href, tokens }) {
+      // The link text is rendered as inline Markdown like any other, so raw HTML in it is escaped by
+      // html() above (its raw `text` would reach the page as it is). A link to another Markdown file
+      // of the report folder has no page here: its text only.
+      const text = this.parser.parseInline(tokens);
       return /^(https?:|\/|#|[\w.-]+(\/|$))/i.test(href) && !/^javascript:/i.test(href) && !href.endsWith('.md')
         ? `<a href="${href.replace(/"/g, '&quot;')}">${text}</a>`
         : text;
