@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { runCli, sql, tmpDir, writePipeline } from './helpers.ts';
 import { writeFrozenModels } from './onnx-fixtures.ts';
+import { tarHeader } from '../src/util/tar.ts';
 
 const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import tarfile, json'], { stdio: 'ignore' }).status === 0);
 
@@ -147,6 +148,34 @@ nodes:
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /train-00000-of-00003\.tar: sha256 /);
     assert.match(bad.stderr, /has no "miro" object in its json/);
+
+    // A symlink member and a duplicate member, with release.json rewritten to match: still refused.
+    const second = shards[1]!;
+    const original = readFileSync(second);
+    const link = tarHeader('evil.jpg', 0);
+    link.write('2', 156, 'ascii'); // a symbolic link
+    link.write('/etc/passwd', 157, 'utf8');
+    link.write('        ', 148, 'ascii');
+    let sum = 0;
+    for (const b of link) sum += b;
+    link.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    const firstJson = original.subarray(0, 512).toString('latin1').replace(/\0.*$/s, '');
+    const dupData = Buffer.from('{}');
+    const dup = Buffer.concat([
+      tarHeader(firstJson.replace(/\.\w+$/, '.json'), dupData.length),
+      dupData,
+      Buffer.alloc(512 - dupData.length),
+    ]);
+    const tampered = Buffer.concat([original.subarray(0, original.length - 1024), link, dup, Buffer.alloc(1024)]);
+    await fs.writeFile(second, tampered);
+    for (const f of manifest.files)
+      if (path.join(wds, f.path) === second)
+        Object.assign(f, { sha256: createHash('sha256').update(tampered).digest('hex'), bytes: tampered.length });
+    await fs.writeFile(path.join(wds, 'release.json'), JSON.stringify(manifest, null, 2));
+    const refused = await runCli(['verify', wds]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /train-00001-of-00003\.tar: member evil\.jpg is not a regular file \(tar type "2"\)/);
+    assert.match(refused.stderr, /train-00001-of-00003\.tar: member \S+\.json appears twice/);
   },
 );
 

@@ -146,11 +146,17 @@ async function checkShard(file: string, rec: FileRecord, manifest: ReleaseManife
   const problems: string[] = [];
   const members = new Map<string, Set<string>>();
   try {
-    for await (const e of tarEntries(file, (n) => n.endsWith('.json'))) {
+    // A release's shards hold regular files only, each name once: anything else (a symlink, a pax
+    // header, a duplicate that a reader would take instead of the first) is a problem, even when
+    // release.json was rewritten to match the shard's hash.
+    const other = (name: string, type: string) =>
+      problems.push(`${rec.path}: member ${name} is not a regular file (tar type ${JSON.stringify(type)})`);
+    for await (const e of tarEntries(file, (n) => n.endsWith('.json'), other)) {
       const dot = e.name.indexOf('.');
       const key = e.name.slice(0, dot);
       const ext = e.name.slice(dot + 1);
       if (!members.has(key)) members.set(key, new Set());
+      if (members.get(key)!.has(ext)) problems.push(`${rec.path}: member ${e.name} appears twice`);
       members.get(key)!.add(ext);
       if (ext === 'json') {
         const json = JSON.parse(Buffer.from(e.data!).toString('utf8')) as {

@@ -60,12 +60,14 @@ export class TarWriter {
 }
 
 /**
- * The members of a ustar archive on disk, streamed: each member's name and size, and its data only
- * when `want(name)` says so (so a multi-gigabyte shard is read header by header).
+ * The regular members of a ustar archive on disk, streamed: each member's name and size, and its
+ * data only when `want(name)` says so (so a multi-gigabyte shard is read header by header). Members
+ * of any other type (links, folders, pax headers) are passed to `onOther` with their type flag.
  */
 export async function* tarEntries(
   file: string,
   want: (name: string) => boolean,
+  onOther?: (name: string, type: string) => void,
 ): AsyncIterable<{ name: string; size: number; data: Uint8Array | null }> {
   const handle = await fs.open(file, 'r');
   try {
@@ -92,7 +94,9 @@ export async function* tarEntries(
         const r = await handle.read(data, 0, size, off + BLOCK);
         if (r.bytesRead < size) throw new Error(`${file}: member ${name} is truncated`);
       }
-      if ((str(156, 1) || '0') === '0') yield { name, size, data };
+      const type = str(156, 1) || '0';
+      if (type === '0') yield { name, size, data };
+      else onOther?.(name, type);
       off += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
     }
   } finally {
