@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, runCli, sql, tmpDir, writePipeline } from './helpers.ts';
 import { program } from '../src/cli/main.ts';
@@ -172,4 +172,20 @@ test('--set overrides reach the run, its fingerprints and status; without them t
   );
   assert.match((await runCli(['status', file, ...set], { env })).stdout, /numbers .*up to date/);
   assert.match((await runCli(['run', file, '--dry-run'], { env })).stdout, /numbers .*run 2\/2 shard\(s\)/);
+});
+
+test('a second pipeline file with the same name is refused (its data would be replaced) unless --force-name', async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const yaml = (n: number) => `name: same\nsettings: {shards: 1}\nnodes:\n  numbers: {uses: rows, with: {count: ${n}}}\n`;
+  const a = await writePipeline(dir, 'a', yaml(400));
+  const b = path.join(dir, 'b.yaml');
+  await fs.writeFile(b, yaml(10));
+  assert.equal((await runCli(['run', a], { env })).code, 0);
+  const refused = await runCli(['run', b], { env });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /pipeline name "same" is used by .*a\.yaml .*--force-name/);
+  assert.equal((await runCli(['sql', a, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env })).stdout.trim(), 'n\n400');
+  assert.equal((await runCli(['run', b, '--force-name'], { env })).code, 0);
+  assert.equal((await runCli(['sql', b, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env })).stdout.trim(), 'n\n10');
 });

@@ -26,6 +26,7 @@ interface RunOptions {
   waitTimeout: number;
   lockLease?: number;
   childOptions?: string;
+  forceName?: boolean;
 }
 
 /** A positive number of seconds from an environment variable, or undefined when unset or not one. */
@@ -49,6 +50,7 @@ export default function register(program: Command): void {
       "run only the source and map nodes that no global node feeds (a job array's part; the global nodes run in a job after it)",
     )
     .option('--verify', 're-hash committed shards against their markers and re-make the damaged ones', false)
+    .option('--force-name', "run although another pipeline file has run under this pipeline's name (its data becomes this file's)")
     .option(
       '--rank <i>',
       'this process takes shards with shard % world == rank (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else 0)',
@@ -110,6 +112,7 @@ export default function register(program: Command): void {
         jobs: o.jobs,
         waitTimeoutMs: o.waitTimeout * 1000,
         lockLeaseMs: lease === undefined ? undefined : lease * 1000,
+        forceName: o.forceName,
       });
       if (o.dryRun) {
         const width = Math.max(...pipeline.order.map((n) => n.length)) + 2;

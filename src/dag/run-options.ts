@@ -14,6 +14,8 @@ export interface RunOptions extends PlanOptions {
   waitTimeoutMs?: number;
   /** A lock from another host whose heartbeat is older than this is taken over. */
   lockLeaseMs?: number;
+  /** Run although another pipeline file claimed this pipeline's name (its data folder). */
+  forceName?: boolean;
   /** Set in a child process that runs one node for its parent (child.ts): never spawn again. */
   inChild?: boolean;
   progress?: ProgressSink;

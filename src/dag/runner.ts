@@ -26,6 +26,7 @@ import {
   type TableRecord,
 } from '../store/markers.js';
 import { DEFAULT_LEASE_MS, FileLock } from '../store/lock.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import { StageError, MiroError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
@@ -48,6 +49,27 @@ export class RunFailed extends MiroError {
   }
 }
 
+/**
+ * A pipeline's data folder belongs to the file that first ran into it: a second YAML with the same
+ * `name` (a copy edited for an experiment, say) would silently replace its data, so it is refused
+ * unless forced (which hands the folder to the new file).
+ */
+async function claimPipelineName(pipeline: Pipeline, force: boolean): Promise<void> {
+  const claim = path.join(pipeline.settings.dataRoot, pipeline.settings.name, '_pipeline.json');
+  const file = path.resolve(pipeline.file);
+  const owner = await fs
+    .readFile(claim, 'utf8')
+    .then((t) => (JSON.parse(t) as { file?: string }).file)
+    .catch(() => undefined);
+  if (owner === file) return;
+  if (owner && !force && (await fs.stat(owner).catch(() => null)))
+    throw new MiroError(
+      `pipeline name "${pipeline.settings.name}" is used by ${owner} (its data: ${path.dirname(claim)}); rename this pipeline, or pass --force-name to hand the data to ${pipeline.file}`,
+    );
+  await fs.mkdir(path.dirname(claim), { recursive: true });
+  await writeFileAtomic(claim, JSON.stringify({ file }, null, 1));
+}
+
 export async function runPipeline(
   pipeline: Pipeline,
   opts: RunOptions = {},
@@ -60,6 +82,7 @@ export async function runPipeline(
   const mine = (s: number) => s % world === rank;
 
   if (opts.dryRun) return { plans, outcomes: [] };
+  await claimPipelineName(pipeline, opts.forceName ?? false);
 
   const limit = pLimit(opts.jobs ?? 2);
   const done = new Map<string, Promise<NodeOutcome>>();
