@@ -2,7 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fs, statSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { killRun, runCli, startCli, tmpDir, writeImageFolder, writeImage, writePipeline, snapshot, sql } from './helpers.ts';
@@ -167,6 +168,17 @@ test('undecodable and unreadable images become error rows; --retry-failed redoes
   await writeImage(path.join(images, 'broken.png'), 99);
   await writeImage(path.join(dir, 'elsewhere.png'), 98);
   await fs.writeFile(path.join(images, '00000', '000003.png'), 'garbage now');
+  // A retry takes the shard's lock like a first run: held by a live process, the retry waits for it.
+  const doneDir = path.join(dir, 'data/eng/ingest/_done');
+  const failedShard = (await fs.readdir(doneDir))
+    .map((f) => JSON.parse(readFileSync(path.join(doneDir, f), 'utf8')))
+    .find((m) => m.stats.failed > 0)!.shard;
+  const shardLock = path.join(dir, `data/eng/ingest/_lock/shard-${String(failedShard).padStart(5, '0')}`);
+  await fs.writeFile(shardLock, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what: 'a test' }));
+  const held = await runCli(['run', file, '--retry-failed', 'ingest', '--wait-timeout', '1'], { env });
+  assert.equal(held.code, 1);
+  assert.match(held.stderr, new RegExp(`shard ${failedShard} of node ingest is locked by process ${process.pid}`));
+  await fs.rm(shardLock);
   const retry = await runCli(['run', file, '--retry-failed', 'ingest'], { env });
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stderr, /\[ingest\] retrying failed rows in 1 shard\(s\)/);

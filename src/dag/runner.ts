@@ -187,8 +187,24 @@ class NodeRun {
         const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failure) throw failure.reason;
         for (const shard of retry) {
-          const marker = await this.retryShard(shard, manifest);
-          env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
+          // Retries take the shard's lock like first runs (waiting for another retry of it), and a
+          // shard whose failed rows another run redid meanwhile is not paid for twice.
+          const shardLock = await FileLock.acquire(
+            path.join(this.layout.lockDir(), `shard-${shardName(shard)}`),
+            `shard ${shard} of node ${spec.name}`,
+            {
+              waitMs: env.waitTimeoutMs,
+              onWait: (m) => env.progress.log(`[${spec.name}] ${m}`),
+              leaseMs: env.leaseMs,
+            },
+          );
+          try {
+            const now = await readMarker(this.layout, shard);
+            const marker = now && (now.stats.failed ?? 0) === 0 ? now : await this.retryShard(shard, manifest);
+            env.progress.shardDone(spec.name, ++n, todo.length + retry.length, marker.rows);
+          } finally {
+            await shardLock.release();
+          }
         }
         // A single rank is the node's only writer: index its markers now, so re-runs read one file.
         if (env.world === 1) await readMarkers(this.layout, { indexNow: true });
