@@ -3,9 +3,8 @@
 // prompt for best-of-N. Rows carry the prompt, the targets, the guidance, the seed and the PNG;
 // a contact sheet per setting lands in the node folder.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promises as fs } from 'node:fs';
 import { p } from './params.js';
 import { defineStage } from './types.js';
 import { loadTf } from '../model/backend.js';
@@ -13,9 +12,11 @@ import { loadModel } from '../model/io.js';
 import { sampleImages, loadFrozen } from '../model/sampler.js';
 import { guidanceRequest, type Guidance } from '../model/guidance.js';
 import { pixelSize } from '../model/config.js';
-import { encodePng } from '../util/image.js';
+import { decodeImage, encodePng } from '../util/image.js';
+import { sha256, sha256File } from '../util/hash.js';
+import type { Batch } from '../store/batch.js';
 import { contactSheet } from '../synth/contact-sheet.js';
-import { queryRows, sqlFileList } from '../store/duck.js';
+import { queryBatches, queryRows, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
 import { StageError } from '../errors.js';
 import { heldOutSql } from '../train/loader.js';
 
@@ -108,10 +109,9 @@ export const sample = defineStage({
       return prompts.filter((_, i) => i % every === 0);
     };
     const total = prm.settings.reduce((a, s) => a + promptsOf(s).length, 0) * prm.samples_per_prompt;
-    for (const s of prm.settings) {
-      let g;
+    const guidanceOf = (s: (typeof prm.settings)[number]): Guidance => {
       try {
-        g = guidanceRequest(cfg.rewards, {
+        return guidanceRequest(cfg.rewards, {
           preset: s.preset,
           guidance: s.guidance,
           targets: s.targets,
@@ -120,6 +120,52 @@ export const sample = defineStage({
       } catch (err) {
         throw new StageError(ctx.node, 0, `setting ${s.name}: ${(err as Error).message}`);
       }
+    };
+    const writeSheet = async (name: string, title: string, sheet: Float32Array[], labels: string[]) => {
+      const file = path.join(ctx.dir, 'contact', `${name}.png`);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, await contactSheet(sheet, P, { columns: 8, scale: Math.max(1, Math.round(128 / P)), title, labels }));
+    };
+    // Each finished setting is kept in _cache/ until the shard commits, so a run killed while
+    // sampling loses at most the setting it was in: the next run reads the finished ones back.
+    // The key names the model's weights and everything that decides the samples.
+    const modelHash = await sha256File(path.join(ctx.inputs.dir(prm.model), 'model', 'ema.safetensors'));
+    const cacheOf = (s: (typeof prm.settings)[number]) =>
+      path.join(
+        ctx.dir,
+        '_cache',
+        `sample-${s.name}-${sha256(JSON.stringify({ modelHash, s, prompts: promptsOf(s), n: prm.samples_per_prompt, steps: prm.steps, seed, batch: prm.batch_size })).slice(0, 16)}.parquet`,
+      );
+    const keep = new Set(prm.settings.map((s) => path.basename(cacheOf(s))));
+    for (const f of await fs.readdir(path.join(ctx.dir, '_cache')).catch(() => [] as string[]))
+      if (/^sample-.*\.parquet$/.test(f) && !keep.has(f)) await fs.rm(path.join(ctx.dir, '_cache', f), { force: true });
+    for (const s of prm.settings) {
+      const cached = cacheOf(s);
+      if (existsSync(cached)) {
+        const sheet: Float32Array[] = [];
+        const sheetLabels: string[] = [];
+        let rows = 0;
+        for await (const b of queryBatches(ctx.duck, `SELECT * FROM read_parquet(${sqlString(cached)}) ORDER BY noise_index`)) {
+          for (let i = 0; i < b.rows && sheet.length < 64; i++) {
+            sheet.push((await decodeImage((b.columns.image as Uint8Array[])[i]!)).data);
+            sheetLabels.push(String((b.columns.prompt as string[])[i]));
+          }
+          rows += b.rows;
+          done += b.rows;
+          ctx.progress(done, total);
+          yield b;
+        }
+        ctx.log(`setting ${s.name}: ${rows} samples read back from an interrupted run (${path.relative(ctx.dir, cached)})`);
+        await writeSheet(
+          s.name,
+          `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(guidanceOf(s), cfg.rewards)}, ${prm.steps} steps, seed ${seed}`,
+          sheet,
+          sheetLabels,
+        );
+        continue;
+      }
+      const made: Batch[] = [];
+      const g = guidanceOf(s);
       const guided = g.negative !== null;
       const jobs = promptsOf(s).flatMap((q) => Array.from({ length: prm.samples_per_prompt }, (_, k) => ({ q, k })));
       const sheet: Float32Array[] = [];
@@ -150,7 +196,7 @@ export const sample = defineStage({
         });
         done += part.length;
         ctx.progress(done, total);
-        yield {
+        const batch: Batch = {
           rows: part.length,
           columns: {
             id: part.map((j) => `${ctx.node}/${s.name}/${j.q.id}/${j.k}`),
@@ -175,13 +221,18 @@ export const sample = defineStage({
             image: pngs,
           },
         };
+        made.push(batch);
+        yield batch;
       }
-      const file = path.join(ctx.dir, 'contact', `${s.name}.png`);
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      const title = `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(g, cfg.rewards)}, ${prm.steps} steps, seed ${seed}`;
-      await fs.writeFile(
-        file,
-        await contactSheet(sheet, P, { columns: 8, scale: Math.max(1, Math.round(128 / P)), title, labels: sheetLabels }),
+      await fs.mkdir(path.dirname(cached), { recursive: true });
+      await writeParquet([{ name: 'id', type: 'VARCHAR' }, ...sample.columns(prm)], made, cached, {
+        context: `${ctx.node} setting ${s.name}`,
+      });
+      await writeSheet(
+        s.name,
+        `${prm.model} (${cfg.variant}), setting ${s.name}: ${describeGuidance(g, cfg.rewards)}, ${prm.steps} steps, seed ${seed}`,
+        sheet,
+        sheetLabels,
       );
     }
     tf.dispose([...params.values()]);
