@@ -48,11 +48,18 @@ export class LockError extends MiroError {
   override name = 'LockError';
 }
 
-/** A model server (HTTP) misbehaved: timeout, bad status, garbage. */
+/**
+ * A server (a VLM, an image host, the Hugging Face Hub) misbehaved. One subclass per kind of
+ * failure, each with the URL (credentials removed), its `errorClass` (the row status it becomes)
+ * and the original `cause`; in the style of ky's HTTPError and TimeoutError.
+ */
 export class ModelServerError extends MiroError {
   override name = 'ModelServerError';
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
+    /** The URL asked, credentials removed. */
+    readonly url: string,
     readonly errorClass: string,
     readonly retryable: boolean,
     options?: { cause?: unknown; retryAfterMs?: number },
@@ -60,7 +67,47 @@ export class ModelServerError extends MiroError {
     super(message, options);
     this.retryAfterMs = options?.retryAfterMs;
   }
-  readonly retryAfterMs: number | undefined;
+}
+
+/** No answer within the timeout. */
+export class ServerTimeoutError extends ModelServerError {
+  override name = 'ServerTimeoutError';
+  constructor(
+    url: string,
+    readonly timeoutMs: number,
+    cause: unknown,
+  ) {
+    super(`${url}: no answer within ${timeoutMs} ms`, url, 'timeout', true, { cause });
+  }
+}
+
+/** The connection failed or broke (refused, reset, DNS). */
+export class ServerNetworkError extends ModelServerError {
+  override name = 'ServerNetworkError';
+  constructor(url: string, detail: string, cause: unknown) {
+    super(`${url}: ${detail}`, url, 'connection_error', true, { cause });
+  }
+}
+
+/** An HTTP status other than 2xx; 429 and 5xx are retryable. */
+export class ServerHTTPError extends ModelServerError {
+  override name = 'ServerHTTPError';
+  constructor(
+    url: string,
+    readonly status: number,
+    body: string,
+    retryAfterMs?: number,
+  ) {
+    super(`${url}: HTTP ${status} ${body.slice(0, 200)}`, url, `http_${status}`, status === 429 || status >= 500, { retryAfterMs });
+  }
+}
+
+/** A reply that is not what the protocol promises (not JSON, no choices, bad log-probabilities). */
+export class ServerResponseError extends ModelServerError {
+  override name = 'ServerResponseError';
+  constructor(url: string, detail: string) {
+    super(`${url}: ${detail}`, url, 'bad_response', true);
+  }
 }
 
 export function errorMessage(err: unknown): string {
@@ -68,7 +115,7 @@ export function errorMessage(err: unknown): string {
 }
 
 /** A row-level failure with a stable error class for `status` (e.g. timeout, no_tags). */
-export class RowError extends Error {
+export class RowError extends MiroError {
   override name = 'RowError';
   constructor(
     readonly status: string,

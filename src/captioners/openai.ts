@@ -7,7 +7,7 @@
 
 import pLimit from 'p-limit';
 import { withRetries, type RetryPolicy } from '../util/fetch.js';
-import { ModelServerError, RowError } from '../errors.js';
+import { RowError, ServerResponseError } from '../errors.js';
 import { cachedRequest, imageContent, postChatCompletion, type RequestCache } from '../vlm/client.js';
 import { sha256, canonicalJson } from '../util/hash.js';
 
@@ -87,7 +87,7 @@ export class OpenAICaptioner {
       this.requestsSent++;
       const { json, url } = await postChatCompletion(this.opts, body);
       const content = (json.choices as { message?: { content?: unknown } }[] | undefined)?.[0]?.message?.content;
-      if (typeof content !== 'string') throw new ModelServerError(`${url}: reply has no choices[0].message.content`, 'bad_response', true);
+      if (typeof content !== 'string') throw new ServerResponseError(url, 'reply has no choices[0].message.content');
       const caption = extractCaption(content);
       if (!caption) throw new RowError('no_tags', `reply without <CAPTION> tags: ${content.slice(0, 120)}`);
       return { caption, serverModel: typeof json.model === 'string' ? json.model : null };

@@ -27,7 +27,7 @@ import {
 } from '../store/markers.js';
 import { DEFAULT_LEASE_MS, FileLock } from '../store/lock.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import { StageError, MiroError, errorMessage } from '../errors.js';
+import { StageError, MiroError, RowError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
 import { Progress, type ProgressSink } from '../util/progress.js';
 import { runInChild } from './child.js';
@@ -397,7 +397,7 @@ class NodeRun {
       await writeMarker(this.layout, marker);
       return marker;
     } catch (err) {
-      if (err instanceof MiroError) throw err;
+      if (err instanceof MiroError && !(err instanceof RowError)) throw err; // a row's error here names no node or shard: wrap it
       throw new StageError(spec.name, shard, errorMessage(err), { cause: err });
     } finally {
       conn.closeSync();

@@ -8,7 +8,7 @@
 // to the node's per-shard request cache (`_cache/`), as the captioner's do.
 
 import pLimit from 'p-limit';
-import { ModelServerError, RowError } from '../errors.js';
+import { RowError, ServerResponseError } from '../errors.js';
 import { readConfigFile } from './config-file.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
 import { cachedRequest, imageContent, postChatCompletion, RequestCache, serverImage } from '../vlm/client.js';
@@ -78,11 +78,11 @@ export function yesProbability(json: Record<string, unknown>, yesTokens: string[
   const seen = new Map<string, number>();
   for (const t of [first, ...(first.top_logprobs ?? [])]) {
     if (typeof t.token !== 'string' || typeof t.logprob !== 'number' || !(t.logprob <= 0))
-      throw new ModelServerError(`${url}: malformed logprob entry ${JSON.stringify(t).slice(0, 120)}`, 'bad_response', true);
+      throw new ServerResponseError(url, `malformed logprob entry ${JSON.stringify(t).slice(0, 120)}`);
     seen.set(t.token, t.logprob);
   }
   const p = yesTokens.reduce((sum, tok) => sum + (seen.has(tok) ? Math.exp(seen.get(tok)!) : 0), 0);
-  if (p > 1 + 1e-6) throw new ModelServerError(`${url}: the yes-tokens' probabilities add up to ${p}`, 'bad_response', true);
+  if (p > 1 + 1e-6) throw new ServerResponseError(url, `the yes-tokens' probabilities add up to ${p}`);
   return Math.min(1, p);
 }
 

@@ -1,7 +1,7 @@
 // HTTP with a timeout per attempt and retries with exponential backoff and jitter on
 // timeouts, resets, 429 (honouring Retry-After) and 5xx. Other statuses fail at once.
 
-import { ModelServerError } from '../errors.js';
+import { ModelServerError, ServerHTTPError, ServerNetworkError, ServerTimeoutError } from '../errors.js';
 
 export interface RetryPolicy {
   timeoutMs: number;
@@ -68,21 +68,12 @@ export async function fetchOnce(target: string, init: RequestInit, timeoutMs: nu
     res = await fetch(bare, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error;
-    if (e.name === 'TimeoutError' || e.name === 'AbortError')
-      throw new ModelServerError(`${url}: no answer within ${timeoutMs} ms`, 'timeout', true, { cause: err });
-    throw new ModelServerError(
-      `${url}: ${e.message}${e.cause ? ` (${(e.cause as Error).message ?? e.cause})` : ''}`,
-      'connection_error',
-      true,
-      { cause: err },
-    );
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new ServerTimeoutError(url, timeoutMs, err);
+    throw new ServerNetworkError(url, `${e.message}${e.cause ? ` (${(e.cause as Error).message ?? e.cause})` : ''}`, err);
   }
   if (res.ok) return res;
   const body = await res.text().catch(() => '');
-  const retryable = res.status === 429 || res.status >= 500;
-  throw new ModelServerError(`${url}: HTTP ${res.status} ${body.slice(0, 200)}`, `http_${res.status}`, retryable, {
-    retryAfterMs: retryAfterMs(res.headers.get('retry-after')),
-  });
+  throw new ServerHTTPError(url, res.status, body, retryAfterMs(res.headers.get('retry-after')));
 }
 
 /** Runs `attempt` until it succeeds, a non-retryable error occurs, or retries run out. */

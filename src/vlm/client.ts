@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { sniffMime } from '../util/image.js';
 import { fetchOnce, redactUrl, type RetryPolicy } from '../util/fetch.js';
-import { ModelServerError, RowError, errorMessage } from '../errors.js';
+import { ModelServerError, RowError, ServerNetworkError, ServerResponseError, errorMessage } from '../errors.js';
 
 /** A finished request: its answer (a caption, or a score) or the row error it ended in. */
 export interface CacheEntry {
@@ -100,9 +100,7 @@ export async function postChatCompletion(
   try {
     text = await res.text();
   } catch (err) {
-    throw new ModelServerError(`${url}: connection lost while reading the reply (${errorMessage(err)})`, 'connection_error', true, {
-      cause: err,
-    });
+    throw new ServerNetworkError(url, `connection lost while reading the reply (${errorMessage(err)})`, err);
   }
   try {
     const json: unknown = JSON.parse(text);
@@ -110,7 +108,7 @@ export async function postChatCompletion(
   } catch {
     // falls through
   }
-  throw new ModelServerError(`${url}: reply is not a JSON object: ${text.slice(0, 120)}`, 'bad_response', true);
+  throw new ServerResponseError(url, `reply is not a JSON object: ${text.slice(0, 120)}`);
 }
 
 /**
