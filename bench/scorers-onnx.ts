@@ -88,7 +88,7 @@ await fs.writeFile(
 );
 await writeTokenizer(path.join(dir, 'model'));
 // A clip-mlp scorer over that tower with an identity-like head, so the wrapper does all its work.
-const { encodeSafetensors } = await import('../src/model/safetensors.ts');
+const { encodeSafetensors } = await import('../src/util/safetensors.ts');
 await fs.writeFile(
   path.join(dir, 'model/mlp.safetensors'),
   encodeSafetensors(new Map([['layers.0.weight', { shape: [1, D], data: new Float32Array(D).fill(0.01) }]])),

@@ -1,7 +1,8 @@
 // The layer rule, checked: imports under src/ point one way only,
 //   cli -> release, serve -> dag -> stages -> components -> store -> util,
 // where the components (binning, captioners, eval, frozen, model, report, scorers, synth, train, vlm) may
-// import one another, and no file imports itself back through a cycle, whatever the layers.
+// import one another, and no file imports itself back through a cycle, whatever the layers, nor
+// any folder.
 // Usage: node --import tsx scripts/check-layers.ts [SRC_DIR]; exits 1 and lists every violation.
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -92,6 +93,13 @@ export function checkLayers(src: string): string[] {
     if (b > a) problems.push(`src/${from} imports src/${to}: ${LAYERS[a]![0]} may not import from the higher layer ${LAYERS[b]![0]}`);
   }
   for (const c of cycles(edges)) problems.push(`import cycle: ${c.map((f) => `src/${f}`).join(' <-> ')}`);
+  // Folders too: no file cycle does not mean no folder cycle (model -> frozen -> scorers -> model).
+  const folder = (f: string) => (f.includes(path.sep) ? f.split(path.sep)[0]! : f);
+  const folderEdges = edges.map(([a, b]): [string, string] => [folder(a), folder(b)]).filter(([a, b]) => a !== b);
+  for (const c of cycles(folderEdges)) {
+    const through = edges.filter(([a, b]) => c.includes(folder(a)) && c.includes(folder(b)) && folder(a) !== folder(b));
+    problems.push(`folder cycle: ${c.join(' <-> ')} (through ${through.map(([a, b]) => `src/${a} -> src/${b}`).join(', ')})`);
+  }
   return problems;
 }
 
@@ -99,6 +107,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const src = path.resolve(process.argv[2] ?? 'src');
   const problems = checkLayers(src);
   for (const p of problems) console.error(p);
-  console.log(problems.length ? `layers: ${problems.length} problem(s)` : `layers: ok (${importEdges(src).length} imports, no cycles)`);
+  console.log(problems.length ? `layers: ${problems.length} problem(s)` : `layers: ok (${importEdges(src).length} imports, no file or folder cycles)`);
   process.exit(problems.length ? 1 : 0);
 }

@@ -41,3 +41,15 @@ test('a folder the rule does not know is an error, so new folders get a layer', 
   const src = tree({ 'gadgets/a.ts': "import { x } from '../util/b.js';\n", 'util/b.ts': 'export const x = 1;\n' });
   assert.throws(() => checkLayers(src), /folder "gadgets" has no layer/);
 });
+
+test('a cycle between folders is reported even when no file imports itself back', () => {
+  const src = tree({
+    'model/a.ts': "import { b } from '../scorers/b.js';\nexport const a = b;\n",
+    'scorers/b.ts': 'export const b = 1;\n',
+    'scorers/c.ts': "import { d } from '../model/d.js';\nexport const c = d;\n",
+    'model/d.ts': 'export const d = 2;\n',
+  });
+  assert.deepEqual(checkLayers(src), [
+    'folder cycle: model <-> scorers (through src/model/a.ts -> src/scorers/b.ts, src/scorers/c.ts -> src/model/d.ts)',
+  ]);
+});

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { encodeSafetensors } from '../src/model/safetensors.ts';
+import { encodeSafetensors } from '../src/util/safetensors.ts';
 
 const { onnx } = onnxProto;
 const FLOAT = 1;

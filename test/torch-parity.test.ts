@@ -16,7 +16,7 @@ import { modelConfig, type ModelConfig } from '../src/model/config.ts';
 import { forward, initParams, paramSpecs, type Params } from '../src/model/network.ts';
 import { flowLoss, interpolate } from '../src/model/flow.ts';
 import { AdamW, type OptimConfig } from '../src/train/optim.ts';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../src/model/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../src/util/safetensors.ts';
 import { Rng } from '../src/util/random.ts';
 
 const PYTHON = [process.env.MIRO_PYTHON, '/usr/bin/python3', 'python3'].find(

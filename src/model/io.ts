@@ -7,7 +7,7 @@ import type { Variable } from '@tensorflow/tfjs';
 import type { Tf } from './backend.js';
 import type { ModelConfig } from './config.js';
 import type { Params } from './network.js';
-import { encodeSafetensors, readSafetensors } from './safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../util/safetensors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { StoreError } from '../errors.js';
 

@@ -2,9 +2,8 @@
 // detector. Each returns null when the caption makes no claim of its kind: a missing reward,
 // not zero quality.
 
-import type { Detection } from '../synth/detector.js';
+import { holds, type Detection } from '../synth/detector.js';
 import { parseCaption, type Mention, type RelationClaim } from '../synth/captions.js';
-import type { Relation } from '../synth/vocab.js';
 
 const matches = (d: Detection, m: { colour: string | null; shape: string }) =>
   d.shape === m.shape && (m.colour === null || d.colour === m.colour);
@@ -49,19 +48,6 @@ export function countingAgreement(caption: string, detections: Detection[]): num
     s += 1 - Math.abs(g.count - found) / Math.max(g.count, found);
   }
   return s / groups.length;
-}
-
-export function holds(relation: Relation, a: Detection, b: Detection, margin = 0.02): boolean {
-  switch (relation) {
-    case 'left of':
-      return a.x < b.x - margin;
-    case 'right of':
-      return a.x > b.x + margin;
-    case 'above':
-      return a.y < b.y - margin;
-    case 'below':
-      return a.y > b.y + margin;
-  }
 }
 
 function relationHolds(r: RelationClaim, detections: Detection[]): boolean {

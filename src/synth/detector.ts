@@ -3,7 +3,7 @@
 // (its RGB minus its grey level), which blur, low contrast and desaturation shrink but do not
 // turn; shape by where its mass sits and how full its bounding box is.
 
-import { COLOURS, COLOUR_NAMES, SIZES, type Colour, type Shape } from './vocab.js';
+import { COLOURS, COLOUR_NAMES, SIZES, type Colour, type Relation, type Shape } from './vocab.js';
 import type { RGBImage } from '../util/image.js';
 
 export interface Detection {
@@ -201,4 +201,18 @@ export function detect(input: RGBImage): Detection[] {
     });
   }
   return found;
+}
+
+/** Whether detection a stands in `relation` to b (centroids, with a margin as a fraction of the side). */
+export function holds(relation: Relation, a: Detection, b: Detection, margin = 0.02): boolean {
+  switch (relation) {
+    case 'left of':
+      return a.x < b.x - margin;
+    case 'right of':
+      return a.x > b.x + margin;
+    case 'above':
+      return a.y < b.y - margin;
+    case 'below':
+      return a.y > b.y + margin;
+  }
 }

@@ -2,8 +2,7 @@
 // image is correct when every clause of its prompt holds; overall = mean of the tag accuracies.
 
 import { COLOUR_NAMES, RELATIONS, SHAPES, SIZE_NAMES, type Colour, type Relation, type Shape } from './vocab.js';
-import type { Detection } from './detector.js';
-import { holds } from '../scorers/agreement.js';
+import { holds, type Detection } from './detector.js';
 import { placeObjects, CLEAN, type Scene } from './scene.js';
 import { countWord } from './captions.js';
 import { mulberry32 } from '../util/random.js';

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Variable } from '@tensorflow/tfjs';
-import { encodeSafetensors, readSafetensors, type NamedArray } from '../model/safetensors.js';
+import { encodeSafetensors, readSafetensors, type NamedArray } from '../util/safetensors.js';
 import { fsyncDir, fsyncFile } from '../store/atomic.js';
 import { StoreError } from '../errors.js';
 

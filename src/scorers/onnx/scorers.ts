@@ -11,7 +11,7 @@ import type { Scorer, ScoreInput } from '../types.js';
 import { filePath, loadScorerConfig, onnxIdentity, type OnnxScorerConfig } from './config.js';
 import { preprocessBatch } from './preprocess.js';
 import { PaddedTokenizer } from './text.js';
-import { readSafetensors } from '../../model/safetensors.js';
+import { readSafetensors } from '../../util/safetensors.js';
 import { MiroError } from '../../errors.js';
 
 async function ort(): Promise<typeof Ort> {
