@@ -107,6 +107,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const src = path.resolve(process.argv[2] ?? 'src');
   const problems = checkLayers(src);
   for (const p of problems) console.error(p);
-  console.log(problems.length ? `layers: ${problems.length} problem(s)` : `layers: ok (${importEdges(src).length} imports, no file or folder cycles)`);
+  console.log(
+    problems.length ? `layers: ${problems.length} problem(s)` : `layers: ok (${importEdges(src).length} imports, no file or folder cycles)`,
+  );
   process.exit(problems.length ? 1 : 0);
 }

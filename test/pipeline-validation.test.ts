@@ -162,3 +162,17 @@ test('--set overrides a key before validation: numbers as YAML, list items by in
   );
   assert.throws(() => parsePipeline(yaml, FILE, { dataRoot: '/tmp/unused', set: ['novalue'] }), /--set novalue: expected key\.path=value/);
 });
+
+test('an unknown built-in scorer or model preset names the file, line and key, with a suggestion', () => {
+  const scorer = configError(
+    'nodes:\n  a: {uses: rows, with: {count: 3}}\n  s:\n    uses: score\n    needs: [a]\n    with: {scorer: colorfulness, image: a.value}\n',
+  );
+  assert.match(
+    scorer.message,
+    /^pipelines\/bad\.yaml:\d+: nodes\.s\.with: unknown scorer "colorfulness" \(did you mean "colourfulness"\?\)/,
+  );
+  const preset = configError(
+    'nodes:\n  a: {uses: rows, with: {count: 3}}\n  t:\n    uses: train\n    needs: [a]\n    with: {preset: tinyy, image: a.value, caption_real: a.value, steps: 2}\n',
+  );
+  assert.match(preset.message, /unknown preset "tinyy" \(did you mean "tiny"\?\)/);
+});

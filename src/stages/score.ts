@@ -8,7 +8,8 @@ import { p, type ParamsOf } from './params.js';
 import { defineStage, type Batch, type ColumnRef, type ShardContext } from './types.js';
 import { mapRows, type RowResult } from './base.js';
 import { RowError } from '../errors.js';
-import { loadScorer, scorerIdentity, type Scorer, type ScoreResult, scorerReadsCaption } from '../scorers/index.js';
+import { BUILTIN_SCORER_NAMES, loadScorer, scorerIdentity, type Scorer, type ScoreResult, scorerReadsCaption } from '../scorers/index.js';
+import { suggestion } from '../util/suggest.js';
 import { shardName } from '../store/layout.js';
 import { decodeImage, type RGBImage } from '../util/image.js';
 import { errorMessage } from '../errors.js';
@@ -34,8 +35,12 @@ export const score = defineStage({
   rowsCanFail: true,
   columns: () => [{ name: 'score', type: 'DOUBLE' }],
   reads: (params) => [params.image, params.caption].filter((x): x is ColumnRef => x !== null),
-  validate: (params) =>
-    scorerReadsCaption(params.scorer) && !params.caption ? `scorer ${params.scorer} reads captions: set caption: node.column` : null,
+  validate: (params) => {
+    // A built-in name is checked where the pipeline loads, with a suggestion (colorfulness -> colourfulness).
+    if (!/^(onnx|vlm):/.test(params.scorer) && !BUILTIN_SCORER_NAMES.includes(params.scorer))
+      return `unknown scorer "${params.scorer}"${suggestion(params.scorer, BUILTIN_SCORER_NAMES)} (built in: ${BUILTIN_SCORER_NAMES.join(', ')}; or onnx:<config>, vlm:<config>)`;
+    return scorerReadsCaption(params.scorer) && !params.caption ? `scorer ${params.scorer} reads captions: set caption: node.column` : null;
+  },
   identity: (params) => scorerIdentity(params.scorer),
   async *run(ctx) {
     const loaded = await loadScorer(ctx.params.scorer);

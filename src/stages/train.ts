@@ -5,7 +5,7 @@
 // checkpoint and continues the same loss curve.
 
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { sha256 } from '../util/hash.js';
 import { MiroError, StageError } from '../errors.js';
 import { readReleaseManifest } from '../store/release-manifest.js';
@@ -13,7 +13,8 @@ import { p } from './params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
 import { sqlFileList } from '../store/duck.js';
 import { loadTf } from '../model/backend.js';
-import { modelConfig, type FrozenModels, type ModelConfig } from '../model/config.js';
+import { CONFIG_DIR, modelConfig, type FrozenModels, type ModelConfig } from '../model/config.js';
+import { suggestion } from '../util/suggest.js';
 import { parameterCount, type Params } from '../model/network.js';
 import { ShardLoader, type LatentInputs } from '../train/loader.js';
 import type { LatentsState } from './latents.js';
@@ -87,6 +88,11 @@ export const train = defineStage({
   needs: { min: 0 },
   rowsCanFail: false,
   validate: (prm) => {
+    const presets = readdirSync(CONFIG_DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.slice(0, -5));
+    if (!presets.includes(prm.preset))
+      return `unknown preset "${prm.preset}"${suggestion(prm.preset, presets)} (configs/models/: ${presets.sort().join(', ')})`;
     const latent = isLatentPreset(prm.preset);
     if (latent) {
       if (prm.release) return `preset ${prm.preset} trains on latents and text embeddings from pipeline nodes, not from a release`;
