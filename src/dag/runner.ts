@@ -281,10 +281,11 @@ class NodeRun {
     const owned = new Set(['_checks.json', ...(this.spec.stage.outputs ?? [])]);
     for (const t of Object.values(manifest?.tables ?? {})) owned.add(t.file.split(/[\\/]/)[0]!);
     for (const entry of await fs.readdir(this.layout.dir).catch(() => [] as string[])) {
-      // Its own part numbers only, and its own temporary names (a part's `.tmp`, an atomic write's
-      // `_name.json.tmp-PID`): a user's `notes.tmp` or a `part-00042.parquet` past its shards stays.
+      // Its own part numbers only, and its own temporary names (a part's `.tmp` of any number, from
+      // an earlier shard count too, and an atomic write's `_name.json.tmp-PID`): a user's
+      // `notes.tmp`, `mydir.tmp` or a finished `part-00042.parquet` past its shards stays.
       const part = /^part-(\d+)\.parquet(\.tmp)?$/.exec(entry);
-      const mine = part ? Number(part[1]) < this.spec.shards : /^_[a-z_]+\.json\.tmp-\d+$/.test(entry);
+      const mine = part ? part[2] !== undefined || Number(part[1]) < this.spec.shards : /^_[a-z_]+\.json\.tmp-\d+$/.test(entry);
       if (owned.has(entry) || mine) await fs.rm(path.join(this.layout.dir, entry), { recursive: true, force: true });
     }
     await fs.rm(this.layout.manifestFile(), { force: true });
