@@ -25,7 +25,7 @@ typecheck: $(NODE_MODULES_STAMP)
 	npx tsc --noEmit -p .
 
 # The formatter's verdict and the layer rule (imports point cli -> release -> dag -> stages ->
-# components -> store -> util, no cycles); see README, "Architecture".
+# components -> store -> util, no cycles); see README, "Architecture", and docs/architecture.md.
 lint: $(NODE_MODULES_STAMP)
 	npx prettier --check $(FORMATTED)
 	node --import tsx scripts/check-layers.ts
