@@ -318,7 +318,9 @@ def main():
             rec = {'examples': seen, 'step': step, 'loss': float(np.mean(losses[-200:])), 'seconds': round(el, 1), 'examples_per_s': round(seen / el, 1)}
             print(json.dumps(rec), file=log, flush=True)
             print(json.dumps(rec), flush=True)
-    torch.save(ema.state_dict(), os.path.join(args.out, 'ema.pt'))
+    from miro_torch import safetensors_io
+
+    safetensors_io.save(os.path.join(args.out, 'ema.safetensors'), dict(ema.state_dict()))  # never a pickle
 
 
 if __name__ == '__main__':
