@@ -37,3 +37,25 @@ test('timeouts, refused connections and HTTP statuses are typed errors with the 
   assert.ok(refused.cause);
   assert.ok(new RowError('decode_error', 'x') instanceof MiroError, 'row errors are in the family too');
 });
+
+test('an answer whose cache append fails (a full disk) fails the shard instead of becoming a failed row to ask again', async () => {
+  const { RequestCache, cachedRequest } = await import('../src/vlm/client.ts');
+  const { promises: fs, existsSync } = await import('node:fs');
+  const { StoreError } = await import('../src/errors.ts');
+  const path = await import('node:path');
+  const { tmpDir } = await import('./helpers.ts');
+  if (!existsSync('/dev/full')) return;
+  const cache = await RequestCache.open(path.join(tmpDir(), 'cache.jsonl'));
+  // Every write to /dev/full fails with ENOSPC, as on a full disk.
+  (cache as unknown as { handle: import('node:fs/promises').FileHandle }).handle = await fs.open('/dev/full', 'a');
+  let asked = 0;
+  const result = cachedRequest(cache, 'k', 'row-1', async () => (asked++, 'an answer'), {
+    save: (a) => ({ caption: a }),
+    load: (e) => String(e.caption),
+  });
+  await assert.rejects(
+    result,
+    (e: unknown) => e instanceof StoreError && /cannot append to the request cache .*cache\.jsonl/.test((e as Error).message),
+  );
+  assert.equal(asked, 1);
+});

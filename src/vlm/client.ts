@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { sniffMime } from '../util/image.js';
 import { fetchOnce, redactUrl, type RetryPolicy } from '../util/fetch.js';
-import { ModelServerError, RowError, ServerNetworkError, ServerResponseError, errorMessage } from '../errors.js';
+import { ModelServerError, RowError, ServerNetworkError, ServerResponseError, StoreError, errorMessage } from '../errors.js';
 
 /** A finished request: its answer (a caption, or a score) or the row error it ended in. */
 export interface CacheEntry {
@@ -25,10 +25,13 @@ export class RequestCache {
   private entries = new Map<string, CacheEntry>();
   private handle: fs.FileHandle | undefined;
   /** With `retryFailures`, a cached failure is not an answer: the request is sent again. */
-  private constructor(private readonly retryFailures: boolean) {}
+  private constructor(
+    private readonly retryFailures: boolean,
+    private readonly file: string,
+  ) {}
 
   static async open(file: string, opts: { retryFailures?: boolean } = {}): Promise<RequestCache> {
-    const cache = new RequestCache(opts.retryFailures ?? false);
+    const cache = new RequestCache(opts.retryFailures ?? false, file);
     await fs.mkdir(path.dirname(file), { recursive: true });
     let text = await fs.readFile(file, 'utf8').catch(() => '');
     // A line cut by a crash is dropped, and cut off the file, so the next append starts a line of its own.
@@ -53,10 +56,22 @@ export class RequestCache {
     return hit && !hit.ok && this.retryFailures ? undefined : hit;
   }
 
+  /**
+   * Appends an answer durably. A failed append (a full disk) is tried once more, then fails the
+   * shard with a StoreError: an answer already paid for never becomes a failed row to be asked again.
+   */
   async put(entry: CacheEntry): Promise<void> {
     this.entries.set(entry.key, entry);
-    await this.handle!.appendFile(`${JSON.stringify(entry)}\n`);
-    await this.handle!.datasync();
+    const line = `${JSON.stringify(entry)}\n`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.handle!.appendFile(line);
+        await this.handle!.datasync();
+        return;
+      } catch (err) {
+        if (attempt >= 1) throw new StoreError(`cannot append to the request cache ${this.file} (${errorMessage(err)})`, { cause: err });
+      }
+    }
   }
 
   get size(): number {
@@ -125,10 +140,9 @@ export async function cachedRequest<T>(
 ): Promise<T | RowError> {
   const hit = cache?.get(key);
   if (hit) return hit.ok ? codec.load(hit) : new RowError(hit.status!, hit.error!);
+  let answer: T;
   try {
-    const answer = await request();
-    await cache?.put({ ...codec.save(answer), key, id, ok: true });
-    return answer;
+    answer = await request();
   } catch (err) {
     if (err instanceof RowError) {
       await cache?.put({ key, id, ok: false, status: err.status, error: err.message });
@@ -137,4 +151,6 @@ export async function cachedRequest<T>(
     if (err instanceof ModelServerError) return new RowError(err.errorClass, err.message);
     return new RowError('error', errorMessage(err));
   }
+  await cache?.put({ ...codec.save(answer), key, id, ok: true }); // outside the try: a cache failure is not the row's
+  return answer;
 }
