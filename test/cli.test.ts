@@ -190,3 +190,12 @@ test('a second pipeline file with the same name is refused (its data would be re
   assert.equal((await runCli(['run', b, '--force-name'], { env })).code, 0);
   assert.equal((await runCli(['sql', b, 'SELECT count(*) AS n FROM numbers', '--format', 'csv'], { env })).stdout.trim(), 'n\n10');
 });
+
+test("DuckDB spills inside the pipeline's data (its temp_directory), so a big query spills instead of failing", async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const file = await writePipeline(dir, 'spill', 'name: spill\nsettings: {shards: 1}\nnodes:\n  numbers: {uses: rows, with: {count: 3}}\n');
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const r = await runCli(['sql', file, "SELECT current_setting('temp_directory') AS t", '--format', 'csv'], { env });
+  assert.equal(r.stdout.trim(), `t\n${path.join(dir, 'data', 'spill', '_spill')}`);
+});

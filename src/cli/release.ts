@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loadPipeline } from '../dag/pipeline.js';
+import { openPipeline } from './pipeline.js';
 import { cutRelease } from '../release/release.js';
 import { int, collect } from './args.js';
 import { MiroError } from '../errors.js';
@@ -44,7 +44,7 @@ export default function register(program: Command): void {
         throw new MiroError(
           'give --license: the license of the released images and captions, as an SPDX id (e.g. cc-by-4.0) or other:<name>; --license unset leaves it for later, marked in the card',
         );
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
+      const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const m = await cutRelease(pipeline, {
         out: o.out,
         where: o.where,

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import { collect } from './args.js';
-import { loadPipeline } from '../dag/pipeline.js';
+import { openPipeline } from './pipeline.js';
 import { openViews, populated } from '../dag/views.js';
 import { writeDataReport } from '../report/data-report.js';
 
@@ -15,7 +15,7 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: { out?: string; dataRoot?: string; set?: string[] }) => {
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
+      const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const { conn, views } = await openViews(pipeline);
       try {
         const written = await writeDataReport(conn, populated(views), o.out ?? pipeline.settings.reportDir);

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import type { ChildRunOptions } from '../dag/child.js';
-import { loadPipeline } from '../dag/pipeline.js';
+import { openPipeline } from './pipeline.js';
 import { runPipeline } from '../dag/runner.js';
 import { MiroError, UsageError } from '../errors.js';
 import { suggestion } from '../util/suggest.js';
@@ -71,13 +71,13 @@ export default function register(program: Command): void {
     .action(async (file: string, o: RunOptions) => {
       if (o.childOptions) {
         const child = JSON.parse(o.childOptions) as ChildRunOptions;
-        await runPipeline(loadPipeline(file, { dataRoot: child.dataRoot, set: child.set }), child.run);
+        await runPipeline(openPipeline(file, { dataRoot: child.dataRoot, set: child.set }), child.run);
         return;
       }
       const lease = o.lockLease ?? envSeconds('MIRO_LOCK_LEASE');
       const { rank, world, source } = rankAndWorld({ rank: o.rank, world: o.world });
       if (source !== 'defaults') console.error(`rank ${rank} of ${world} (${source})`);
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
+      const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       for (const [flag, names] of [
         ['only', o.only],
         ['from', o.from],

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { loadPipeline } from '../dag/pipeline.js';
+import { openPipeline } from './pipeline.js';
 import { openViews } from '../dag/views.js';
 import { queryRows } from '../store/duck.js';
 import { commitFile } from '../store/atomic.js';
@@ -57,7 +57,7 @@ export default function register(program: Command): void {
       } catch (err) {
         throw new MiroError(`-f ${o.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
       }
-      const pipeline = loadPipeline(file, { dataRoot: o.dataRoot, set: o.set });
+      const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const { conn, views } = await openViews(pipeline, { isolated: !o.unsafe });
       // DuckDB writes exports into a folder of our own, inside the sandbox, and they move from there.
       const staging = o.format === 'table' ? null : mkdtempSync(path.join(os.tmpdir(), 'miro-sql-'));

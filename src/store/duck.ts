@@ -36,9 +36,24 @@ export function duckThreads(): number {
   return Math.max(1, Number(process.env.MIRO_DUCKDB_THREADS ?? 2));
 }
 
+let spillDirectory: string | undefined;
+
+/**
+ * Where DuckDB spills what does not fit in its memory limit (a join or sort over a large run):
+ * a folder inside the pipeline's data, set by the CLI once it knows it. Without one, an in-memory
+ * DuckDB cannot spill, and a big query fails with out-of-memory instead.
+ */
+export function setSpillDirectory(dir: string): void {
+  spillDirectory = dir;
+}
+
+function instanceOptions(): Record<string, string> {
+  return { threads: String(duckThreads()), ...(spillDirectory ? { temp_directory: spillDirectory } : {}) };
+}
+
 /** The process-wide DuckDB instance (in memory; Parquet files are the storage). */
 export function duckInstance(): Promise<DuckDBInstance> {
-  instance ??= DuckDBInstance.create(':memory:', { threads: String(duckThreads()) });
+  instance ??= DuckDBInstance.create(':memory:', instanceOptions());
   return instance;
 }
 
@@ -55,7 +70,7 @@ const owners = new WeakMap<DuckDBConnection, DuckDBInstance>();
  * connection of the process.
  */
 export async function connectIsolated(): Promise<DuckDBConnection> {
-  const own = await DuckDBInstance.create(':memory:', { threads: String(duckThreads()) });
+  const own = await DuckDBInstance.create(':memory:', instanceOptions());
   const conn = await own.connect();
   owners.set(conn, own);
   return conn;
