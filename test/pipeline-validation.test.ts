@@ -176,3 +176,19 @@ test('an unknown built-in scorer or model preset names the file, line and key, w
   );
   assert.match(preset.message, /unknown preset "tinyy" \(did you mean "tiny"\?\)/);
 });
+
+test('settings.rows_per_shard cuts a source that knows its count into enough shards; a shards parameter wins', () => {
+  const p = parsePipeline(
+    'settings: {shards: 4, rows_per_shard: 100}\nnodes:\n  a: {uses: rows, with: {count: 1000}}\n  b: {uses: synth, with: {count: 250}}\n  c: {uses: rows, with: {count: 1000, shards: 3}}\n  d: {uses: derive, needs: [a], with: {columns: {v: {sql: "value"}}}}\n',
+    FILE,
+    { dataRoot: '/tmp/unused' },
+  );
+  assert.deepEqual(
+    ['a', 'b', 'c', 'd'].map((n) => p.nodes.get(n)!.shards),
+    [10, 3, 3, 10],
+  );
+  assert.match(
+    configError('settings: {rows_per_shard: 0}\nnodes:\n  a: {uses: rows, with: {count: 3}}\n').message,
+    /settings\.rows_per_shard: expected a positive integer/,
+  );
+});

@@ -34,7 +34,7 @@ export interface Pipeline {
 }
 
 const TOP_KEYS = ['name', 'description', 'settings', 'nodes'];
-const SETTING_KEYS = ['data_root', 'seed', 'shards', 'report_dir'];
+const SETTING_KEYS = ['data_root', 'seed', 'shards', 'rows_per_shard', 'report_dir'];
 const NODE_KEYS = ['uses', 'needs', 'with', 'description'];
 
 export interface LoadOptions {
@@ -183,6 +183,9 @@ function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opt
   const shards = s.shards ?? 4;
   if (!Number.isInteger(shards) || (shards as number) < 1 || (shards as number) > 99999)
     fail('settings.shards', 'expected an integer from 1 to 99999');
+  const rowsPerShard = s.rows_per_shard ?? null;
+  if (rowsPerShard !== null && (!Number.isInteger(rowsPerShard) || (rowsPerShard as number) < 1))
+    fail('settings.rows_per_shard', 'expected a positive integer (rows per shard of a source that knows its count)');
   const dataRoot = opts.dataRoot ?? process.env.MIRO_DATA_ROOT ?? (s.data_root as string | undefined) ?? 'data';
   if (typeof dataRoot !== 'string') fail('settings.data_root', 'expected a path');
   const unsafe = unsafeDataRoot(path.resolve(dataRoot));
@@ -193,6 +196,7 @@ function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opt
     file,
     seed: seed as number,
     shards: shards as number,
+    rowsPerShard: rowsPerShard as number | null,
     dataRoot: path.resolve(dataRoot),
     reportDir: path.resolve(reportDir),
   };

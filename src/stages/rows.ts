@@ -2,7 +2,7 @@
 // engine benchmarks, and as the smallest example of a stage kind.
 
 import { p } from './params.js';
-import { defineStage } from './types.js';
+import { defineStage, sourceShardCount } from './types.js';
 import { mulberry32 } from '../util/random.js';
 
 export const rows = defineStage({
@@ -17,7 +17,7 @@ export const rows = defineStage({
   needs: { min: 0, max: 0 },
   rowsCanFail: false,
   columns: () => [{ name: 'value', type: 'DOUBLE' }],
-  sourceShards: (params, settings) => params.shards || settings.shards,
+  sourceShards: (params, settings) => sourceShardCount(params.shards, params.count, settings),
   async *run(ctx) {
     const lo = Math.floor((ctx.shard * ctx.params.count) / ctx.shards);
     const hi = Math.floor(((ctx.shard + 1) * ctx.params.count) / ctx.shards);

@@ -3,7 +3,7 @@
 // a spread of quality. The scene graph is kept as JSON, for evaluation only.
 
 import { p } from './params.js';
-import { defineStage } from './types.js';
+import { defineStage, sourceShardCount } from './types.js';
 import { generateScene, renderScene } from '../synth/scene.js';
 import { altText } from '../synth/captions.js';
 import { encodePng } from '../util/image.js';
@@ -36,7 +36,7 @@ export const synth = defineStage({
     { name: 'height', type: 'INTEGER' },
     { name: 'scene', type: 'VARCHAR' },
   ],
-  sourceShards: (params, settings) => params.shards || settings.shards,
+  sourceShards: (params, settings) => sourceShardCount(params.shards, params.count, settings),
   async *run(ctx) {
     const { count, size } = ctx.params;
     const lo = Math.floor((ctx.shard * count) / ctx.shards);

@@ -17,9 +17,17 @@ export interface PipelineSettings {
   file: string;
   seed: number;
   shards: number;
+  /** With it, a source that knows its row count (synth, rows) cuts ceil(count / rows_per_shard) shards. */
+  rowsPerShard: number | null;
   dataRoot: string;
   /** Folder for human-facing reports of this pipeline. */
   reportDir: string;
+}
+
+/** A source's shard count: its own `shards`, else one shard per `rows_per_shard` rows, else the pipeline's. */
+export function sourceShardCount(own: number, count: number, settings: PipelineSettings): number {
+  if (own) return own;
+  return settings.rowsPerShard ? Math.max(1, Math.ceil(count / settings.rowsPerShard)) : settings.shards;
 }
 
 export interface SelectOptions {
