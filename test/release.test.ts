@@ -148,11 +148,18 @@ test('--license is required (or explicitly unset); --images path keeps real exte
   const noLicense = await runCli(['release', file, '--out', path.join(dir, 'x')], { env });
   assert.equal(noLicense.code, 1);
   assert.match(noLicense.stderr, /give --license/);
+  const madeUp = await runCli(['release', file, '--out', path.join(dir, 'y'), '--license', 'cc-by-4'], { env });
+  assert.equal(madeUp.code, 2);
+  assert.match(madeUp.stderr, /--license cc-by-4: not a license id the Hugging Face Hub knows \(did you mean "cc-by-4.0"\?\)/);
   const unset = await runCli(['release', file, '--out', path.join(dir, 'unset'), '--license', 'unset'], { env });
   assert.equal(unset.code, 0, unset.stderr);
   const frontMatter = (dir: string) =>
     parseYaml(readFileSync(path.join(dir, 'README.md'), 'utf8').split('---\n')[1]!) as Record<string, any>;
   assert.deepEqual([frontMatter(path.join(dir, 'unset')).license, frontMatter(path.join(dir, 'unset')).license_name], ['other', 'unset']);
+  assert.match(frontMatter(path.join(dir, 'unset')).pretty_name, /^paths: images scored and binned for MIRO \(2 rewards\)$/);
+  const card = readFileSync(path.join(dir, 'unset', 'README.md'), 'utf8');
+  assert.match(card, /## Limitations\n/);
+  assert.match(card, /## Citation\n\n```bibtex\n@article\{dufour2025miro,/);
 
   const out = path.join(dir, 'rel');
   const rel = await runCli(['release', file, '--out', out, '--images', 'path', '--license', 'other:research-only'], { env });

@@ -5,7 +5,9 @@ import { Option } from 'commander';
 import { openPipeline } from './pipeline.js';
 import { cutRelease } from '../release/release.js';
 import { int, collect } from './args.js';
-import { MiroError } from '../errors.js';
+import { MiroError, UsageError } from '../errors.js';
+import { HUB_LICENSES } from '../release/licenses.js';
+import { suggestion } from '../util/suggest.js';
 
 interface ReleaseOptions {
   set?: string[];
@@ -43,6 +45,10 @@ export default function register(program: Command): void {
       if (!o.license)
         throw new MiroError(
           'give --license: the license of the released images and captions, as an SPDX id (e.g. cc-by-4.0) or other:<name>; --license unset leaves it for later, marked in the card',
+        );
+      if (o.license !== 'unset' && !o.license.startsWith('other:') && !HUB_LICENSES.has(o.license))
+        throw new UsageError(
+          `--license ${o.license}: not a license id the Hugging Face Hub knows${suggestion(o.license, HUB_LICENSES)}; use one of its ids (cc-by-4.0, cc0-1.0, mit, ...), other:<name>, or unset`,
         );
       const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const m = await cutRelease(pipeline, {

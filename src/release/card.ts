@@ -47,7 +47,7 @@ export function cardMetadata(m: ReleaseManifest): Record<string, unknown> {
   const tars = m.layout === 'webdataset';
   return {
     ...license,
-    pretty_name: m.name,
+    pretty_name: `${m.pipeline.name}: images scored and binned for MIRO (${m.rewards.length} rewards)`,
     task_categories: ['text-to-image'],
     language: ['en'],
     size_categories: [sizeCategory(m.counts.rows)],
@@ -151,5 +151,27 @@ With Hugging Face datasets: \`load_dataset("path/to/${m.name}")\` reads the \`co
 \`load_dataset("path/to/${m.name}", "bin_edges")\` gives the edges).`
 }
 Check it with \`miro verify ${m.name}\`.
+
+## Limitations
+
+- Scores are what the reward models say, with their biases: aesthetic and preference models
+  reward what their training raters liked, and image-text scores read the captions, which a
+  vision-language model wrote and may get wrong. A bin is a rank among these images, not an
+  absolute quality.
+- The edges are quantiles of this dataset: bins of another release are not comparable unless it
+  was cut with the same edges.
+- Failed rows are left out (see the counts above), so a filter on images that fail to decode or
+  score changes what the release represents.
+
+## Citation
+
+\`\`\`bibtex
+@article{dufour2025miro,
+  title   = {MIRO: MultI-Reward cOnditioned pretraining improves T2I quality and efficiency},
+  author  = {Dufour, Nicolas and others},
+  journal = {arXiv preprint arXiv:2510.25897},
+  year    = {2025}
+}
+\`\`\`
 `;
 }
