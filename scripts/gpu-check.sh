@@ -12,23 +12,24 @@ cd "$(dirname "$0")/.."
 log=${OUT:-/tmp}/gpu-check.log
 exec > >(tee "$log") 2>&1
 export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
+py=${PYTHON:-python3} # a python3 with torch
 
 echo "== machine"
 nvidia-smi -L 2>/dev/null || echo "nvidia-smi: none"
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "gpus", torch.cuda.device_count())' || exit 2
-gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+"$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "gpus", torch.cuda.device_count())' || exit 2
+gpus=$("$py" -c 'import torch; print(torch.cuda.device_count())')
 
 echo "== torch engine, paper preset, one process"
-python3 -m miro_torch.bench --preset paper --seconds "${PAPER_SECONDS:-150}"
+"$py" -m miro_torch.bench --preset paper --seconds "${PAPER_SECONDS:-150}"
 one=$?
 multi=0
 if [ "$gpus" -gt 1 ]; then
   echo "== torch engine, paper preset, torchrun on $gpus GPUs"
-  python3 -m torch.distributed.run --nproc_per_node "$gpus" -m miro_torch.bench --preset paper --seconds 60
+  "$py" -m torch.distributed.run --nproc_per_node "$gpus" -m miro_torch.bench --preset paper --seconds 60
   multi=$?
 fi
 echo "== torch engine, tiny (the demo preset)"
-python3 -m miro_torch.bench --preset tiny --seconds 30 --batch 256
+"$py" -m miro_torch.bench --preset tiny --seconds 30 --batch 256
 tiny=$?
 
 if command -v node >/dev/null && [ -d node_modules ]; then
