@@ -199,3 +199,19 @@ test("DuckDB spills inside the pipeline's data (its temp_directory), so a big qu
   const r = await runCli(['sql', file, "SELECT current_setting('temp_directory') AS t", '--format', 'csv'], { env });
   assert.equal(r.stdout.trim(), `t\n${path.join(dir, 'data', 'spill', '_spill')}`);
 });
+
+test('miro sql writes bytes (an image) as base64 in CSV and JSON, and as bytes in Parquet', async () => {
+  const dir = tmpDir();
+  const env = { MIRO_DATA_ROOT: path.join(dir, 'data') };
+  const file = await writePipeline(dir, 'blob', 'name: blob\nsettings: {shards: 1}\nnodes:\n  numbers: {uses: rows, with: {count: 1}}\n');
+  assert.equal((await runCli(['run', file], { env })).code, 0);
+  const q = "SELECT '\\x89PNG\\x00\\xFF'::BLOB AS image";
+  const csv = await runCli(['sql', file, q, '--format', 'csv'], { env });
+  assert.equal(csv.stdout.trim(), `image\n${Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0xff]).toString('base64')}`);
+  const json = JSON.parse((await runCli(['sql', file, q, '--format', 'json'], { env })).stdout) as { image: string }[];
+  assert.deepEqual([...Buffer.from(json[0]!.image, 'base64')], [0x89, 0x50, 0x4e, 0x47, 0, 0xff]);
+  const out = path.join(dir, 'x.parquet');
+  assert.equal((await runCli(['sql', file, q, '--format', 'parquet', '--out', out], { env })).code, 0);
+  const back = await sql(`SELECT hex(image) AS h FROM read_parquet('${out}')`);
+  assert.equal(back[0]!.h, '89504E4700FF');
+});

@@ -17,10 +17,14 @@ export async function recastColumns(conn: DuckDBConnection, query: string, type:
   return hit.length ? `SELECT * REPLACE (${hit.map((c) => `${cast(c)} AS ${c}`).join(', ')}) FROM (${query}\n)` : query;
 }
 
-/** COPY the query to `file`; for CSV, nested values (lists, structs, maps) become JSON text first. */
+/**
+ * COPY the query to `file`. For CSV, nested values (lists, structs, maps) become JSON text first;
+ * in CSV and JSON, bytes (an image) become base64 text, which every reader decodes, instead of
+ * DuckDB's escaped `\x89PNG...`. Parquet keeps them as bytes.
+ */
 export async function exportQuery(conn: DuckDBConnection, query: string, format: ExportFormat, file: string): Promise<void> {
-  const select =
-    format === 'csv' ? await recastColumns(conn, query, /[[\]]|^(STRUCT|MAP|UNION)\b/, (c) => `to_json(${c})::VARCHAR`) : query;
+  let select = format === 'parquet' ? query : await recastColumns(conn, query, /^BLOB$/, (c) => `base64(${c})`);
+  if (format === 'csv') select = await recastColumns(conn, select, /[[\]]|^(STRUCT|MAP|UNION)\b/, (c) => `to_json(${c})::VARCHAR`);
   const options = {
     csv: 'FORMAT csv, HEADER true',
     json: 'FORMAT json, ARRAY true',
