@@ -44,7 +44,8 @@ test('a run killed after a sample setting finished resumes from it, and commits 
   );
   const cache = path.join(killed, 'sr/sample/_cache');
   const { child, done } = startCli(['run', file, '--only', 'sample', '--jobs', '1'], { env });
-  while (!(existsSync(cache) && readdirSync(cache).some((f) => f.startsWith('sample-first-')))) {
+  // The committed cache file, not its .tmp: the setting counts as finished once it is renamed into place.
+  while (!(existsSync(cache) && readdirSync(cache).some((f) => /^sample-first-.*\.parquet$/.test(f)))) {
     if (child.exitCode !== null) assert.fail(`sampling ended before the kill: ${(await done).stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
