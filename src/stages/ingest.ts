@@ -1,5 +1,7 @@
 // `ingest`: reads images from a folder with sidecar .txt captions (img2dataset's "files"
-// layout) or from a Parquet, CSV or JSONL manifest of paths (or http(s) URLs) and captions.
+// layout), from webdataset tar shards (util/webdataset.ts), or from a Parquet, CSV or JSONL
+// manifest of paths (or http(s) URLs) and captions. Over 300 lines because the three kinds of
+// source share one listing, one id rule and one row loop, which read best side by side.
 //
 // prepare() lists every source once, in sorted order, gives each a stable id and a shard, and
 // records that listing as the node's `sources` table. Ids: the first 16 hex digits of the
