@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -12,6 +12,12 @@ import type { Value } from '../src/stages/types.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = path.join(ROOT, 'bin', 'miro.js');
+
+/** A Python with PyTorch (MIRO_PYTHON, else Debian's, else python3 on PATH), or undefined. */
+export const TORCH_PYTHON = [process.env.MIRO_PYTHON, '/usr/bin/python3', 'python3'].find(
+  (py) => py && spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0,
+);
+export const NO_TORCH = 'no Python with PyTorch here (CI installs python3-torch; MIRO_PYTHON names another)';
 
 export function tmpDir(prefix = 'miro-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

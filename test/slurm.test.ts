@@ -1,13 +1,16 @@
 // A pipeline on a real Slurm cluster (single node, started by the test): an array of 4 map tasks
 // (deploy/slurm/map.sbatch through submit.sh) and the dependent global job. One task is cancelled
 // mid-shard and requeued; every committed Parquet file and the trained weights must be
-// byte-identical to a single-process run. Skips, saying why, only where the daemons cannot start.
+// byte-identical to a single-process run. A torch train node (launch: external) trains on 2 gloo
+// ranks through deploy/slurm/train-torch.sbatch, is requeued mid-run, resumes from its checkpoint
+// and ends with the weights of an uninterrupted local run. Skips, saying why, only where the
+// daemons cannot start (or, for the second, where there is no PyTorch).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, runCli, snapshot, tmpDir, writePipeline } from './helpers.ts';
+import { ROOT, runCli, snapshot, tmpDir, writePipeline, TORCH_PYTHON, NO_TORCH } from './helpers.ts';
 import { slurmUnavailable, startSlurm } from './slurm-cluster.ts';
 
 const why = slurmUnavailable();
@@ -116,6 +119,118 @@ test(
       assert.ok((await ema(single)).equals(await ema(root)), 'trained weights differ');
       const status = await runCli(['status', file], { env: { MIRO_DATA_ROOT: root } });
       assert.equal(status.code, 0, status.stdout);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+const TORCH_YAML = `name: st
+settings: {shards: 4, seed: 13}
+nodes:
+  synth: {uses: synth, with: {count: 120}}
+  caption: {uses: caption, needs: [synth], with: {captioner: scene, scene: synth.scene}}
+  score_colourfulness: {uses: score, needs: [synth], with: {scorer: colourfulness, image: synth.image}}
+  bins: {uses: bins, needs: [score_colourfulness], with: {num_bins: 4, rewards: {colourfulness: score_colourfulness.score}}}
+  train:
+    uses: train
+    needs: [synth, caption, bins]
+    with:
+      engine: torch
+      python: ${TORCH_PYTHON}
+      nproc_per_node: 2
+      launch: external
+      image: synth.image
+      caption_real: synth.caption
+      caption_synthetic: caption.caption
+      targets: {colourfulness: bins.colourfulness_target}
+      steps: 40
+      batch_size: 8
+      checkpoint_every: 4
+      eval_samples: 0
+`;
+
+test(
+  'Slurm: a torch train node on 2 gloo ranks through train-torch.sbatch, requeued mid-run, ends with the uninterrupted weights',
+  { skip: why ?? (TORCH_PYTHON ? false : NO_TORCH), timeout: 600_000 },
+  async () => {
+    const dir = tmpDir('miro-slurm-torch-');
+    const file = await writePipeline(dir, 'st', TORCH_YAML);
+    const local = path.join(dir, 'local');
+    const ref = await runCli(
+      [
+        'run',
+        file,
+        '--set',
+        'nodes.train.with.launch=auto',
+        '--only',
+        'synth',
+        '--only',
+        'caption',
+        '--only',
+        'score_colourfulness',
+        '--only',
+        'bins',
+        '--only',
+        'train',
+      ],
+      {
+        env: { MIRO_DATA_ROOT: local },
+      },
+    );
+    assert.equal(ref.code, 0, ref.stderr);
+
+    const root = path.join(dir, 'slurm');
+    const first = await runCli(['run', file], { env: { MIRO_DATA_ROOT: root } });
+    assert.notEqual(first.code, 0);
+    const plan = path.join(root, 'st/train/torch/plan.json');
+    assert.ok(first.stderr.includes(`sbatch deploy/slurm/train-torch.sbatch ${plan}`), first.stderr);
+
+    const cluster = await startSlurm(path.join(dir, 'cluster'));
+    try {
+      const jobs = path.join(dir, 'jobs');
+      await fs.mkdir(jobs, { recursive: true });
+      const env = {
+        GPUS_PER_NODE: '2',
+        MIRO_PYTHON: TORCH_PYTHON!,
+        MIRO_HOME: ROOT,
+        OMP_NUM_THREADS: '1',
+        OPENBLAS_NUM_THREADS: '1',
+        MIRO_NODE: process.execPath,
+      };
+      const job = cluster
+        .run('sbatch', ['--parsable', '--export=ALL', '--cpus-per-task=2', path.join(ROOT, 'deploy/slurm/train-torch.sbatch'), plan], {
+          cwd: jobs,
+          env,
+        })
+        .trim();
+      const ckpt = path.join(root, 'st/train/checkpoints/step-0000008');
+      const deadline = Date.now() + 180_000;
+      while (!existsSync(ckpt) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(existsSync(ckpt), 'no checkpoint at step 8');
+      cluster.run('scontrol', ['requeue', job]);
+      for (let i = 0; i < 60 && !/PENDING|RUNNING/.test(cluster.run('squeue', ['-h', '-j', job, '-o', '%T'])); i++)
+        await new Promise((r) => setTimeout(r, 500));
+      try {
+        cluster.run('scontrol', ['update', `jobid=${job}`, 'starttime=now']);
+      } catch {
+        // already running again
+      }
+      for (;;) {
+        if (!cluster.run('squeue', ['-h', '-j', job, '-o', '%T']).trim()) break;
+        if (Date.now() > deadline + 240_000) assert.fail('the training job is still queued');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const log = await fs.readFile(path.join(jobs, `miro-train-${job}.out`), 'utf8').catch(() => 'no log');
+      assert.match(cluster.run('scontrol', ['show', 'job', job]), /JobState=COMPLETED/, log);
+      assert.match(log, /resumed from .*step-00000\d\d/, log);
+      assert.match(log, /2 rank\(s\) on cpu/);
+
+      const done = await runCli(['run', file], { env: { MIRO_DATA_ROOT: root } });
+      assert.equal(done.code, 0, done.stderr);
+      assert.doesNotMatch(done.stderr, /launching/);
+      const ema = (r: string) => fs.readFile(path.join(r, 'st/train/model/ema.safetensors'));
+      assert.ok((await ema(local)).equals(await ema(root)), 'the requeued Slurm run ended with other weights than the uninterrupted one');
     } finally {
       await cluster.stop();
     }

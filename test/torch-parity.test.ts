@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Tensor } from '@tensorflow/tfjs';
-import { ROOT, tmpDir } from './helpers.ts';
+import { ROOT, tmpDir, TORCH_PYTHON, NO_TORCH } from './helpers.ts';
 import { loadTf } from '../src/model/backend.ts';
 import { modelConfig, type ModelConfig } from '../src/model/config.ts';
 import { forward, initParams, paramSpecs, type Params } from '../src/model/network.ts';
@@ -19,10 +19,8 @@ import { AdamW, type OptimConfig } from '../src/train/optim.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../src/util/safetensors.ts';
 import { Rng } from '../src/util/random.ts';
 
-const PYTHON = [process.env.MIRO_PYTHON, '/usr/bin/python3', 'python3'].find(
-  (py) => py && spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0,
-);
-const skip = PYTHON ? false : 'no Python with PyTorch here (CI installs python3-torch; MIRO_PYTHON names another)';
+const PYTHON = TORCH_PYTHON;
+const skip = PYTHON ? false : NO_TORCH;
 const REWARDS = ['colourfulness', 'sharpness', 'contrast', 'cleanliness', 'objects', 'counting', 'position'];
 
 function python(args: string[], opts: { torchrun?: number } = {}): string {

@@ -181,6 +181,43 @@ class UNet(nn.Module):
         return self.out(F.silu(self.out_norm(h))).permute(0, 2, 3, 1)
 
 
+class UNet16(nn.Module):
+    """A U-Net on 2x2 pixel blocks: 32 px -> 16 px x 12 channels (pixel unshuffle), levels at 16 and
+    8 px, FiLM from time and the pooled condition in every ResBlock, cross-attention to the text and
+    reward tokens at both levels, self-attention at 8 px only."""
+
+    def __init__(self, vocab, T, rewards, ch=(64, 128), dcond=64, text_layers=1):
+        super().__init__()
+        c1, c2 = ch
+        demb = 4 * c1
+        self.cond = Condition(vocab, T, dcond, text_layers, rewards)
+        self.time = nn.Sequential(nn.Linear(32, demb), nn.SiLU(), nn.Linear(demb, demb))
+        self.pool = nn.Linear(dcond, demb)
+        self.inp = nn.Conv2d(12, c1, 3, padding=1)
+        self.r16a, self.a16a = ResBlock(c1, c1, demb), SpatialAttention(c1, dcond, self_attention=False)
+        self.down = nn.Conv2d(c1, c2, 3, stride=2, padding=1)  # 16 -> 8
+        self.r8a, self.a8a = ResBlock(c2, c2, demb), SpatialAttention(c2, dcond)
+        self.r8b, self.a8b = ResBlock(c2, c2, demb), SpatialAttention(c2, dcond)
+        self.up = nn.Conv2d(c2, c1, 1)  # 8 -> 16
+        self.r16b, self.a16b = ResBlock(2 * c1, c1, demb), SpatialAttention(c1, dcond, self_attention=False)
+        self.out_norm, self.out = nn.GroupNorm(8, c1), nn.Conv2d(c1, 12, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t, tokens, rewards):
+        cond, mask = self.cond(tokens, rewards)
+        pooled = (cond * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        emb = self.time(fourier(t, 16)) + self.pool(pooled)
+        h = F.pixel_unshuffle(x.permute(0, 3, 1, 2), 2)  # [B, 12, 16, 16]
+        h16 = self.a16a(self.r16a(self.inp(h), emb), cond, mask)
+        h = self.a8a(self.r8a(self.down(h16), emb), cond, mask)
+        h = self.a8b(self.r8b(h, emb), cond, mask)
+        h = F.interpolate(self.up(h), scale_factor=2, mode='nearest')
+        h = self.a16b(self.r16b(torch.cat([h, h16], 1), emb), cond, mask)
+        h = self.out(F.silu(self.out_norm(h)))  # [B, 12, 16, 16]
+        return F.pixel_shuffle(h, 2).permute(0, 2, 3, 1)
+
+
 class RinAdapter(nn.Module):
     """The demo's `tiny` RIN: the torch engine's own network (python/miro_torch), given the study's inputs."""
 

@@ -17,6 +17,7 @@ import registerVerify from './verify.js';
 import registerSample from './sample.js';
 import registerModels from './models.js';
 import registerServe from './serve.js';
+import registerStreamRows from './stream.js';
 import { takeExitCode } from './exit.js';
 
 const ENVIRONMENT = `
@@ -54,6 +55,7 @@ export function program(): Command {
     registerVerify,
     registerSample,
     registerModels,
+    registerStreamRows,
   ])
     register(p);
   for (const c of p.commands) c.exitOverride().showSuggestionAfterError(true);

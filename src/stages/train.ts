@@ -11,12 +11,13 @@ import { MiroError, StageError } from '../errors.js';
 import { readReleaseManifest } from '../store/release-manifest.js';
 import { p } from './params.js';
 import { defineStage, type Column, type ColumnRef, type ShardContext } from './types.js';
-import { sqlFileList } from '../store/duck.js';
 import { loadTf } from '../model/backend.js';
 import { CONFIG_DIR, modelConfig, type FrozenModels, type ModelConfig } from '../model/config.js';
 import { suggestion } from '../util/suggest.js';
 import { parameterCount, type Params } from '../model/network.js';
+import { loadSnapshot, trainWithTorch } from '../train/torch-engine.js';
 import { ShardLoader, type LatentInputs } from '../train/loader.js';
+import { unitsOf, type StreamColumn, type StreamPlan } from '../train/stream.js';
 import type { LatentsState } from './latents.js';
 import type { TextEmbedState } from './text-embed.js';
 import { train as trainLoop } from '../train/loop.js';
@@ -61,6 +62,11 @@ const params = {
     default: 'logit_normal',
   }),
   holdout: p.number({ doc: 'fraction of rows held out for evaluation', min: 0, max: 0.5, default: 0.05 }),
+  buffer_shards: p.int({
+    doc: 'input shards read into memory at once and shuffled together (the stream holds one such window, never the dataset)',
+    min: 1,
+    default: 2,
+  }),
   checkpoint_every: p.int({ doc: 'steps between checkpoints', min: 1, default: 100 }),
   keep_checkpoints: p.int({ doc: 'checkpoints kept on disk', min: 1, default: 2 }),
   eval_every: p.int({ doc: 'steps between evaluations with the EMA weights (0: only at the end)', min: 0, default: 0 }),
@@ -68,6 +74,17 @@ const params = {
   eval_guidance: p.number({ doc: 'guidance w for evaluation samples (reward models; the baseline samples without)', default: 3 }),
   eval_steps: p.int({ doc: 'Euler steps for evaluation samples', min: 1, default: 20 }),
   backend: p.string({ doc: 'TensorFlow.js backend (default: the fastest that loads)', default: '' }),
+  engine: p.enum(['tfjs', 'torch'] as const, {
+    doc: 'tfjs: TensorFlow.js in this process; torch: PyTorch under torchrun (DDP, NCCL on GPUs, gloo on CPUs), same checkpoints',
+    default: 'tfjs',
+  }),
+  python: p.string({ doc: 'engine torch: the Python with PyTorch (default: MIRO_PYTHON, else python3)', default: '' }),
+  nproc_per_node: p.int({ doc: 'engine torch: ranks on each machine (one per GPU)', min: 1, default: 1 }),
+  device: p.enum(['auto', 'cpu'] as const, { doc: 'engine torch: auto takes the GPUs where there are any', default: 'auto' }),
+  launch: p.enum(['auto', 'external'] as const, {
+    doc: 'engine torch: auto launches torchrun here (srun + torchrun inside a multi-node Slurm job); external writes torch/plan.json for deploy/slurm/train-torch.sbatch and finishes once its last checkpoint is there',
+    default: 'auto',
+  }),
 };
 
 export const EVAL_COLUMNS = (rewards: string[]): Column[] => [
@@ -79,7 +96,7 @@ export const EVAL_COLUMNS = (rewards: string[]): Column[] => [
 
 export const train = defineStage({
   kind: 'train',
-  version: 2,
+  version: 3,
   doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
   mode: 'global',
   ownProcess: true,
@@ -143,17 +160,14 @@ export const train = defineStage({
     const cfg = modelConfig(prm.preset, prm.variant, rewards);
     const latents = cfg.text.kind === 'precomputed' ? await latentInputs(ctx, cfg) : undefined;
     ctx.log(`${prm.variant} on preset ${prm.preset}: ${parameterCount(cfg).toLocaleString('en')} parameters, backend ${backend}`);
+    const plan = prm.release ? releasePlan(prm.release, rewards, { ...prm, seed: ctx.pipeline.seed }) : streamPlan(ctx, latents?.inputs);
     const loader = new ShardLoader(ctx.duck, {
-      sourceSql: prm.release ? releaseSourceSql(prm.release, rewards) : sourceSql(ctx),
+      plan,
       rewards,
-      seed: ctx.pipeline.seed,
       batchSize: prm.batch_size,
       imageSize: cfg.image_size,
       vocab: cfg.text.kind === 'learned' ? cfg.text.vocab : [],
       maxTokens: cfg.text.max_tokens,
-      realCaptionRatio: prm.real_caption_ratio,
-      captionDropout: prm.caption_dropout,
-      holdout: prm.holdout,
       latents: latents?.inputs,
     });
     const sizes = await loader.open();
@@ -190,41 +204,87 @@ export const train = defineStage({
     const dataSource = prm.release
       ? { kind: 'release', hash: sha256(readFileSync(path.join(prm.release, 'release.json'))) }
       : { kind: 'pipeline', hash: null };
-    const result = await trainLoop(tf, loader, {
-      node: ctx.node,
-      dir: ctx.dir,
-      model: latents ? { ...cfg, frozen: latents.frozen } : cfg,
-      datasetRewards: rewards,
-      optim: {
-        lr: prm.lr,
-        min_lr: prm.min_lr,
-        warmup_steps: prm.warmup_steps,
-        total_steps: prm.steps,
-        beta1: 0.9,
-        beta2: 0.99,
-        eps: 1e-8,
-        weight_decay: prm.weight_decay,
-        clip_norm: prm.clip_norm,
-        ema_decay: prm.ema_decay,
-      },
-      steps: prm.steps,
-      batchSize: prm.batch_size,
-      seed: ctx.pipeline.seed,
-      timeSampling: prm.time_sampling,
-      checkpointEvery: prm.checkpoint_every,
-      keepCheckpoints: prm.keep_checkpoints,
-      evalEvery: prm.eval_every || prm.steps,
-      dataSource,
-      backend,
-      evaluate: prm.eval_samples > 0 ? evaluate : undefined,
-      log: ctx.log,
-      progress: (step, total, loss) => ctx.progress(step, total, { unit: 'steps', note: `loss ${loss.toFixed(4)}` }),
-    });
+    const optim = {
+      lr: prm.lr,
+      min_lr: prm.min_lr,
+      warmup_steps: prm.warmup_steps,
+      total_steps: prm.steps,
+      beta1: 0.9,
+      beta2: 0.99,
+      eps: 1e-8,
+      weight_decay: prm.weight_decay,
+      clip_norm: prm.clip_norm,
+      ema_decay: prm.ema_decay,
+    };
+    const model = latents ? { ...cfg, frozen: latents.frozen } : cfg;
+    const progress = (step: number, total: number, loss: number) =>
+      ctx.progress(step, total, { unit: 'steps', note: `loss ${loss.toFixed(4)}` });
+    let result: { params: Params; ema: Params; metrics: Record<string, number | null>[] };
+    if (prm.engine === 'torch') {
+      const torch = await trainWithTorch(
+        tf,
+        {
+          dir: ctx.dir,
+          model,
+          optim,
+          steps: prm.steps,
+          batch_size: prm.batch_size,
+          seed: ctx.pipeline.seed,
+          time_sampling: prm.time_sampling,
+          checkpoint_every: prm.checkpoint_every,
+          keep_checkpoints: prm.keep_checkpoints,
+          eval_every: prm.eval_samples > 0 ? prm.eval_every || prm.steps : 0,
+          data_source: dataSource,
+          data: plan,
+          device: prm.device,
+        },
+        {
+          node: ctx.node,
+          python: prm.python || process.env.MIRO_PYTHON || 'python3',
+          nprocPerNode: prm.nproc_per_node,
+          external: prm.launch === 'external',
+          log: ctx.log,
+          progress,
+        },
+      );
+      // The evaluations run here, with the same judges as the TensorFlow.js engine's.
+      for (const snap of torch.evalSnapshots) {
+        const row = torch.metrics.find((r) => r.step === snap.step);
+        const ema = await loadSnapshot(tf, snap.file);
+        if (row) Object.assign(row, await evaluate(ema, snap.step));
+        tf.dispose([...ema.values()]);
+      }
+      result = torch;
+    } else
+      result = await trainLoop(tf, loader, {
+        node: ctx.node,
+        dir: ctx.dir,
+        model,
+        datasetRewards: rewards,
+        optim,
+        steps: prm.steps,
+        batchSize: prm.batch_size,
+        seed: ctx.pipeline.seed,
+        timeSampling: prm.time_sampling,
+        checkpointEvery: prm.checkpoint_every,
+        keepCheckpoints: prm.keep_checkpoints,
+        evalEvery: prm.eval_every || prm.steps,
+        dataSource,
+        backend,
+        evaluate: prm.eval_samples > 0 ? evaluate : undefined,
+        log: ctx.log,
+        progress,
+      });
     await saveModel(
       path.join(ctx.dir, 'model'),
-      latents ? { ...cfg, frozen: latents.frozen } : cfg,
+      model,
       { ema: result.ema, model: result.params },
-      { steps: String(prm.steps), backend, data: dataSource.kind, data_sha256: dataSource.hash ?? '' },
+      {
+        steps: String(prm.steps),
+        backend: prm.engine === 'torch' ? 'torch' : backend,
+        data: dataSource.kind,
+        data_sha256: dataSource.hash ?? '',
+      },
     );
     const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'examples_per_s', ...EVAL_COLUMNS(rewards).map((c) => c.name)];
     const rows = result.metrics;
@@ -248,14 +308,43 @@ function rewardsOf(prm: { release: string; targets: Record<string, ColumnRef> })
   }
 }
 
-/** Training rows from a release: its embedded images, captions and recorded targets. */
-function releaseSourceSql(dir: string, rewards: string[]): string {
+/** The stream over a release: each data file is a unit, with its embedded images, captions and recorded targets. */
+function releasePlan(dir: string, rewards: string[], prm: StreamSettings): StreamPlan {
   const m = readReleaseManifest(dir);
   if (m.layout === 'webdataset')
     throw new MiroError(`release ${dir} is webdataset tar shards (for the official trainer); train from a Parquet release`);
   if (m.images !== 'embed') throw new MiroError(`release ${dir} keeps images as paths; cut it with --images embed to train from it`);
   const files = m.files.filter((f) => f.path.startsWith('data/')).map((f) => path.join(dir, f.path));
-  return `SELECT id, image, caption AS caption_real, caption_long AS caption_synthetic${rewards.map((r) => `, "${r}_target" AS "target_${r}"`).join('')} FROM read_parquet(${sqlFileList(files)})`;
+  const col = (column: string): StreamColumn => ({ node: 'release', column, status: false });
+  return {
+    ...streamSettings(prm),
+    driver: 'image',
+    columns: {
+      image: col('image'),
+      caption_real: col('caption'),
+      caption_synthetic: col('caption_long'),
+      ...Object.fromEntries(rewards.map((r) => [`target_${r}`, col(`${r}_target`)])),
+    },
+    units: files.map((f) => ({ release: [f] })),
+  };
+}
+
+interface StreamSettings {
+  holdout: number;
+  buffer_shards: number;
+  real_caption_ratio: number;
+  caption_dropout: number;
+  seed: number;
+}
+
+function streamSettings(prm: StreamSettings): Omit<StreamPlan, 'driver' | 'columns' | 'units'> {
+  return {
+    seed: prm.seed,
+    holdout: prm.holdout,
+    buffer_units: prm.buffer_shards,
+    real_caption_ratio: prm.real_caption_ratio,
+    caption_dropout: prm.caption_dropout,
+  };
 }
 
 /** Whether a preset trains on VAE latents with precomputed text (paper, paper-tiny). */
@@ -268,6 +357,10 @@ function isLatentPreset(preset: string): boolean {
 }
 
 type TrainCtx = ShardContext<{
+  holdout: number;
+  buffer_shards: number;
+  real_caption_ratio: number;
+  caption_dropout: number;
   image: ColumnRef | null;
   caption_real: ColumnRef | null;
   caption_synthetic: ColumnRef | null;
@@ -322,22 +415,25 @@ async function latentInputs(ctx: TrainCtx, cfg: ModelConfig): Promise<{ inputs: 
   };
 }
 
-/** One row per sample: id, image (or latents and text states), the two captions and a target per reward, joined by id. */
-function sourceSql(ctx: TrainCtx): string {
+/**
+ * The stream over the pipeline's nodes: the images (or latents) decide the rows and the units;
+ * captions, text states and targets join by id, shard by shard where the shards line up.
+ */
+function streamPlan(ctx: TrainCtx, latents: LatentInputs | undefined): StreamPlan {
   const prm = ctx.params;
-  const columns: Record<string, ColumnRef> = {};
-  // The first column decides the rows: the latents for a latent preset, else the images.
+  const columns: Record<string, StreamColumn> = {};
   const optional = ['latent_mean', 'latent_std', 'text_real', 'text_synthetic', 'image', 'caption_real', 'caption_synthetic'] as const;
-  for (const k of optional) if (prm[k]) columns[k] = prm[k];
-  for (const [r, ref] of Object.entries(prm.targets)) columns[`target_${r}`] = ref;
-  const joined = ctx.inputs.joinSql(columns);
-  const missing = optional.filter((k) => !prm[k]);
-  const types: Record<string, string> = {
-    image: 'BLOB',
-    latent_mean: 'BLOB',
-    latent_std: 'BLOB',
-    text_real: 'BLOB',
-    text_synthetic: 'BLOB',
+  const refOf = (r: ColumnRef): StreamColumn => ({ node: r.node, column: r.column, status: ctx.inputs.columns(r.node).includes('status') });
+  for (const k of optional) if (prm[k]) columns[k] = refOf(prm[k]);
+  for (const [r, ref] of Object.entries(prm.targets)) columns[`target_${r}`] = refOf(ref);
+  const driver = latents ? 'latent_mean' : 'image';
+  const nodes = [...new Set(Object.values(columns).map((c) => c.node))];
+  const filesOf = Object.fromEntries(nodes.map((n) => [n, ctx.inputs.files(n)]));
+  return {
+    ...streamSettings({ ...prm, seed: ctx.pipeline.seed }),
+    driver,
+    columns,
+    units: unitsOf(filesOf[columns[driver]!.node]!, filesOf),
+    ...(latents ? { latent_shape: latents.shape, normalization: latents.normalization } : {}),
   };
-  return missing.length ? `SELECT *, ${missing.map((k) => `NULL::${types[k] ?? 'VARCHAR'} AS ${k}`).join(', ')} FROM (${joined})` : joined;
 }

@@ -9,10 +9,11 @@ import type { Variable } from '@tensorflow/tfjs';
 import { encodeSafetensors, readSafetensors, type NamedArray } from '../util/safetensors.js';
 import { fsyncDir, fsyncFile } from '../store/atomic.js';
 import { StoreError } from '../errors.js';
+import type { StreamCursor } from './stream.js';
 
 export interface CheckpointState {
   step: number;
-  cursor: { epoch: number; position: number };
+  cursor: StreamCursor;
   rng: number;
   config: unknown;
   metrics: Record<string, number | null>[];

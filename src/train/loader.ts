@@ -1,11 +1,11 @@
-// Training data, streamed from Parquet through DuckDB. The source query gives one row per
-// sample (id, image bytes, real and synthetic captions, one target per reward); rows are
-// materialised once into a DuckDB table (which spills to disk when large), and each epoch reads
-// them in an order that depends only on the seed and the epoch: md5(id, seed, epoch). The
-// cursor (epoch, position) is all a checkpoint needs to resume the exact same stream.
+// Training data, streamed from Parquet through DuckDB one window of input shards at a time. The
+// order is written down in src/train/stream.ts (and followed by python/miro_torch/stream.py), so
+// both engines read the same rows in the same order; memory is one window, never the dataset.
+// The cursor (epoch, window, offset) is all a checkpoint needs to resume the exact same stream.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { queryRows } from '../store/duck.js';
+import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
+import { TrainStream, windowSql, type StreamCursor, type StreamPlan } from './stream.js';
 import { decodeImage } from '../util/image.js';
 import { tokenize } from '../model/tokenizer.js';
 import { Rng, deriveSeed, mulberry32 } from '../util/random.js';
@@ -38,23 +38,13 @@ export interface LatentInputs {
 }
 
 export interface LoaderOptions {
-  /**
-   * SELECT id, image, caption_real, caption_synthetic, <reward targets...>; with `latents`, also
-   * latent_mean, latent_std, text_real and text_synthetic (float16 BLOBs), and image may be NULL.
-   */
-  sourceSql: string;
+  /** Which rows, columns and shards; see stream.ts. */
+  plan: StreamPlan;
   rewards: string[];
-  seed: number;
   batchSize: number;
   imageSize: number;
   vocab: string[];
   maxTokens: number;
-  /** Share of batches' captions that are the real (alt-text) ones; the rest are synthetic. */
-  realCaptionRatio: number;
-  /** Fraction of rows held out from training for evaluation (by a hash of the id). */
-  holdout: number;
-  /** Share of captions replaced by the empty caption, so text-only classifier-free guidance can be used. */
-  captionDropout?: number;
   latents?: LatentInputs;
 }
 
@@ -64,72 +54,79 @@ export function heldOutSql(seed: number, fraction: number): string {
 }
 
 export class ShardLoader {
-  private rows = 0;
-  private orderedEpoch = -1;
-  cursor = { epoch: 0, position: 0 };
+  private readonly stream: TrainStream;
 
   constructor(
     private readonly conn: DuckDBConnection,
     private readonly opts: LoaderOptions,
-  ) {}
+  ) {
+    this.stream = new TrainStream(opts.plan, 0, 1, (units, epoch) => this.readWindow(units, epoch));
+  }
 
+  get cursor(): StreamCursor {
+    return this.stream.cursor;
+  }
+
+  set cursor(c: StreamCursor) {
+    this.stream.cursor = { ...c };
+  }
+
+  /** Row counts from the driving node's ids alone (no image or latent bytes are read). */
   async open(): Promise<{ trainRows: number; heldOut: number }> {
-    const { seed, holdout } = this.opts;
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE all_rows AS ${this.opts.sourceSql}`);
-    const split = heldOutSql(seed, holdout);
-    const data = this.opts.latents ? 'latent_mean' : 'image';
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE train_rows AS SELECT * FROM all_rows WHERE ${data} IS NOT NULL AND NOT ${split}`);
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE heldout_rows AS SELECT * FROM all_rows WHERE ${data} IS NOT NULL AND ${split}`);
-    this.rows = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM train_rows'))[0]!.n);
-    const heldOut = Number((await queryRows(this.conn, 'SELECT count(*) AS n FROM heldout_rows'))[0]!.n);
-    if (this.rows < this.opts.batchSize)
-      throw new MiroError(
-        `training needs at least batch_size=${this.opts.batchSize} rows with ${this.opts.latents ? 'latents' : 'images'}, found ${this.rows}`,
-      );
-    return { trainRows: this.rows, heldOut };
-  }
-
-  private async orderEpoch(epoch: number): Promise<void> {
-    if (this.orderedEpoch === epoch) return;
-    await this.conn.run(
-      `CREATE OR REPLACE TEMP TABLE epoch_order AS SELECT row_number() OVER (ORDER BY md5(id || ':' || ${this.opts.seed} || ':' || ${epoch}), id) - 1 AS pos, * FROM train_rows ORDER BY pos`,
-    );
-    this.orderedEpoch = epoch;
-  }
-
-  /** The next batch; epochs wrap and drop their last partial batch. */
-  async next(): Promise<TrainBatch> {
-    if (this.cursor.position + this.opts.batchSize > this.rows) this.cursor = { epoch: this.cursor.epoch + 1, position: 0 };
-    await this.orderEpoch(this.cursor.epoch);
-    const { position } = this.cursor;
-    const rows = await queryRows(
+    const { plan } = this.opts;
+    const d = plan.columns[plan.driver]!;
+    const files = [...new Set(plan.units.flatMap((u) => u[d.node] ?? []))];
+    const ok = d.status ? "status = 'ok'" : `${sqlIdent(d.column)} IS NOT NULL`;
+    const split = heldOutSql(plan.seed, plan.holdout);
+    const [row] = await queryRows(
       this.conn,
-      `SELECT * EXCLUDE (pos) FROM epoch_order WHERE pos >= ${position} AND pos < ${position + this.opts.batchSize} ORDER BY pos`,
+      `SELECT count(*) FILTER (WHERE NOT ${split}) AS train, count(*) FILTER (WHERE ${split}) AS held FROM read_parquet(${sqlFileList(files)}) WHERE ${ok}`,
     );
-    const epoch = this.cursor.epoch;
-    this.cursor = { epoch, position: position + this.opts.batchSize };
+    const trainRows = Number(row!.train);
+    if (trainRows < this.opts.batchSize)
+      throw new MiroError(
+        `training needs at least batch_size=${this.opts.batchSize} rows with ${this.opts.latents ? 'latents' : 'images'}, found ${trainRows}`,
+      );
+    return { trainRows, heldOut: Number(row!.held) };
+  }
+
+  /** The next batch of the stream. */
+  async next(): Promise<TrainBatch> {
+    const { rows, epoch } = await this.stream.next(this.opts.batchSize);
     return this.assemble(rows, epoch);
   }
 
   /** Rows held out from training, in a fixed order (for evaluation during training). */
   async heldOut(limit: number): Promise<Record<string, unknown>[]> {
+    const { plan } = this.opts;
+    const sql = windowSql(plan, plan.units.keys(), ['caption_real', 'caption_synthetic']);
     return queryRows(
       this.conn,
-      `SELECT id, caption_real, caption_synthetic FROM heldout_rows ORDER BY md5(id || ':eval'), id LIMIT ${limit}`,
+      `SELECT id, caption_real, caption_synthetic FROM (${sql}) WHERE ${heldOutSql(plan.seed, plan.holdout)} ORDER BY md5(id || ':eval'), id LIMIT ${limit}`,
     );
+  }
+
+  /** One window's training rows, in the stream's order for that epoch. */
+  private async readWindow(units: number[], epoch: number): Promise<Record<string, unknown>[]> {
+    const { plan } = this.opts;
+    const rows = await queryRows(
+      this.conn,
+      `SELECT * FROM (${windowSql(plan, units)}) WHERE ${sqlIdent(plan.driver)} IS NOT NULL AND NOT ${heldOutSql(plan.seed, plan.holdout)} ORDER BY md5(id || ?), id`,
+      [`:${plan.seed}:${epoch}`],
+    );
+    return rows;
   }
 
   private async assemble(rows: Record<string, unknown>[], epoch: number): Promise<TrainBatch> {
     const { rewards, maxTokens: T } = this.opts;
     const B = rows.length;
     const x = this.opts.latents ? this.latentBatch(rows, epoch) : await this.pixelBatch(rows);
+    const { plan } = this.opts;
     // Real or synthetic caption: a coin per (seed, epoch, id), independent of batch order.
     const choice = rows.map((r): 'real' | 'synthetic' | 'dropped' => {
-      const coin = mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:caption`))();
-      const dropped =
-        (this.opts.captionDropout ?? 0) > 0 &&
-        mulberry32(deriveSeed(this.opts.seed, `${r.id}:${epoch}:drop`))() < this.opts.captionDropout!;
-      return dropped ? 'dropped' : coin < this.opts.realCaptionRatio ? 'real' : 'synthetic';
+      const coin = mulberry32(deriveSeed(plan.seed, `${r.id}:${epoch}:caption`))();
+      const dropped = plan.caption_dropout > 0 && mulberry32(deriveSeed(plan.seed, `${r.id}:${epoch}:drop`))() < plan.caption_dropout;
+      return dropped ? 'dropped' : coin < plan.real_caption_ratio ? 'real' : 'synthetic';
     });
     const pick = <V>(real: V | null, synthetic: V | null, c: 'real' | 'synthetic' | 'dropped'): V | null =>
       c === 'dropped' ? null : c === 'real' ? (real ?? synthetic) : (synthetic ?? real);
@@ -203,7 +200,7 @@ export class ShardLoader {
       if (s) {
         if (s.length !== per * 2) throw new MiroError(`row ${r.id}: latent_std has ${s.length / 2} values, expected ${C}x${h}x${w}`);
         decodeFloat16(s, std);
-        const eps = new Rng(deriveSeed(this.opts.seed, `${r.id}:${epoch}:latent`)).normals(per);
+        const eps = new Rng(deriveSeed(this.opts.plan.seed, `${r.id}:${epoch}:latent`)).normals(per);
         for (let k = 0; k < per; k++) z[k] = z[k]! + std[k]! * eps[k]!;
       }
       const zn = normalizeLatent(z, normalization);

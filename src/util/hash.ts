@@ -5,6 +5,11 @@ export function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** md5 as hex: only for orders shared with DuckDB's md5() and python/miro_torch (not for integrity). */
+export function md5Hex(data: string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
