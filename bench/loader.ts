@@ -1,7 +1,8 @@
 // The training stream's memory is bounded by its window, not by the dataset: the TensorFlow.js
 // loader (src/train/loader.ts over src/train/stream.ts) reads 400 batches of 64 latent-sized rows
-// (8x32x32 float16 latents, 16 KB a row, and 7 targets) from 10k and from 1M rows, 10k rows a
-// shard, two shards a window; each size runs in its own process so its peak RSS is its own.
+// (8x32x32 float16 latents, 16 KB a row, and 7 targets) from 10k and from 1M rows, 5k rows a
+// shard, two shards a window; each size is written by one process and read by another, so the
+// peak RSS is the loader's own.
 // The latents are written by DuckDB from a repeated md5 (they compress well, so the 1M-row set
 // is small on disk; in memory every row is its full 16 KB).
 //
@@ -16,13 +17,14 @@ import { connect } from '../src/store/duck.js';
 import { ShardLoader } from '../src/train/loader.js';
 import type { StreamPlan } from '../src/train/stream.js';
 
-const ROWS_PER_SHARD = 10_000;
+const ROWS_PER_SHARD = 5_000;
 const BATCH = 64;
 const BATCHES = 400;
 const REWARDS = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
 const SHAPE: [number, number, number] = [8, 32, 32];
 
-async function child(rows: number, dir: string): Promise<void> {
+/** Writes the shards (in a process of its own, so DuckDB's writing memory is not the loader's). */
+async function make(rows: number, dir: string): Promise<void> {
   const conn = await connect();
   const shards = Math.ceil(rows / ROWS_PER_SHARD);
   for (let s = 0; s < shards; s++) {
@@ -32,6 +34,11 @@ async function child(rows: number, dir: string): Promise<void> {
        FROM range(${s * ROWS_PER_SHARD}, ${Math.min(rows, (s + 1) * ROWS_PER_SHARD)}) t(i)) TO '${file}' (FORMAT parquet, COMPRESSION zstd)`,
     );
   }
+}
+
+async function read(rows: number, dir: string): Promise<void> {
+  const conn = await connect();
+  const shards = Math.ceil(rows / ROWS_PER_SHARD);
   const files = Array.from({ length: shards }, (_, s) => path.join(dir, `part-${String(s).padStart(5, '0')}.parquet`));
   const col = (column: string) => ({ node: 'latents', column, status: false });
   const plan: StreamPlan = {
@@ -64,17 +71,21 @@ async function child(rows: number, dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--child') return child(Number(process.argv[3]), process.argv[4]!);
+  if (process.argv[2] === '--make') return make(Number(process.argv[3]), process.argv[4]!);
+  if (process.argv[2] === '--read') return read(Number(process.argv[3]), process.argv[4]!);
   const figures: Record<string, { examples_per_s: number; peak_rss_mb: number }> = {};
   for (const [name, rows] of [
     ['10k', 10_000],
     ['1m', 1_000_000],
   ] as const) {
     const dir = benchDir(`loader-${name}`);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(rows), dir], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const run = (what: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), what, String(rows), dir], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+    if (run('--make').status !== 0) throw new Error(`writing ${name} rows failed`);
+    const r = run('--read');
     rmSync(dir, { recursive: true, force: true });
     if (r.status !== 0) throw new Error(`loader bench at ${name} rows exited with ${r.status}`);
     const f = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { examples_per_s: number; peak_rss_mb: number };

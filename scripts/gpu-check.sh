@@ -4,7 +4,11 @@
 #   1. the torch engine (python/miro_torch) on the `paper` preset, synthetic latents and text
 #      states, one GPU, bf16 autocast: steps/s, images/s, peak GPU memory (about 3 minutes);
 #   2. the same under torchrun on every GPU (DDP over NCCL), when there is more than one;
-#   3. the `tiny` demo preset on one GPU, for the learnability study's speed there.
+#   3. the `tiny` demo preset on one GPU, for the learnability study's speed there;
+#   4. with DEMO_PLAN=<data>/demo/<train node>/torch/plan.json (a demo run with the node's
+#      `engine: torch, launch: external`, its data root carried along): the demo world trained by
+#      the torch engine on the GPU. Its checkpoints and evaluation snapshots land beside the plan;
+#      copy them back and `miro run` the pipeline again to judge them (mini-GenEval per step).
 # With Node.js 20+ and node_modules present it also lists the TensorFlow.js backends that load.
 # Prints every figure; with $OUT set (a device run), also writes the log there.
 set -uo pipefail
@@ -32,6 +36,14 @@ echo "== torch engine, tiny (the demo preset)"
 "$py" -m miro_torch.bench --preset tiny --seconds 30 --batch 256
 tiny=$?
 
+demo=0
+if [ -n "${DEMO_PLAN:-}" ]; then
+  echo "== torch engine, the demo world: $DEMO_PLAN"
+  "$py" -m miro_torch.train "$DEMO_PLAN"
+  demo=$?
+  [ -n "${OUT:-}" ] && cp -r "$(dirname "$DEMO_PLAN")/.." "$OUT/demo-train" 2>/dev/null
+fi
+
 if command -v node >/dev/null && [ -d node_modules ]; then
   echo "== TensorFlow.js backends"
   for b in tensorflow-gpu webgpu tensorflow wasm; do
@@ -41,5 +53,5 @@ if command -v node >/dev/null && [ -d node_modules ]; then
       catch (e) { console.log('backend $b: ' + e.message); }" 2>/dev/null
   done
 fi
-echo "gpu-check: exits paper $one, torchrun $multi, tiny $tiny (log: $log)"
-exit $(( one || multi || tiny ))
+echo "gpu-check: exits paper $one, torchrun $multi, tiny $tiny, demo $demo (log: $log)"
+exit $(( one || multi || tiny || demo ))

@@ -8,18 +8,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, killAtCheckpointAndResume, runCli, sql, tmpDir, writePipeline, TORCH_PYTHON, NO_TORCH } from './helpers.ts';
 import { connect } from '../src/store/duck.ts';
 import { ShardLoader } from '../src/train/loader.ts';
 import { rankWindows, type StreamPlan } from '../src/train/stream.ts';
-import type { TorchPlan } from '../src/train/torch-engine.ts';
+import { readPlan } from '../src/train/torch-engine.ts';
 import { loadTf } from '../src/model/backend.ts';
 import { loadModel } from '../src/model/io.ts';
 import { sampleImages } from '../src/model/sampler.ts';
 import { encodePng } from '../src/util/image.ts';
 import { readSafetensors } from '../src/util/safetensors.ts';
+import { loadPipeline } from '../src/dag/pipeline.ts';
+import { startServer } from '../src/serve/server.ts';
+import sharp from 'sharp';
 
 const PYTHON = TORCH_PYTHON;
 const skip = PYTHON ? false : NO_TORCH;
@@ -87,7 +90,7 @@ test(
     // 1. The stream: TypeScript's loader and Python's Stream give the same ids, batch by batch,
     // across two epochs; two ranks read disjoint shards that cover the epoch.
     const planFile = path.join(clean, 'te/train/torch/plan.json');
-    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as TorchPlan;
+    const plan = readPlan(planFile);
     assert.equal(plan.data.units.length, 4);
     for (const u of plan.data.units)
       assert.deepEqual(Object.keys(u).sort(), ['bins', 'caption', 'synth'], 'aligned shards: one file a node');
@@ -104,12 +107,18 @@ test(
     for (let i = 0; i < 30; i++) tsIds.push((await loader.next()).ids);
     conn.closeSync();
     const script = `import json, sys
-from miro_torch.stream import Stream, default_reader
-plan = json.load(open(sys.argv[1]))['data']
+from miro_torch.stream import Stream, default_reader, load_plan
+plan = load_plan(sys.argv[1])['data']
 s = Stream(plan, 0, 1, default_reader(plan, sys.argv[1]))
 print(json.dumps([[r['id'] for r in s.next_rows(8)[0]] for _ in range(30)]))`;
     const pyIds = JSON.parse(python(['-c', script, planFile])) as string[][];
     assert.deepEqual(pyIds, tsIds);
+    // The plan's paths are relative to its folder: a data root copied elsewhere (a GPU machine) reads the same.
+    const moved = path.join(dir, 'moved');
+    cpSync(clean, moved, { recursive: true });
+    const movedPlan = path.join(moved, 'te/train/torch/plan.json');
+    for (const f of readPlan(movedPlan).data.units.flatMap((u) => Object.values(u).flat())) assert.ok(f.startsWith(moved), f);
+    assert.deepEqual(JSON.parse(python(['-c', script, movedPlan])), tsIds);
     assert.ok(new Set(tsIds.flat()).size > 100, 'the stream ran through more than one epoch of distinct rows');
     for (const epoch of [0, 1]) {
       const r0 = rankWindows(plan.data as StreamPlan, 0, 2, epoch).flat();
@@ -163,6 +172,34 @@ print(json.dumps([[r['id'] for r in s.next_rows(8)[0]] for _ in range(30)]))`;
     let worst = 0;
     images.forEach((img, i) => img.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - torchImages[i * img.length + k]!) / 127.5))));
     assert.ok(worst < 1e-4, `TensorFlow.js and torch samplers differ by ${worst} (on the [-1, 1] scale)`);
+
+    // 4. `miro sample` and the Dials page take the torch-trained model as they take any other.
+    const sheet = path.join(dir, 'sheet.png');
+    const cli = await runCli([
+      'sample',
+      path.join(clean, 'te/train'),
+      '--prompt',
+      'a photo of a red circle',
+      '--steps',
+      '3',
+      '--out',
+      sheet,
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.ok((await sharp(sheet).metadata()).width! >= 32);
+    const server = await startServer(loadPipeline(file, { dataRoot: clean }), { port: 0 });
+    try {
+      const res = await fetch(`${server.url}/api/sample`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ node: 'train', prompt: 'a photo of a red circle', preset: 'all', guidance: 2, seed: 1, steps: 3 }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['png', 32, 32]);
+    } finally {
+      await server.close();
+    }
   },
 );
 

@@ -25,6 +25,18 @@ import numpy as np
 U32 = 0xFFFFFFFF
 
 
+def load_plan(file):
+    """plan.json with its paths (stored relative to the plan's folder) made absolute."""
+    import json
+
+    plan = json.load(open(file))
+    base = os.path.dirname(os.path.abspath(file))
+    at = lambda p: os.path.normpath(os.path.join(base, p))
+    plan['dir'], plan['init'] = at(plan['dir']), at(plan['init'])
+    plan['data']['units'] = [{n: [at(f) for f in fs] for n, fs in u.items()} for u in plan['data']['units']]
+    return plan
+
+
 def md5hex(s):
     return hashlib.md5(s.encode()).hexdigest()
 

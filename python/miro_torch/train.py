@@ -28,7 +28,7 @@ import torch
 
 from . import safetensors_io
 from .network import MiroNet
-from .stream import Batcher, Stream, default_reader, derive_seed
+from .stream import Batcher, Stream, default_reader, derive_seed, load_plan
 from .train_step import AdamW, flow_loss
 
 
@@ -87,7 +87,7 @@ def noise_and_time(seed, step, rank, shape, time_sampling):
 
 def main(plan_file):
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints where a hung rank is
-    plan = json.load(open(plan_file))
+    plan = load_plan(plan_file)
     world, rank, local = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0')), int(os.environ.get('LOCAL_RANK', '0'))
     cuda = torch.cuda.is_available() and plan.get('device', 'auto') != 'cpu'
     device = torch.device(f'cuda:{local}' if cuda else 'cpu')

@@ -3,10 +3,10 @@
 // a machine without pyarrow (Debian packages none) but with Node.js, it reads through this command
 // instead. Rows come unfiltered and unordered: held-out split and order stay the engine's (stream.py).
 
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { connect, queryBatches } from '../store/duck.js';
-import { windowSql, type StreamPlan } from '../train/stream.js';
+import { windowSql } from '../train/stream.js';
+import { readPlan } from '../train/torch-engine.js';
 import { UsageError } from '../errors.js';
 
 export default function register(program: Command): void {
@@ -16,7 +16,7 @@ export default function register(program: Command): void {
     .argument('<plan>', "a train node's torch/plan.json")
     .requiredOption('--units <list>', 'comma-separated unit indices')
     .action(async (file: string, o: { units: string }) => {
-      const plan = (JSON.parse(readFileSync(file, 'utf8')) as { data: StreamPlan }).data;
+      const plan = readPlan(file).data;
       const units = o.units.split(',').map(Number);
       if (units.some((u) => !Number.isInteger(u) || u < 0 || u >= plan.units.length))
         throw new UsageError(`--units ${o.units}: the plan has units 0..${plan.units.length - 1}`);

@@ -6,6 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Batch, ColumnRef, InputReader, SelectOptions } from '../stages/types.js';
 import type { NodeSpec } from './pipeline.js';
 import { queryBatches, sqlFileList, sqlIdent, sqlString } from '../store/duck.js';
+import { joinById, joinedColumn, type JoinedNodes } from '../store/join.js';
 import { StageError } from '../errors.js';
 import { readManifest } from '../store/markers.js';
 import { NodeLayout } from '../store/layout.js';
@@ -40,14 +41,8 @@ export class ParquetInputs implements InputReader {
 
   joinSql(columns: Record<string, ColumnRef>): string {
     const join = this.joinById(columns);
-    const value = ([as, r]: [string, ColumnRef]) => {
-      const t = join.alias.get(r.node)!;
-      const col = `${t}.${sqlIdent(r.column)}`;
-      return `${this.hasStatus(r.node) ? `CASE WHEN ${t}.status = 'ok' THEN ${col} END` : col} AS ${sqlIdent(as)}`;
-    };
-    return `SELECT t0.id AS id${Object.entries(columns)
-      .map((c) => `, ${value(c)}`)
-      .join('')} FROM ${join.from}`;
+    const cols = Object.entries(columns).map(([as, r]) => joinedColumn(join, r.node, r.column, as, this.hasStatus(r.node)));
+    return `SELECT t0.id AS id${cols.map((c) => `, ${c}`).join('')} FROM ${join.from}`;
   }
 
   select(opts: SelectOptions): AsyncIterable<Batch> {
@@ -64,18 +59,11 @@ export class ParquetInputs implements InputReader {
     return mapEmptyToNull(queryBatches(this.conn, sql, opts.batchRows ?? 256));
   }
 
-  /** The one join of this project: the needs' files LEFT JOINed by id onto the first node's rows. */
-  private joinById(columns: Record<string, ColumnRef>): { nodes: string[]; alias: Map<string, string>; from: string } {
+  /** The needs named by the columns (the first node's rows decide), joined by id. */
+  private joinById(columns: Record<string, ColumnRef>): JoinedNodes & { nodes: string[] } {
     const nodes = [...new Set(Object.values(columns).map((r) => r.node))];
     if (nodes.length === 0) nodes.push(this.node.needs[0]!);
-    const alias = new Map(nodes.map((n, i) => [n, `t${i}`]));
-    const from = nodes
-      .map((n, i) => {
-        const src = `read_parquet(${sqlFileList(this.files(n))})`;
-        return i === 0 ? `${src} t0` : `LEFT JOIN ${src} t${i} ON t${i}.id = t0.id`;
-      })
-      .join(' ');
-    return { nodes, alias, from };
+    return { nodes, ...joinById(nodes, (n) => this.files(n)) };
   }
 
   private hasStatus(node: string): boolean {

@@ -11,7 +11,7 @@
 //   stream runs on into the next window and epoch for as long as training asks.
 // - The cursor (epoch, window, offset) resumes the same stream after a kill.
 
-import { sqlFileList, sqlIdent } from '../store/duck.js';
+import { joinById, joinedColumn } from '../store/join.js';
 import { md5Hex } from '../util/hash.js';
 import { MiroError } from '../errors.js';
 import type { LatentNormalization } from '../frozen/config.js';
@@ -84,20 +84,9 @@ export function windowSql(plan: StreamPlan, units: Iterable<number>, only?: stri
   const driverNode = plan.columns[plan.driver]!.node;
   const nodes = [driverNode, ...new Set(cols.map(([, c]) => c.node).filter((n) => n !== driverNode))];
   const picked = [...units];
-  const files = (node: string) => [...new Set(picked.flatMap((u) => plan.units[u]![node] ?? []))];
-  const alias = new Map(nodes.map((n, i) => [n, `t${i}`]));
-  const from = nodes
-    .map((n, i) => {
-      const src = `read_parquet(${sqlFileList(files(n))})`;
-      return i === 0 ? `${src} t0` : `LEFT JOIN ${src} t${i} ON t${i}.id = t0.id`;
-    })
-    .join(' ');
-  const value = ([as, c]: [string, StreamColumn]) => {
-    const t = alias.get(c.node)!;
-    const col = `${t}.${sqlIdent(c.column)}`;
-    return `${c.status ? `CASE WHEN ${t}.status = 'ok' THEN ${col} END` : col} AS ${sqlIdent(as)}`;
-  };
-  return `SELECT t0.id AS id${cols.map((c) => `, ${value(c)}`).join('')} FROM ${from}`;
+  const join = joinById(nodes, (node) => [...new Set(picked.flatMap((u) => plan.units[u]![node] ?? []))]);
+  const values = cols.map(([as, c]) => joinedColumn(join, c.node, c.column, as, c.status));
+  return `SELECT t0.id AS id${values.map((v) => `, ${v}`).join('')} FROM ${join.from}`;
 }
 
 /** One rank's stream over a plan; `read` gives a window's training rows in the epoch's order. */

@@ -7,7 +7,7 @@
 // is picked up without launching anything.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tf } from '../model/backend.js';
@@ -85,8 +85,22 @@ export async function writePlan(tf: Tf, plan: Omit<TorchPlan, 'init'>): Promise<
   tf.dispose([...params.values()]);
   await writeFileAtomic(init, encodeSafetensors(arrays));
   const file = path.join(dir, 'plan.json');
-  await writeFileAtomic(file, JSON.stringify({ ...plan, init }, null, 1));
+  // Paths relative to the plan's folder: a data root copied elsewhere (to a GPU machine) still reads.
+  const rel = (p: string) => path.relative(dir, p);
+  const data = {
+    ...plan.data,
+    units: plan.data.units.map((u) => Object.fromEntries(Object.entries(u).map(([n, fs]) => [n, fs.map(rel)]))),
+  };
+  await writeFileAtomic(file, JSON.stringify({ ...plan, dir: rel(plan.dir), init: rel(init), data }, null, 1));
   return file;
+}
+
+/** A plan file with its paths made absolute again (they are stored relative to the plan's folder). */
+export function readPlan(file: string): TorchPlan {
+  const plan = JSON.parse(readFileSync(file, 'utf8')) as TorchPlan;
+  const abs = (p: string) => path.resolve(path.dirname(file), p);
+  const units = plan.data.units.map((u) => Object.fromEntries(Object.entries(u).map(([n, fs]) => [n, fs.map(abs)])));
+  return { ...plan, dir: abs(plan.dir), init: abs(plan.init), data: { ...plan.data, units } };
 }
 
 /** argv for this machine: one process, torchrun on one node, or srun + torchrun across a Slurm allocation. */
