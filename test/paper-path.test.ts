@@ -5,10 +5,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import sharp from 'sharp';
-import { killAtCheckpointAndResume, runCli, tmpDir, writePipeline, sql } from './helpers.ts';
+import { ROOT, killAtCheckpointAndResume, runCli, tmpDir, writePipeline, sql, TORCH_PYTHON, NO_TORCH } from './helpers.ts';
+import { connect } from '../src/store/duck.ts';
+import { ShardLoader } from '../src/train/loader.ts';
+import { readPlan } from '../src/train/torch-engine.ts';
 import {
   writeFrozenModels,
   E_T5,
@@ -237,6 +241,72 @@ test('text_embed -> latents -> train (paper-tiny) -> sample: hand-checked tensor
   assert.equal(c.code, 0, c.stderr);
   assert.ok((await sharp(out).metadata()).width! >= 2 * 32);
 });
+
+test(
+  'engine torch on the latent path (paper-tiny): the torch engine reads the same latents, text states and targets, and its model samples through the VAE',
+  { skip: TORCH_PYTHON ? false : NO_TORCH },
+  async () => {
+    const file = await writePipeline(dir, 'pp', yaml(frozen));
+    const root = path.join(dir, 'torch');
+    const set = ['--set', 'nodes.train.with.engine=torch', '--set', `nodes.train.with.python=${TORCH_PYTHON}`];
+    const r = await runCli(['run', file, ...set], { env: { MIRO_DATA_ROOT: root } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /launching .*miro_torch\.train/);
+    const curve = await sql(`SELECT step, loss FROM read_parquet('${root}/pp/train/*.parquet') ORDER BY step`);
+    assert.equal(curve.length, 12);
+    assert.ok(curve.every((c) => Number.isFinite(c.loss)));
+    const pngs = await sql(`SELECT image FROM read_parquet('${root}/pp/sample/*.parquet')`);
+    assert.equal(pngs.length, 6);
+    const meta = await sharp(pngs[0]!.image as Uint8Array).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 32, 32], 'decoded by the VAE to its 32 px');
+
+    // The first batch as each engine builds it, from the plan without latent_std (so no noise is
+    // drawn and the latents are the normalised means): the same ids, latents, text states, masks, targets.
+    const planFile = path.join(root, 'pp/train/torch/plan.json');
+    const plain = JSON.parse(readFileSync(planFile, 'utf8'));
+    delete plain.data.columns.latent_std;
+    const noStd = path.join(root, 'pp/train/torch/plan-no-std.json');
+    writeFileSync(noStd, JSON.stringify(plain));
+    const plan = readPlan(noStd);
+    const conn = await connect();
+    const cfg = JSON.parse(readFileSync(path.join(root, 'pp/train/model/config.json'), 'utf8'));
+    const loader = new ShardLoader(conn, {
+      plan: plan.data,
+      rewards: ['colourfulness', 'objects'],
+      batchSize: 8,
+      imageSize: cfg.image_size,
+      vocab: [],
+      maxTokens: cfg.text.max_tokens,
+      latents: { shape: plan.data.latent_shape!, normalization: plan.data.normalization!, embedDim: cfg.text.embed_dim },
+    });
+    const ts = await loader.next();
+    conn.closeSync();
+    const script = `import json, sys
+from miro_torch.stream import Stream, Batcher, default_reader, load_plan
+plan = load_plan(sys.argv[1])
+s = Stream(plan['data'], 0, 1, default_reader(plan['data'], sys.argv[1]))
+rows, epoch = s.next_rows(8)
+b = Batcher(plan['data'], plan['model'])(rows, epoch)
+print(json.dumps({k: (v if k == 'ids' else v.flatten().tolist()) for k, v in b.items()}))`;
+    const py = spawnSync(TORCH_PYTHON!, ['-c', script, noStd], {
+      cwd: path.join(ROOT, 'python'),
+      encoding: 'utf8',
+      env: { ...process.env, MIRO_NODE: process.execPath },
+    });
+    assert.equal(py.status, 0, py.stderr);
+    const b = JSON.parse(py.stdout) as Record<string, number[]> & { ids: string[] };
+    assert.deepEqual(b.ids, ts.ids);
+    const same = (a: ArrayLike<number>, c: number[], what: string) => {
+      assert.equal(a.length, c.length, what);
+      for (let i = 0; i < c.length; i++) assert.ok(Math.abs(a[i]! - c[i]!) < 1e-5, `${what}[${i}]: ${a[i]} vs ${c[i]}`);
+    };
+    same(ts.x, b.x!, 'latents');
+    same(ts.textStates, b.text!, 'text states');
+    same(ts.textMask, b.text_mask!, 'text mask');
+    same(ts.targets, b.rewards!, 'targets');
+    same(ts.targetMask, b.reward_mask!, 'target mask');
+  },
+);
 
 test('a latent preset names what it lacks, and a shape mismatch names the node', async () => {
   const bad = await writePipeline(dir, 'pp2', yaml(frozen).replace('      text_real: embed_real.embedding\n', ''));

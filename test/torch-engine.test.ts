@@ -79,7 +79,7 @@ const NODES = ['synth', 'caption', 'score_colourfulness', 'score_objects', 'bins
 test(
   'engine torch: same stream as TensorFlow.js, kill-and-resume to the same weights, samples match the torch sampler',
   { skip },
-  async () => {
+  async (t) => {
     const dir = tmpDir();
     const file = await writePipeline(dir, 'te', yaml(''));
     const clean = path.join(dir, 'clean');
@@ -113,6 +113,15 @@ s = Stream(plan, 0, 1, default_reader(plan, sys.argv[1]))
 print(json.dumps([[r['id'] for r in s.next_rows(8)[0]] for _ in range(30)]))`;
     const pyIds = JSON.parse(python(['-c', script, planFile])) as string[][];
     assert.deepEqual(pyIds, tsIds);
+    // Where pyarrow is importable (the GPU machines; Debian packages none), it reads the same rows as DuckDB.
+    if (spawnSync(PYTHON!, ['-c', 'import pyarrow.parquet'], { encoding: 'utf8' }).status === 0) {
+      const both = `import json, sys
+from miro_torch.stream import load_plan, pyarrow_reader, node_reader
+plan = load_plan(sys.argv[1])['data']
+key = lambda rows: sorted((r['id'], r['caption_real'], r['caption_synthetic'], r['target_colourfulness'], r['target_objects'], r['image']) for r in rows)
+print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])([u])) for u in range(len(plan['units']))]))`;
+      assert.deepEqual(JSON.parse(python(['-c', both, planFile])), [true, true, true, true], 'pyarrow and DuckDB read other rows');
+    } else t.diagnostic('pyarrow is not importable here: its reader was not compared with DuckDB');
     // The plan's paths are relative to its folder: a data root copied elsewhere (a GPU machine) reads the same.
     const moved = path.join(dir, 'moved');
     cpSync(clean, moved, { recursive: true });
