@@ -224,6 +224,27 @@ test(
   },
 );
 
+test('a filter that runs past the statement timeout is stopped with a 503, and the next request is served at once', { skip }, async () => {
+  const quick = await startServer(loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: root }), {
+    port: 0,
+    statementTimeoutMs: 400,
+  });
+  try {
+    const costly = encodeURIComponent('(SELECT count(*) FROM range(1000000000000) t(x) WHERE x % 7 = 3) > 0');
+    const t0 = performance.now();
+    const slow = await fetch(`${quick.url}/api/rows?where=${costly}`);
+    const took = performance.now() - t0;
+    assert.equal(slow.status, 503, await slow.clone().text());
+    assert.match(((await slow.json()) as { error: string }).error, /ran past 0.4 s and was stopped/);
+    assert.ok(took < 5000, `the costly filter held the server for ${took} ms`);
+    const next = await fetch(`${quick.url}/api/rows?limit=3`);
+    assert.equal(next.status, 200);
+    assert.equal(((await next.json()) as { rows: unknown[] }).rows.length, 3);
+  } finally {
+    await quick.close();
+  }
+});
+
 test('the claims page escapes HTML that data put in the report (captions, prompts), keeping <details>', async () => {
   const { renderReport } = await import('../src/serve/server.ts');
   const html = await renderReport(

@@ -11,7 +11,7 @@ tokens at 8 and 16 px; `rin`, the demo's `tiny` network (the torch engine's Miro
 data). Same data, caption mix (half alt text, half long captions), 10% caption dropout,
 flow-matching loss, AdamW with warm-up, EMA and Euler sampler for both.
 """
-import argparse, json, math, os, sys, time
+import argparse, contextlib, json, math, os, sys, time
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
 
 
 def fourier(v, n):
-    freqs = torch.tensor([math.pi * 2 ** i for i in range(n)], dtype=v.dtype)
+    freqs = torch.tensor([math.pi * 2 ** i for i in range(n)], dtype=v.dtype, device=v.device)
     a = v.reshape(-1, 1) * freqs
     return torch.cat([a.sin(), a.cos()], 1)
 
@@ -104,7 +104,7 @@ class Condition(nn.Module):
         present = (~torch.isnan(rewards)).float().view(B, R, 1)
         tok = self.reward(fourier(torch.nan_to_num(rewards), self.F)).view(B, R, -1) + self.rpos
         tok = tok * present + (1 - present) * self.rmissing
-        return torch.cat([x, tok], 1), torch.cat([mask, torch.ones(B, R)], 1)
+        return torch.cat([x, tok], 1), torch.cat([mask, torch.ones(B, R, device=mask.device)], 1)
 
 
 class ResBlock(nn.Module):
@@ -256,11 +256,11 @@ def build(arch, vocab, T, R):
 def sample(model, tokens, pos, neg, guidance, steps, seed):
     """Euler from t = 1 to 0; v = v(s+) + w (v(s+) - v(s-)) with the same caption."""
     g = torch.Generator().manual_seed(seed)
-    B = tokens.shape[0]
-    x = torch.randn(B, 32, 32, 3, generator=g)
+    B, dev = tokens.shape[0], tokens.device
+    x = torch.randn(B, 32, 32, 3, generator=g).to(dev)  # drawn on the CPU: the same noise on any device
     for i in range(steps):
         t = 1 - i / steps
-        tt = torch.full((B,), t)
+        tt = torch.full((B,), t, device=dev)
         if guidance:
             v2 = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([tokens, tokens]), torch.cat([pos, neg]))
             vp, vn = v2[:B], v2[B:]
@@ -268,7 +268,7 @@ def sample(model, tokens, pos, neg, guidance, steps, seed):
         else:
             v = model(x, tt, tokens, pos)
         x = x - v / steps
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
 def main():
@@ -285,6 +285,7 @@ def main():
     ap.add_argument('--t-dist', default='logit-normal', choices=['logit-normal', 'uniform'])
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = ap.parse_args()
     # Debian's torch calls OpenBLAS through the plain BLAS interface, so torch cannot cap its threads:
     # run with OPENBLAS_NUM_THREADS=1 (set below before numpy or torch load it, when unset).
@@ -302,8 +303,9 @@ def main():
     x_all = torch.from_numpy(images).float() / 127.5 - 1
     N, T, R = len(train_idx), tokens.shape[2], targets.shape[1]
 
-    model = build(args.arch, meta['vocab'], T, R)
-    ema = build(args.arch, meta['vocab'], T, R)
+    dev = torch.device(args.device)
+    model = build(args.arch, meta['vocab'], T, R).to(dev)
+    ema = build(args.arch, meta['vocab'], T, R).to(dev)
     ema.load_state_dict(model.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -315,21 +317,24 @@ def main():
     warmup = 500
     log = open(os.path.join(args.out, 'log.jsonl'), 'a')
     print(json.dumps({'arch': args.arch, 'params': params, 'train_rows': int(N), 'T': T}), file=log, flush=True)
-    ones, zeros = torch.ones(len(prompts), R), torch.zeros(len(prompts), R)
+    ones, zeros = torch.ones(len(prompts), R, device=dev), torch.zeros(len(prompts), R, device=dev)
+    prompts = prompts.to(dev)
+    autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if dev.type == 'cuda' else contextlib.nullcontext
     t0 = time.time()
     losses = []
     for step in range(1, total_steps + 1):
         idx = train_idx[rng.integers(0, N, B)]
-        x = x_all[idx]
+        x = x_all[idx].to(dev, non_blocking=True)
         which = torch.from_numpy(rng.integers(0, 2, B))  # 0 = real (alt text), 1 = long caption
-        tok = tokens[idx, which]
+        tok = tokens[idx, which].to(dev)
         drop = torch.from_numpy(rng.random(B) < 0.1)
-        tok[drop] = 0
-        r = targets[idx]
+        tok[drop.to(dev)] = 0
+        r = targets[idx].to(dev)
         n = torch.randn_like(x)
-        t = torch.sigmoid(torch.randn(B)) if args.t_dist == 'logit-normal' else torch.rand(B)
+        t = torch.sigmoid(torch.randn(B, device=dev)) if args.t_dist == 'logit-normal' else torch.rand(B, device=dev)
         tb = t.view(B, 1, 1, 1)
-        loss = (model((1 - tb) * x + tb * n, t, tok, r) - (n - x)).pow(2).mean()
+        with autocast():
+            loss = (model((1 - tb) * x + tb * n, t, tok, r).float() - (n - x)).pow(2).mean()
         lr = args.lr * min(1, step / warmup) * (0.5 + 0.5 * math.cos(math.pi * step / total_steps))
         for gr in opt.param_groups:
             gr['lr'] = lr

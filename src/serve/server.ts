@@ -64,6 +64,8 @@ export async function renderReport(md: string): Promise<string> {
 export interface ServeOptions {
   port?: number;
   host?: string;
+  /** Each request's queries are interrupted after this long (default STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs?: number;
   log?: (m: string) => void;
 }
 
@@ -79,7 +81,26 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
   // The connection reads this run's folder only (not other pipelines under the same data root), and
   // a query may hold at most SERVE_MEMORY_LIMIT.
   await sandbox(conn, [path.join(pipeline.settings.dataRoot, pipeline.settings.name)], { memoryLimit: SERVE_MEMORY_LIMIT });
-  const db = pLimit(1); // one DuckDB connection: one query at a time
+  // One DuckDB connection: one query at a time, each stopped after the statement timeout (a costly
+  // filter gets a 503 instead of holding every database route).
+  const queue = pLimit(1);
+  const timeoutMs = opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
+  const db = <T>(f: () => Promise<T>): Promise<T> =>
+    queue(async () => {
+      let stopped = false;
+      const timer = setTimeout(() => {
+        stopped = true;
+        conn.interrupt();
+      }, timeoutMs);
+      try {
+        return await f();
+      } catch (err) {
+        if (stopped) throw new QueryTimeout(`the query ran past ${timeoutMs / 1000} s and was stopped: narrow the filter`);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    });
   const dials = new Dials(log);
   const app = new Hono();
 
@@ -103,7 +124,7 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
   const json = (c: Context, f: () => Promise<unknown>) =>
     db(f)
       .then((v) => c.json(v as object))
-      .catch((err: Error) => c.json({ error: err.message }, err instanceof BadRequest ? 400 : 500));
+      .catch((err: Error) => c.json({ error: err.message }, err instanceof QueryTimeout ? 503 : err instanceof BadRequest ? 400 : 500));
 
   for (const [route, file] of Object.entries(ASSETS))
     app.get(route, (c) =>
@@ -250,6 +271,10 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
 
 /** DuckDB memory one explorer query may hold; past it a query spills or fails, the server stays up. */
 const SERVE_MEMORY_LIMIT = '1GB';
+export const STATEMENT_TIMEOUT_MS = 10_000;
+
+/** A request whose queries ran past the statement timeout. */
+class QueryTimeout extends Error {}
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 

@@ -4,7 +4,8 @@
 // The cursor (epoch, window, offset) is all a checkpoint needs to resume the exact same stream.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
+import { queryBatches, queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
+import { md5Hex } from '../util/hash.js';
 import { TrainStream, windowSql, type StreamCursor, type StreamPlan } from './stream.js';
 import { decodeImage } from '../util/image.js';
 import { tokenize } from '../model/tokenizer.js';
@@ -109,12 +110,20 @@ export class ShardLoader {
   /** One window's training rows, in the stream's order for that epoch. */
   private async readWindow(units: number[], epoch: number): Promise<Record<string, unknown>[]> {
     const { plan } = this.opts;
-    const rows = await queryRows(
-      this.conn,
-      `SELECT * FROM (${windowSql(plan, units)}) WHERE ${sqlIdent(plan.driver)} IS NOT NULL AND NOT ${heldOutSql(plan.seed, plan.holdout)} ORDER BY md5(id || ?), id`,
-      [`:${plan.seed}:${epoch}`],
+    // Streamed chunk by chunk and ordered here, by the same md5 as DuckDB's and Python's: DuckDB
+    // sorting the rows would hold their bytes a second time (in its sort buffers) at the peak.
+    const rows: Record<string, unknown>[] = [];
+    const sql = `SELECT * FROM (${windowSql(plan, units)}) WHERE ${sqlIdent(plan.driver)} IS NOT NULL AND NOT ${heldOutSql(plan.seed, plan.holdout)}`;
+    for await (const b of queryBatches(this.conn, sql)) {
+      const names = Object.keys(b.columns);
+      for (let i = 0; i < b.rows; i++) rows.push(Object.fromEntries(names.map((n) => [n, b.columns[n]![i]])));
+    }
+    const suffix = `:${plan.seed}:${epoch}`;
+    const key = new Map(rows.map((r) => [r, md5Hex(String(r.id) + suffix)]));
+    const id = (r: Record<string, unknown>) => String(r.id);
+    return rows.sort((a, b) =>
+      key.get(a)! < key.get(b)! ? -1 : key.get(a)! > key.get(b)! ? 1 : id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0,
     );
-    return rows;
   }
 
   private async assemble(rows: Record<string, unknown>[], epoch: number): Promise<TrainBatch> {
