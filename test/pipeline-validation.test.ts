@@ -128,7 +128,7 @@ test('the paper configuration pipelines/miro.yaml validates and plans with --dry
   ]) {
     assert.match(res.stdout, new RegExp(`^${node}\\s`, 'm'), node);
   }
-  assert.match(res.stdout, /bins\s+bins\s+run 256\/256 shard\(s\)/);
+  assert.match(res.stdout, /bins\s+bins\s+run 4096\/4096 shard\(s\)/);
 });
 
 test('a sample setting whose name would be a path is refused where the pipeline loads', () => {
