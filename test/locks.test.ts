@@ -123,3 +123,43 @@ test('a held lock keeps its heartbeat fresh while its owner runs', async () => {
   await lock.release();
   assert.ok(!existsSync(file));
 });
+
+test('a rank waiting for shards that no live lock holds says so after a lease and runs them itself; a live holder is waited for', async () => {
+  const dir = tmpDir();
+  const file = await writePipeline(
+    dir,
+    'or',
+    `name: or
+settings: {shards: 2}
+nodes:
+  synth: {uses: synth, with: {count: 24}}
+  score: {uses: score, needs: [synth], with: {scorer: colourfulness, image: synth.image}}
+  bins: {uses: bins, needs: [score], with: {num_bins: 4, rewards: {colourfulness: score.score}}}
+`,
+  );
+  const root = path.join(dir, 'data');
+  const env = { MIRO_DATA_ROOT: root };
+  // Rank 1 of 2 never starts. Its synth shard is held for a while by a live lock (this test process
+  // stands in for rank 1), so rank 0 waits; once the lock goes, rank 0 takes the shard over after a lease.
+  const lockDir = path.join(root, 'or/synth/_lock');
+  await fs.mkdir(lockDir, { recursive: true });
+  await fs.writeFile(path.join(lockDir, 'rank-1-of-2'), owner(process.pid));
+  const started = Date.now();
+  const release = setTimeout(() => void fs.rm(path.join(lockDir, 'rank-1-of-2'), { force: true }), 4000);
+  const res = await runCli(['run', file, '--rank', '0', '--world', '2', '--lock-lease', '2', '--jobs', '1'], { env });
+  clearTimeout(release);
+  assert.equal(res.code, 0, res.stderr);
+  assert.ok(Date.now() - started >= 4000, 'rank 0 did not wait for the live lock');
+  assert.match(res.stderr, /synth shard 1 has had no live lock for \d+ s \(its rank 1 is gone or never started\): running it on rank 0/);
+  // What rank 0 waited for (bins reads every score shard, score shard 1 reads synth shard 1) it ran.
+  for (const n of ['synth', 'score'])
+    for (const s of ['00000', '00001']) assert.ok(existsSync(path.join(root, `or/${n}/_done/${s}.json`)), `${n} shard ${s}`);
+  assert.ok(existsSync(path.join(root, 'or/bins/_done/00000.json')));
+  assert.ok(!existsSync(path.join(root, 'or/bins/_done/00001.json')), "nothing waited for bins shard 1: it stays rank 1's");
+  // Rank 1, starting late, finds its synth and score shards committed and runs only its bins shard.
+  const late = await runCli(['run', file, '--rank', '1', '--world', '2'], { env });
+  assert.equal(late.code, 0, late.stderr);
+  assert.match(late.stderr, /\[bins\][^\n]*1 shard\(s\) on rank 1\/2/);
+  assert.doesNotMatch(late.stderr, /\[(synth|score)\][^\n]*shard\(s\) on rank/);
+  assert.ok(existsSync(path.join(root, 'or/bins/_done/00001.json')));
+});

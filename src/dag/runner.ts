@@ -25,7 +25,7 @@ import {
   type ShardMarker,
   type TableRecord,
 } from '../store/markers.js';
-import { DEFAULT_LEASE_MS, FileLock } from '../store/lock.js';
+import { DEFAULT_LEASE_MS, FileLock, heldLocks } from '../store/lock.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { StageError, MiroError, RowError, errorMessage } from '../errors.js';
 import { Stats } from '../util/stats.js';
@@ -299,16 +299,71 @@ class NodeRun {
     return new Map(m ? [[shard, m]] : []);
   }
 
-  private async inputsReady(shard: number | undefined): Promise<string | undefined> {
+  /** Upstream shards this shard (or the whole node) still waits for, per need. */
+  private async missingInputs(shard: number | undefined): Promise<{ need: string; shards: number[] }[]> {
+    const out: { need: string; shards: number[] }[] = [];
     for (const need of this.spec.needs) {
       const upSpec = this.pipeline.nodes.get(need)!;
       const fp = this.plans.get(need)!.fingerprint;
       const markers = await this.upstreamMarkers(need, shard);
       const shards = this.spec.stage.mode === 'map' && shard !== undefined ? [shard] : [...Array(upSpec.shards).keys()];
       const missing = shards.filter((s) => markers.get(s)?.fingerprint !== fp);
-      if (missing.length) return `${need} shard(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? '…' : ''} not committed`;
+      if (missing.length) out.push({ need, shards: missing });
     }
-    return undefined;
+    return out;
+  }
+
+  private async inputsReady(shard: number | undefined): Promise<string | undefined> {
+    const [first] = await this.missingInputs(shard);
+    if (!first) return undefined;
+    const { need, shards } = first;
+    return `${need} shard(s) ${shards.slice(0, 5).join(', ')}${shards.length > 5 ? '…' : ''} not committed`;
+  }
+
+  /**
+   * An upstream shard that no live lock has held for a whole lease (its rank died, or never
+   * started): this rank runs it. Its owner, should it start later, finds it committed.
+   */
+  private async takeOverOrphans(shard: number | undefined, orphanSince: Map<string, number>): Promise<void> {
+    for (const { need, shards } of await this.missingInputs(shard)) {
+      const layout = layoutOf(this.pipeline, need);
+      // Live: its process runs here, or (another host) its heartbeat is within the holder's lease.
+      const locks = await heldLocks(layout.lockDir());
+      const beats = await Promise.all(
+        locks.map((l) =>
+          fs.stat(l.file).then(
+            (st) => st.mtimeMs,
+            () => 0,
+          ),
+        ),
+      );
+      const live = (name: string) =>
+        locks.some(
+          (l, i) => path.basename(l.file) === name && (l.alive ?? Date.now() - beats[i]! <= (l.owner.lease_ms ?? this.env.leaseMs)),
+        );
+      for (const s of shards) {
+        const key = `${need}:${s}`;
+        const owner = `rank-${s % this.env.world}-of-${this.env.world}`;
+        if (live(owner) || live(`shard-${shardName(s)}`)) {
+          orphanSince.delete(key);
+          continue;
+        }
+        const since = orphanSince.get(key) ?? Date.now();
+        orphanSince.set(key, since);
+        if (Date.now() - since < this.env.leaseMs) continue;
+        this.env.progress.log(
+          `[${this.spec.name}] ${need} shard ${s} has had no live lock for ${Math.round((Date.now() - since) / 1000)} s (its rank ${s % this.env.world} is gone or never started): running it on rank ${this.env.rank}`,
+        );
+        const upSpec = this.pipeline.nodes.get(need)!;
+        const outcome = await new NodeRun(this.pipeline, upSpec, this.plans.get(need)!, this.plans, {
+          ...this.env,
+          mine: (x) => x === s,
+        }).run();
+        if (outcome.status === 'failed')
+          throw new StageError(this.spec.name, shard, `taking over ${need} shard ${s} failed: ${outcome.reason}`);
+        orphanSince.delete(key);
+      }
+    }
   }
 
   /** The shard's marker, if it is committed under this fingerprint from the inputs there are now. */
@@ -326,9 +381,14 @@ class NodeRun {
     const start = Date.now();
     const deadline = start + this.env.waitTimeoutMs;
     let lastSaid = -Infinity;
+    const orphanSince = new Map<string, number>();
     for (;;) {
       const missing = await this.inputsReady(shard);
       if (!missing) return;
+      if (this.env.world > 1) {
+        await this.takeOverOrphans(shard, orphanSince);
+        if (!(await this.inputsReady(shard))) return;
+      }
       if (this.env.world === 1 || Date.now() > deadline)
         throw new StageError(
           this.spec.name,
