@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { binnedPipelineYaml, runCli, tmpDir, writeImageFolder, writePipeline } from './helpers.ts';
+import { NodeLayout } from '../src/store/layout.ts';
+import { readMarkers, writeMarker, type ShardMarker } from '../src/store/markers.ts';
 
 test('a flipped byte in any committed part is reported, stops a release, and is re-made by run --verify', async () => {
   const dir = tmpDir();
@@ -128,4 +130,29 @@ test('a flipped byte in a node table (the bins edges) is found by status --verif
   assert.equal((await runCli(['run', file, '--verify'], { env })).code, 0);
   assert.deepEqual(await fs.readFile(part), original);
   assert.equal((await runCli(['status', file, '--verify'], { env })).code, 0);
+});
+
+test('_markers.json is checked against _done/: a marker edited in place, or damage to the index itself, is read from _done/', async () => {
+  const dir = tmpDir();
+  const layout = new NodeLayout(path.join(dir, 'node'));
+  const marker = (shard: number, rows: number): ShardMarker =>
+    ({ shard, rows, sha256: 'a'.repeat(64), fingerprint: 'f', inputs: 'i', bytes: 1, written: 'now' }) as unknown as ShardMarker;
+  for (let s = 0; s < 64; s++) await writeMarker(layout, marker(s, 10));
+  await readMarkers(layout, { indexNow: true });
+  const indexFile = path.join(layout.dir, '_markers.json');
+  assert.ok((await fs.stat(indexFile)).size > 0, 'the index was written');
+  assert.equal((await readMarkers(layout)).get(7)!.rows, 10);
+
+  // Shard 7's marker rewritten in place (the folder's mtime does not change): the index no longer answers for it.
+  const dirMtime = (await fs.stat(layout.markerDir())).mtime;
+  await fs.writeFile(layout.markerFile(7), JSON.stringify(marker(7, 99)));
+  await fs.utimes(layout.markerDir(), dirMtime, dirMtime);
+  assert.equal((await readMarkers(layout)).get(7)!.rows, 99);
+
+  // The index rebuilt, then damaged itself (a marker's rows changed): its own hash no longer matches.
+  await readMarkers(layout, { indexNow: true });
+  const index = JSON.parse(await fs.readFile(indexFile, 'utf8'));
+  index.markers.find((m: ShardMarker) => m.shard === 3).rows = 12345;
+  await fs.writeFile(indexFile, JSON.stringify(index));
+  assert.equal((await readMarkers(layout)).get(3)!.rows, 10);
 });

@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import type { NodeLayout } from './layout.js';
 import { readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { sha256 } from '../util/hash.js';
 
 export interface ShardMarker {
   shard: number;
@@ -66,6 +67,18 @@ interface MarkerIndex {
   builtMs: number;
   count: number;
   markers: ShardMarker[];
+  /** Per shard, its marker file's mtime (ns) and size when indexed: an edit in place shows. */
+  files?: Record<number, string>;
+  /** sha256 of the markers and files above: damage to the index itself shows. */
+  sha256?: string;
+}
+
+const indexHash = (i: Pick<MarkerIndex, 'markers' | 'files'>) => sha256(JSON.stringify([i.markers, i.files]));
+
+/** A marker file's identity for the index: mtime in ns and size (one stat, no read). */
+async function fileStamp(file: string): Promise<string | null> {
+  const st = await fs.stat(file, { bigint: true }).catch(() => null);
+  return st ? `${st.mtimeNs}:${st.size}` : null;
 }
 
 /**
@@ -90,8 +103,12 @@ export async function readMarkers(layout: NodeLayout, opts: { indexNow?: boolean
   const shards = names.filter((n) => /^\d+\.json$/.test(n)).map((n) => Number(n.slice(0, -5)));
   const indexFile = `${layout.dir}/_markers.json`;
   const index = await readJsonIfExists<MarkerIndex>(indexFile).catch(() => undefined);
-  if (index && index.dirMtimeNs === String(mtimeNs) && index.count === shards.length)
-    return new Map(index.markers.map((m) => [m.shard, m]));
+  // The index is checked against _done/, never trusted alone: every marker file must still have the
+  // mtime and size it had when indexed (a stat each, far cheaper than reading and parsing each).
+  if (index?.files && index.dirMtimeNs === String(mtimeNs) && index.count === shards.length && index.sha256 === indexHash(index)) {
+    const stamps = await Promise.all(shards.map((s) => fileStamp(layout.markerFile(s))));
+    if (shards.every((s, i) => index.files![s] === stamps[i])) return new Map(index.markers.map((m) => [m.shard, m]));
+  }
 
   const markers = await Promise.all(shards.map((s) => readMarker(layout, s)));
   const out = new Map<number, ShardMarker>();
@@ -99,7 +116,17 @@ export async function readMarkers(layout: NodeLayout, opts: { indexNow?: boolean
   const now = Date.now();
   // `indexNow`: the caller holds the only writer's lock (a single rank), so no rename can race.
   if (shards.length >= 64 && (opts.indexNow || now - Number(mtimeNs / 1_000_000n) > 1000)) {
-    const fresh: MarkerIndex = { dirMtimeNs: String(mtimeNs), builtMs: now, count: shards.length, markers: [...out.values()] };
+    const stamps = await Promise.all(shards.map((s) => fileStamp(layout.markerFile(s))));
+    const files = Object.fromEntries(shards.map((s, i) => [s, stamps[i]!]));
+    const markers = [...out.values()];
+    const fresh: MarkerIndex = {
+      dirMtimeNs: String(mtimeNs),
+      builtMs: now,
+      count: shards.length,
+      markers,
+      files,
+      sha256: indexHash({ markers, files }),
+    };
     await writeFileAtomic(indexFile, JSON.stringify(fresh)).catch(() => undefined);
   }
   return out;
