@@ -100,10 +100,13 @@ export class ShardLoader {
   /** Rows held out from training, in a fixed order (for evaluation during training). */
   async heldOut(limit: number): Promise<Record<string, unknown>[]> {
     const { plan } = this.opts;
-    const sql = windowSql(plan, plan.units.keys(), ['caption_real', 'caption_synthetic']);
+    const captions = ['caption_real', 'caption_synthetic'];
+    const sql = windowSql(plan, plan.units.keys(), captions);
+    // A caption column the node does not read is NULL here (both are optional).
+    const cols = captions.map((c) => (plan.columns[c] ? c : `NULL::VARCHAR AS ${c}`)).join(', ');
     return queryRows(
       this.conn,
-      `SELECT id, caption_real, caption_synthetic FROM (${sql}) WHERE ${heldOutSql(plan.seed, plan.holdout)} ORDER BY md5(id || ':eval'), id LIMIT ${limit}`,
+      `SELECT id, ${cols} FROM (${sql}) WHERE ${heldOutSql(plan.seed, plan.holdout)} ORDER BY md5(id || ':eval'), id LIMIT ${limit}`,
     );
   }
 
