@@ -90,3 +90,38 @@ test('URLs are fetched with retries; a URL that keeps failing becomes a fetch_er
     server.close();
   }
 });
+
+test('an image above the pixel limit is a decode_error row in a scorer, naming its size; the others score', async () => {
+  const dir = tmpDir();
+  const images = path.join(dir, 'images');
+  await fs.mkdir(images, { recursive: true });
+  await writeImage(path.join(images, 'small.png'), 1);
+  // 7000 x 6000 = 42M pixels of one colour: a few hundred KB as PNG, about 1.1 GB in a scorer.
+  const { default: sharp } = await import('sharp');
+  await sharp({ create: { width: 7000, height: 6000, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+    .png()
+    .toFile(path.join(images, 'huge.png'));
+  const file = await writePipeline(
+    dir,
+    'px',
+    `name: px
+settings: {shards: 1}
+nodes:
+  ingest: {uses: ingest, with: {path: ${images}}}
+  score: {uses: score, needs: [ingest], with: {scorer: colourfulness, image: ingest.image}}
+`,
+  );
+  const root = path.join(dir, 'data');
+  const r = await runCli(['run', file], { env: { MIRO_DATA_ROOT: root } });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = await sql(
+    `SELECT i.source, s.status, s.error, s.score FROM read_parquet('${root}/px/score/*.parquet') s JOIN read_parquet('${root}/px/ingest/*.parquet') i USING (id) ORDER BY i.source`,
+  );
+  assert.equal(rows.length, 2);
+  const [huge, small] = rows;
+  assert.match(String(huge!.source), /huge\.png$/);
+  assert.equal(huge!.status, 'decode_error');
+  assert.match(String(huge!.error), /7000x6000 = 42,000,000 pixels, above the limit of 40,000,000/);
+  assert.equal(small!.status, 'ok');
+  assert.ok(Number.isFinite(small!.score));
+});

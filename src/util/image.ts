@@ -17,8 +17,23 @@ export async function encodePng(data: Float32Array, width: number, height: numbe
   return new Uint8Array(png);
 }
 
+/**
+ * The most pixels decodeImage decodes: a scorer holds about 27 bytes a pixel (floats and their
+ * copies), so 40M pixels (about 6,300 x 6,300) stay near 1 GB. Larger images are error rows.
+ */
+export const MAX_IMAGE_PIXELS = 40_000_000;
+
 export async function decodeImage(bytes: Uint8Array): Promise<RGBImage> {
-  const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { width = 0, height = 0 } = await sharp(bytes).metadata();
+  if (width * height > MAX_IMAGE_PIXELS)
+    throw new Error(
+      `the image is ${width}x${height} = ${(width * height).toLocaleString('en')} pixels, above the limit of ${MAX_IMAGE_PIXELS.toLocaleString('en')}: resize it before scoring`,
+    );
+  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: Float32Array.from(data) };
 }
 
