@@ -237,6 +237,16 @@ test('a filter that runs past the statement timeout is stopped with a 503, and t
     assert.equal(slow.status, 503, await slow.clone().text());
     assert.match(((await slow.json()) as { error: string }).error, /ran past 0.4 s and was stopped/);
     assert.ok(took < 5000, `the costly filter held the server for ${took} ms`);
+    // An error never echoes what a filter read: DuckDB quotes the value it could not convert.
+    const secret = path.join(root, 'ci', 'secret.txt');
+    writeFileSync(secret, 'TOPSECRET-4242');
+    const leak = await fetch(
+      `${quick.url}/api/rows?where=${encodeURIComponent(`(SELECT content FROM read_text('${secret}'))::INTEGER = 1`)}`,
+    );
+    const body = await leak.text();
+    assert.equal(leak.status, 400, body);
+    assert.doesNotMatch(body, /TOPSECRET/);
+    assert.match(body, /Conversion Error|Could not convert/);
     const next = await fetch(`${quick.url}/api/rows?limit=3`);
     assert.equal(next.status, 200);
     assert.equal(((await next.json()) as { rows: unknown[] }).rows.length, 3);

@@ -16,6 +16,14 @@ import { releaseSql } from '../release/release.js';
 
 export class BadRequest extends Error {}
 
+/**
+ * DuckDB's first line, with every single-quoted literal elided: a conversion error quotes the value
+ * it could not convert, which may be the contents of a file the filter read.
+ */
+export function scrubbed(message: string): string {
+  return message.split('\n')[0]!.replace(/'(?:[^']|'')*'/g, "'…'");
+}
+
 export interface Page {
   rows: Record<string, Value>[];
   /** Opaque cursor for the next page, or null at the end. */
@@ -109,8 +117,15 @@ export class Dataset {
       }
     }
     const order = sort === 'id' ? `id ${dir}` : `${col} ${dir} NULLS LAST, id ASC`;
-    const rows = await this.query(`SELECT * FROM dataset WHERE (${where}) AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1}`, params);
-    const [{ n }] = (await this.query(`SELECT count(*)::INTEGER AS n FROM dataset WHERE (${where})`)) as [{ n: number }];
+    // A filter that parses may still fail on the rows (a cast of a caption to a number): the user's error, a 400.
+    const userError = (err: unknown): never => {
+      throw opts.where?.trim() ? new BadRequest((err as Error).message) : err;
+    };
+    const rows = await this.query(
+      `SELECT * FROM dataset WHERE (${where}) AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1}`,
+      params,
+    ).catch(userError);
+    const [{ n }] = (await this.query(`SELECT count(*)::INTEGER AS n FROM dataset WHERE (${where})`).catch(userError)) as [{ n: number }];
     const more = rows.length > limit;
     const shown = rows.slice(0, limit);
     const last = shown.at(-1);
@@ -153,7 +168,7 @@ export class Dataset {
       await assertExpression(this.conn, expr, 'filter');
       await this.conn.run(`SELECT count(*) FROM dataset WHERE (${expr}) LIMIT 0`);
     } catch (err) {
-      throw new BadRequest((err as Error).message.split('\n')[0]!);
+      throw new BadRequest(scrubbed((err as Error).message));
     }
     return expr;
   }
@@ -166,7 +181,7 @@ export class Dataset {
     try {
       return await queryRows(this.conn, sql, params);
     } catch (err) {
-      throw new MiroError((err as Error).message.split('\n')[0]!);
+      throw new MiroError(scrubbed((err as Error).message));
     }
   }
 }
