@@ -10,7 +10,6 @@ MODEL_DIR is a train node's model/ folder (config.json, ema.safetensors). REQUES
 seed, offset}. OUT gets `images`, [B, S, S, 3] on the 0-255 scale, unrounded.
 """
 import json
-import math
 import os
 import sys
 
@@ -19,31 +18,7 @@ import torch
 
 from . import safetensors_io
 from .network import MiroNet
-from .stream import derive_seed, tokenize
-
-U32 = 0xFFFFFFFF
-
-
-class Rng:
-    """src/util/random.ts Rng: mulberry32 steps with Box-Muller normals."""
-
-    def __init__(self, state):
-        self.state = state & U32
-
-    def uniform(self):
-        self.state = (self.state + 0x6D2B79F5) & U32
-        t = self.state
-        t = ((t ^ (t >> 15)) * (t | 1)) & U32
-        t ^= (t + (((t ^ (t >> 7)) * (t | 61)) & U32)) & U32
-        return ((t ^ (t >> 14)) & U32) / 4294967296
-
-    def normals(self, n):
-        out = np.empty(n, dtype=np.float32)
-        for i in range(n):
-            u = max(self.uniform(), 1e-12)
-            out[i] = math.sqrt(-2 * math.log(u)) * math.cos(2 * math.pi * self.uniform())
-        return out
-
+from .stream import Rng, derive_seed, tokenize
 
 def inputs(cfg, captions, targets):
     T, R = cfg['text']['max_tokens'], max(1, len(cfg['rewards']))

@@ -17,6 +17,7 @@ same rows in the same order whichever engine trains it:
 """
 import hashlib
 import io
+import math
 import os
 import re
 
@@ -54,16 +55,30 @@ def derive_seed(seed, key):
     return h
 
 
-def _imul(a, b):
-    return (a * b) & U32
+class Rng:
+    """src/util/random.ts Rng: mulberry32 steps (whole state one uint32) with Box-Muller normals."""
+
+    def __init__(self, state):
+        self.state = state & U32
+
+    def uniform(self):
+        self.state = (self.state + 0x6D2B79F5) & U32
+        t = self.state
+        t = ((t ^ (t >> 15)) * (t | 1)) & U32
+        t ^= (t + (((t ^ (t >> 7)) * (t | 61)) & U32)) & U32
+        return ((t ^ (t >> 14)) & U32) / 4294967296
+
+    def normals(self, n):
+        out = np.empty(n, dtype=np.float32)
+        for i in range(n):
+            u = max(self.uniform(), 1e-12)
+            out[i] = math.sqrt(-2 * math.log(u)) * math.cos(2 * math.pi * self.uniform())
+        return out
 
 
 def mulberry32_first(seed):
     """The first draw of src/util/random.ts mulberry32(seed), in [0, 1)."""
-    a = (seed + 0x6D2B79F5) & U32
-    t = _imul(a ^ (a >> 15), a | 1)
-    t ^= (t + _imul(t ^ (t >> 7), t | 61)) & U32
-    return ((t ^ (t >> 14)) & U32) / 4294967296
+    return Rng(seed).uniform()
 
 
 def unit_order(n_units, seed, epoch):

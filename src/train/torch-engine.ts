@@ -141,8 +141,6 @@ export async function trainWithTorch(tf: Tf, plan: Omit<TorchPlan, 'init'>, o: T
       `the torch trainer exited without its final checkpoint (step ${plan.steps}) in ${checkpointsDir(plan.dir)}`,
     );
   const ckpt = await loadCheckpoint(path.join(checkpointsDir(plan.dir), `step-${String(last).padStart(7, '0')}`));
-  const toParams = (m: Map<string, NamedArray>): Params =>
-    new Map([...m].map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape), false)]));
   const evalDir = path.join(plan.dir, 'torch', 'eval');
   const snaps = (await fs.readdir(evalDir).catch(() => [] as string[]))
     .map((f) => ({ f, m: /^step-(\d+)\.safetensors$/.exec(f) }))
@@ -150,12 +148,20 @@ export async function trainWithTorch(tf: Tf, plan: Omit<TorchPlan, 'init'>, o: T
     .map(({ f, m }) => ({ step: Number(m[1]), file: path.join(evalDir, f) }))
     .filter((s) => s.step <= plan.steps)
     .sort((a, b) => a.step - b.step);
-  return { params: toParams(ckpt.tensors.model), ema: toParams(ckpt.tensors.ema), metrics: ckpt.state.metrics, evalSnapshots: snaps };
+  return {
+    params: paramsOf(tf, ckpt.tensors.model),
+    ema: paramsOf(tf, ckpt.tensors.ema),
+    metrics: ckpt.state.metrics,
+    evalSnapshots: snaps,
+  };
 }
 
 /** Loads one evaluation snapshot as parameters. */
 export async function loadSnapshot(tf: Tf, file: string): Promise<Params> {
-  const { tensors } = await readSafetensors(file);
+  return paramsOf(tf, (await readSafetensors(file)).tensors);
+}
+
+function paramsOf(tf: Tf, tensors: Map<string, NamedArray>): Params {
   return new Map([...tensors].map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape), false)]));
 }
 
