@@ -10,6 +10,10 @@ Candidates (--arch): `unet`, a small pixel-space U-Net with cross-attention to t
 tokens at 8 and 16 px; `rin`, the demo's `tiny` network (the torch engine's MiroNet, fed the same
 data). Same data, caption mix (half alt text, half long captions), 10% caption dropout,
 flow-matching loss, AdamW with warm-up, EMA and Euler sampler for both.
+
+A run checkpoints into --out (checkpoint.safetensors: weights, EMA, Adam moments, both generators)
+at every evaluation and every --checkpoint-minutes, and the same command resumes it exactly, so a
+2M-example run on a CPU can span several sittings.
 """
 import argparse, contextlib, json, math, os, sys, time
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
@@ -271,6 +275,45 @@ def sample(model, tokens, pos, neg, guidance, steps, seed):
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
+def save_checkpoint(path, model, ema, opt, rng, step, seconds, args):
+    """Everything a resumed run needs to go on exactly: weights, EMA, Adam moments, both generators.
+    safetensors (F32: the torch generator's state bytes are exact in it) and a JSON metadata entry."""
+    from miro_torch import safetensors_io
+
+    names = dict(model.named_parameters())
+    tensors = {f'model.{k}': v for k, v in model.state_dict().items()}
+    tensors.update({f'ema.{k}': v for k, v in ema.state_dict().items()})
+    for k, p in names.items():
+        st = opt.state.get(p)
+        if st:
+            tensors[f'adam_m.{k}'] = st['exp_avg']
+            tensors[f'adam_v.{k}'] = st['exp_avg_sq']
+    tensors['torch_rng'] = torch.get_rng_state().float()
+    meta = {'step': str(step), 'seconds': str(seconds), 'np_rng': json.dumps(rng.bit_generator.state), 'args': json.dumps(vars(args))}
+    safetensors_io.save(path + '.tmp', tensors, meta)
+    os.replace(path + '.tmp', path)  # whole or not at all
+
+
+def load_checkpoint(path, model, ema, opt, rng, args):
+    from miro_torch import safetensors_io
+
+    tensors, meta = safetensors_io.load(path)
+    saved = json.loads(meta['args'])
+    for key in ('arch', 'examples', 'batch', 'lr', 'seed'):
+        if saved[key] != getattr(args, key):
+            sys.exit(f'{path}: was written with --{key} {saved[key]}, not {getattr(args, key)}; use another --out')
+    dev = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v.to(dev) for k, v in tensors.items() if k.startswith('model.')})
+    ema.load_state_dict({k[4:]: v.to(dev) for k, v in tensors.items() if k.startswith('ema.')})
+    step = int(meta['step'])
+    for k, p in model.named_parameters():
+        if f'adam_m.{k}' in tensors:
+            opt.state[p] = {'step': torch.tensor(float(step)), 'exp_avg': tensors[f'adam_m.{k}'].to(dev), 'exp_avg_sq': tensors[f'adam_v.{k}'].to(dev)}
+    torch.set_rng_state(tensors['torch_rng'].to(torch.uint8))
+    rng.bit_generator.state = json.loads(meta['np_rng'])
+    return step + 1, float(meta['seconds'])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--arch', default='unet')
@@ -279,13 +322,14 @@ def main():
     ap.add_argument('--examples', type=int, default=2_000_000)
     ap.add_argument('--batch', type=int, default=64)
     ap.add_argument('--lr', type=float, default=1e-3)
-    ap.add_argument('--eval-every', type=int, default=100_000)
+    ap.add_argument('--eval-every', type=int, default=100_000, help='0: never (a resume check)')
     ap.add_argument('--eval-steps', type=int, default=20)
     ap.add_argument('--guidance', type=float, default=3.0)
     ap.add_argument('--t-dist', default='logit-normal', choices=['logit-normal', 'uniform'])
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--checkpoint-minutes', type=float, default=10.0)
     args = ap.parse_args()
     # Debian's torch calls OpenBLAS through the plain BLAS interface, so torch cannot cap its threads:
     # run with OPENBLAS_NUM_THREADS=1 (set below before numpy or torch load it, when unset).
@@ -320,9 +364,15 @@ def main():
     ones, zeros = torch.ones(len(prompts), R, device=dev), torch.zeros(len(prompts), R, device=dev)
     prompts = prompts.to(dev)
     autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if dev.type == 'cuda' else contextlib.nullcontext
-    t0 = time.time()
+    ckpt = os.path.join(args.out, 'checkpoint.safetensors')
+    first, before = 1, 0.0
+    if os.path.exists(ckpt):  # resume: a run killed (or a session ended) goes on where it stopped
+        first, before = load_checkpoint(ckpt, model, ema, opt, rng, args)
+        print(json.dumps({'resumed_at_step': first - 1}), flush=True)
+    t0 = time.time() - before
+    last_save = time.time()
     losses = []
-    for step in range(1, total_steps + 1):
+    for step in range(first, total_steps + 1):
         idx = train_idx[rng.integers(0, N, B)]
         x = x_all[idx].to(dev, non_blocking=True)
         which = torch.from_numpy(rng.integers(0, 2, B))  # 0 = real (alt text), 1 = long caption
@@ -351,7 +401,11 @@ def main():
         if step % 200 == 0:
             el = time.time() - t0
             print(json.dumps({'progress': seen, 'loss': round(float(np.mean(losses[-200:])), 4), 'examples_per_s': round(seen / el, 1)}), flush=True)
-        if seen % args.eval_every < B or step == total_steps:
+        evaluating = args.eval_every > 0 and (seen % args.eval_every < B or step == total_steps)
+        if evaluating or time.time() - last_save > 60 * args.checkpoint_minutes:
+            save_checkpoint(ckpt, model, ema, opt, rng, step, time.time() - t0, args)
+            last_save = time.time()
+        if evaluating:
             ema.eval()
             for name, w in (('w0', 0.0), ('guided', args.guidance)):
                 imgs = np.concatenate([sample(ema, prompts[i:i + 60], ones[i:i + 60], zeros[i:i + 60], w, args.eval_steps, 1000 + i) for i in range(0, len(prompts), 60)])
