@@ -1,5 +1,5 @@
 // The layer rule, checked: imports under src/ point one way only,
-//   cli -> release, serve -> dag -> stages -> components -> store -> util,
+//   cli -> release, serve -> dag -> stages -> components -> onnx -> store -> util,
 // where the components (binning, captioners, eval, frozen, model, report, scorers, synth, train, vlm) may
 // import one another, and no file imports itself back through a cycle, whatever the layers, nor
 // any folder.
@@ -11,6 +11,7 @@ import path from 'node:path';
 export const LAYERS: readonly (readonly string[])[] = [
   ['util', 'errors.ts'],
   ['store'],
+  ['onnx'],
   ['binning', 'captioners', 'eval', 'frozen', 'model', 'report', 'scorers', 'synth', 'train', 'vlm'],
   ['stages'],
   ['dag'],

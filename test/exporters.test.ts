@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { ROOT, tmpDir } from './helpers.ts';
 import { writeTokenizer, writeT5Tokenizer } from './onnx-fixtures.ts';
 import { loadScorer, type Scorer } from '../src/scorers/index.ts';
-import { PaddedTokenizer } from '../src/scorers/onnx/text.ts';
+import { PaddedTokenizer } from '../src/onnx/tokenizer.ts';
 import { OnnxTextEncoder } from '../src/frozen/text-encoder.ts';
 import { OnnxVae } from '../src/frozen/vae.ts';
 import { decodeImage } from '../src/util/image.ts';

@@ -9,7 +9,7 @@ import { tmpDir, runCli, writePipeline, sql, writeImageFolder } from './helpers.
 import { writeRewardModels, W_IMAGE, E_TEXT, D, MLP, JOINT_V, VOCAB } from './onnx-fixtures.ts';
 import { loadScorer, type Scorer } from '../src/scorers/index.ts';
 import { preprocess } from '../src/scorers/onnx/preprocess.ts';
-import { PaddedTokenizer } from '../src/scorers/onnx/text.ts';
+import { PaddedTokenizer } from '../src/onnx/tokenizer.ts';
 import type { RGBImage } from '../src/util/image.ts';
 
 /** A reward model through the `onnx:` prefix; ONNX scorers give numbers (or null), never row errors. */

@@ -14,7 +14,7 @@ import { ROOT, tmpDir } from './helpers.ts';
 import { writeTokenizer } from './onnx-fixtures.ts';
 import { openLikePil, referencePixels } from '../src/scorers/onnx/reference.ts';
 import { loadScorer, type Scorer } from '../src/scorers/index.ts';
-import { PaddedTokenizer } from '../src/scorers/onnx/text.ts';
+import { PaddedTokenizer } from '../src/onnx/tokenizer.ts';
 import { decodeImage } from '../src/util/image.ts';
 
 const python = ['/usr/bin/python3', process.env.MIRO_PYTHON].find(

@@ -1,7 +1,7 @@
 // `miro models fetch CONFIG...`: model files by repository and revision, sha256-verified.
 
 import type { Command } from 'commander';
-import { fetchModel } from '../scorers/onnx/fetch.js';
+import { fetchModel } from '../onnx/fetch.js';
 
 export default function register(program: Command): void {
   const models = program.command('models').description('model files for reward-model and encoder configs');

@@ -3,10 +3,9 @@
 // VAE (SDXL's) whose latents the model is trained on. Files come from a Hub repository or from an
 // export (scripts/export/); errors name the config file and key.
 
-import { readConfigFile } from '../scorers/config-file.js';
-import { readModelFiles, type ModelFiles } from '../scorers/onnx/config.js';
-
-type Provider = 'cpu' | 'cuda' | 'webgpu';
+import { readConfigFile } from '../onnx/config-file.js';
+import { readModelFiles, type ModelFiles } from '../onnx/model-files.js';
+import type { ExecutionProvider as Provider } from '../onnx/session.js';
 
 export interface TextEncoderConfig extends ModelFiles {
   kind: 'text-encoder';

@@ -3,9 +3,9 @@
 // states [B, T, E]. Only the caption's own tokens are kept; padding carries no information.
 
 import type * as Ort from 'onnxruntime-node';
-import { filePath } from '../scorers/onnx/config.js';
-import { openSession } from '../scorers/onnx/scorers.js';
-import { PaddedTokenizer } from '../scorers/onnx/text.js';
+import { filePath } from '../onnx/model-files.js';
+import { openSession } from '../onnx/session.js';
+import { PaddedTokenizer } from '../onnx/tokenizer.js';
 import { MiroError } from '../errors.js';
 import { loadTextEncoderConfig, type TextEncoderConfig } from './config.js';
 

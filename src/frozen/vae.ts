@@ -5,7 +5,7 @@
 
 import type * as Ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { openSession } from '../scorers/onnx/scorers.js';
+import { openSession } from '../onnx/session.js';
 import { MiroError } from '../errors.js';
 import { loadVaeConfig, type LatentNormalization, type VaeConfig } from './config.js';
 

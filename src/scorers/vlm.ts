@@ -9,7 +9,7 @@
 
 import pLimit from 'p-limit';
 import { RowError, ServerResponseError } from '../errors.js';
-import { readConfigFile } from './config-file.js';
+import { readConfigFile } from '../onnx/config-file.js';
 import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
 import { cachedRequest, imageContent, postChatCompletion, RequestCache, serverImage } from '../vlm/client.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
@@ -26,7 +26,7 @@ export interface VlmScorerConfig {
 }
 
 export function loadVlmScorerConfig(file: string): VlmScorerConfig {
-  const { raw, bad, mapping } = readConfigFile(file);
+  const { raw, bad, mapping } = readConfigFile(file, 'scorer config');
   if (raw.kind !== 'vqa-server') bad('kind', `a vlm: scorer needs kind: vqa-server, got ${JSON.stringify(raw.kind)}`);
   const server = mapping(raw.server, 'server');
   const text = (key: string, v: unknown) => (typeof v === 'string' && v ? v : bad(key, 'expected a non-empty string'));

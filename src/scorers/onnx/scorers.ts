@@ -5,41 +5,15 @@
 //   vqa         an exported VQA model: P("Yes") from its answer logits
 // Batches are preprocessed one ahead, so image work overlaps the session's run.
 
-import { existsSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import type { Scorer, ScoreInput } from '../types.js';
-import { filePath, loadScorerConfig, onnxIdentity, type OnnxScorerConfig } from './config.js';
+import { loadScorerConfig, onnxIdentity, type OnnxScorerConfig } from './config.js';
 import { preprocessBatch } from './preprocess.js';
-import { PaddedTokenizer } from './text.js';
+import { PaddedTokenizer } from '../../onnx/tokenizer.js';
+import { onnxRuntime, openSession } from '../../onnx/session.js';
+import { filePath } from '../../onnx/model-files.js';
 import { readSafetensors } from '../../util/safetensors.js';
 import { MiroError } from '../../errors.js';
-
-async function ort(): Promise<typeof Ort> {
-  return import('onnxruntime-node');
-}
-
-/** An ONNX Runtime session over one of a model config's files, with errors that name the file and key. */
-export async function openSession(
-  cfg: Pick<OnnxScorerConfig, 'name' | 'file' | 'dir' | 'files' | 'execution_provider' | 'export'>,
-  key: string,
-  what = 'scorer',
-): Promise<Ort.InferenceSession> {
-  const file = filePath(cfg, key);
-  if (!existsSync(file))
-    throw new MiroError(
-      `${what} ${cfg.name}: model file ${file} is missing (files.${key} in ${cfg.file}); ${cfg.export ? `export it once where PyTorch is installed: ${cfg.export}` : `run \`miro models fetch ${cfg.file}\``}`,
-    );
-  try {
-    return await (
-      await ort()
-    ).InferenceSession.create(file, {
-      executionProviders: [cfg.execution_provider],
-      intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2),
-    });
-  } catch (err) {
-    throw new MiroError(`${what} ${cfg.name}: cannot load ${file} (files.${key}): ${(err as Error).message.split('\n')[0]}`);
-  }
-}
 
 function l2rows(data: Float32Array, rows: number): Float32Array[] {
   const d = data.length / rows;
@@ -80,7 +54,7 @@ async function pipelined<P>(
 
 export async function loadOnnxScorer(configFile: string): Promise<Scorer> {
   const cfg = loadScorerConfig(configFile);
-  const O = await ort();
+  const O = await onnxRuntime();
   const S = cfg.image.size;
   const pixels = (b: ScoreInput[]) =>
     preprocessBatch(

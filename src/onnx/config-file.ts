@@ -13,7 +13,7 @@ export interface ConfigFile {
   mapping: (v: unknown, key: string) => Record<string, unknown>;
 }
 
-export function readConfigFile(file: string, what = 'scorer config'): ConfigFile {
+export function readConfigFile(file: string, what = 'model config'): ConfigFile {
   let raw: unknown;
   try {
     raw = parse(readFileSync(file, 'utf8'));

@@ -6,11 +6,11 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fetchOnce, withRetries, defaultRetry } from '../../util/fetch.js';
-import { sha256File } from '../../util/hash.js';
-import { fsyncFile } from '../../store/atomic.js';
-import { MiroError } from '../../errors.js';
-import { readModelFiles } from './config.js';
+import { fetchOnce, withRetries, defaultRetry } from '../util/fetch.js';
+import { sha256File } from '../util/hash.js';
+import { fsyncFile } from '../store/atomic.js';
+import { MiroError } from '../errors.js';
+import { readModelFiles } from './model-files.js';
 
 export interface FetchReport {
   file: string;

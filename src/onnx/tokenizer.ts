@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { MiroError } from '../../errors.js';
+import { MiroError } from '../errors.js';
 
 export interface TextBatch {
   ids: BigInt64Array;
