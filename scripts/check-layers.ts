@@ -2,7 +2,7 @@
 //   cli -> release, serve -> dag -> stages -> components -> onnx -> store -> util,
 // where the components (binning, captioners, eval, frozen, model, report, scorers, synth, train, vlm) may
 // import one another, and no file imports itself back through a cycle, whatever the layers, nor
-// any folder.
+// any folder. The environment is read in cli/ only (util/settings.ts carries it below).
 // Usage: node --import tsx scripts/check-layers.ts [SRC_DIR]; exits 1 and lists every violation.
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -101,7 +101,20 @@ export function checkLayers(src: string): string[] {
     const through = edges.filter(([a, b]) => c.includes(folder(a)) && c.includes(folder(b)) && folder(a) !== folder(b));
     problems.push(`folder cycle: ${c.join(' <-> ')} (through ${through.map(([a, b]) => `src/${a} -> src/${b}`).join(', ')})`);
   }
+  problems.push(...environmentReads(src));
   return problems;
+}
+
+/** The environment is read once, in cli/ (into util/settings.ts): any other file that reads process.env is reported. */
+export function environmentReads(src: string): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(src)) {
+    const rel = path.relative(src, file);
+    if (rel.split(path.sep)[0] === 'cli') continue;
+    const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ''); // comments do not count
+    if (/\bprocess\.env\b/.test(code)) out.push(`src/${rel} reads process.env: read it in cli/ into util/settings.ts, and use settings()`);
+  }
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

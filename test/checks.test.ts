@@ -14,6 +14,7 @@ import { readMarkers } from '../src/store/markers.ts';
 import { runPipeline } from '../src/dag/runner.ts';
 import { Progress } from '../src/util/progress.ts';
 import { tmpDir, writePipeline } from './helpers.ts';
+import { configure } from '../src/util/settings.ts';
 
 const YAML = `name: checked
 settings: {shards: 2, seed: 3}
@@ -47,7 +48,7 @@ async function checksOf(file: string, node: string): Promise<void> {
 test('checks fail on misaligned map ids, duplicate source ids and targets outside [0, 1], naming the rows', async () => {
   const dir = tmpDir();
   const file = await writePipeline(dir, 'checked', YAML);
-  process.env.MIRO_DATA_ROOT = path.join(dir, 'data');
+  configure({ dataRoot: path.join(dir, 'data') });
   try {
     await runPipeline(loadPipeline(file), { progress: new Progress(process.stderr, false, true) });
     for (const node of ['base', 'score', 'bins']) await checksOf(file, node); // all pass as written
@@ -71,6 +72,6 @@ test('checks fail on misaligned map ids, duplicate source ids and targets outsid
     await tamper(shard('base', 0), `SELECT * FROM t UNION ALL (SELECT * FROM t ORDER BY id LIMIT 1) ORDER BY id`);
     await assert.rejects(checksOf(file, 'base'), /check ids_unique failed[\s\S]*"copies":2/);
   } finally {
-    delete process.env.MIRO_DATA_ROOT;
+    configure({ dataRoot: undefined });
   }
 });

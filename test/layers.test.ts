@@ -53,3 +53,13 @@ test('a cycle between folders is reported even when no file imports itself back'
     'folder cycle: model <-> scorers (through src/model/a.ts -> src/scorers/b.ts, src/scorers/c.ts -> src/model/d.ts)',
   ]);
 });
+
+test('a file below cli/ that reads process.env is reported; a comment that names it is not', () => {
+  const src = tree({
+    'cli/main.ts': 'export const root = process.env.MIRO_DATA_ROOT;\n',
+    'store/duck.ts':
+      '// MIRO_DUCKDB_THREADS, read from process.env by the CLI\nexport const threads = Number(process.env.MIRO_DUCKDB_THREADS);\n',
+    'util/ok.ts': '/* process.env is read in cli/ */\nexport const y = 2;\n',
+  });
+  assert.deepEqual(checkLayers(src), ['src/store/duck.ts reads process.env: read it in cli/ into util/settings.ts, and use settings()']);
+});

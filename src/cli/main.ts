@@ -19,18 +19,7 @@ import registerModels from './models.js';
 import registerServe from './serve.js';
 import registerStreamRows from './stream.js';
 import { takeExitCode } from './exit.js';
-
-const ENVIRONMENT = `
-Environment:
-  MIRO_DATA_ROOT        where pipelines write (default: settings.data_root, else data/)
-  MIRO_TF_BACKEND       TensorFlow.js backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu
-  MIRO_MODELS           model cache for \`miro models fetch\` (default ~/.cache/miro/models)
-  MIRO_ORT_THREADS      ONNX Runtime threads per session (default 2)
-  MIRO_DUCKDB_THREADS   DuckDB threads (default: 2)
-  HF_ENDPOINT, HF_TOKEN the Hugging Face Hub endpoint and token for \`miro models fetch\`
-
-Exit codes: 0 done; 1 an error, failed or damaged nodes, a release that does not verify;
-2 a usage error (unknown command or option, bad option value).`;
+import { ENVIRONMENT_HELP, readEnvironment } from './environment.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,7 +31,10 @@ export function program(): Command {
     .description('MIRO: multi-reward conditioned pretraining, as a resumable YAML DAG over Parquet')
     .version(version(), '-V, --version')
     .showSuggestionAfterError(true)
-    .addHelpText('after', ENVIRONMENT)
+    .addHelpText(
+      'after',
+      `${ENVIRONMENT_HELP}\n\nExit codes: 0 done; 1 an error, failed or damaged nodes, a release that does not verify;\n2 a usage error (unknown command or option, bad option value).`,
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   for (const register of [
@@ -69,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   });
   takeExitCode();
+  readEnvironment();
   const p = program();
   if (argv.length === 0) {
     p.outputHelp({ error: true });

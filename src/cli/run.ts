@@ -9,6 +9,7 @@ import { MiroError, UsageError } from '../errors.js';
 import { suggestion } from '../util/suggest.js';
 import { collect, int } from './args.js';
 import { rankAndWorld } from './scheduler.js';
+import { environmentSeconds } from './environment.js';
 
 interface RunOptions {
   set?: string[];
@@ -27,12 +28,6 @@ interface RunOptions {
   lockLease?: number;
   childOptions?: string;
   forceName?: boolean;
-}
-
-/** A positive number of seconds from an environment variable, or undefined when unset or not one. */
-function envSeconds(name: string): number | undefined {
-  const s = Number(process.env[name]);
-  return Number.isFinite(s) && s > 0 ? s : undefined;
 }
 
 export default function register(program: Command): void {
@@ -74,7 +69,7 @@ export default function register(program: Command): void {
         await runPipeline(openPipeline(file, { dataRoot: child.dataRoot, set: child.set }), child.run);
         return;
       }
-      const lease = o.lockLease ?? envSeconds('MIRO_LOCK_LEASE');
+      const lease = o.lockLease ?? environmentSeconds('MIRO_LOCK_LEASE');
       const { rank, world, source } = rankAndWorld({ rank: o.rank, world: o.world });
       if (source !== 'defaults') console.error(`rank ${rank} of ${world} (${source})`);
       const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });

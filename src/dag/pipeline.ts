@@ -10,6 +10,7 @@ import { parseShape, type Fail } from '../stages/params.js';
 import type { ColumnRef, PipelineSettings, StageKind, Column } from '../stages/types.js';
 import { stageKinds } from '../stages/registry.js';
 import { topoOrder } from './graph.js';
+import { settings } from '../util/settings.js';
 
 export interface NodeSpec {
   name: string;
@@ -186,7 +187,7 @@ function parseSettings(raw: unknown, name: string, file: string, fail: Fail, opt
   const rowsPerShard = s.rows_per_shard ?? null;
   if (rowsPerShard !== null && (!Number.isInteger(rowsPerShard) || (rowsPerShard as number) < 1))
     fail('settings.rows_per_shard', 'expected a positive integer (rows per shard of a source that knows its count)');
-  const dataRoot = opts.dataRoot ?? process.env.MIRO_DATA_ROOT ?? (s.data_root as string | undefined) ?? 'data';
+  const dataRoot = opts.dataRoot ?? settings().dataRoot ?? (s.data_root as string | undefined) ?? 'data';
   if (typeof dataRoot !== 'string') fail('settings.data_root', 'expected a path');
   const unsafe = unsafeDataRoot(path.resolve(dataRoot));
   if (unsafe) fail('settings.data_root', unsafe);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type * as TF from '@tensorflow/tfjs';
 import { MiroError } from '../errors.js';
+import { settings } from '../util/settings.js';
 
 export type Tf = typeof TF;
 export const BACKEND_ORDER = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -69,7 +70,7 @@ async function tryBackend(name: BackendName, explicit: boolean): Promise<Tf | st
 /** Loads TensorFlow.js once per process. */
 export function loadTf(preferred?: string, log: (m: string) => void = () => {}): Promise<{ tf: Tf; backend: string }> {
   loaded ??= (async () => {
-    const want = preferred || process.env.MIRO_TF_BACKEND;
+    const want = preferred || settings().tfBackend;
     const order = want ? [want as BackendName] : [...BACKEND_ORDER];
     const failures: string[] = [];
     for (const name of order) {

@@ -11,6 +11,7 @@ import { sha256File } from '../util/hash.js';
 import { fsyncFile } from '../store/atomic.js';
 import { MiroError } from '../errors.js';
 import { readModelFiles } from './model-files.js';
+import { settings } from '../util/settings.js';
 
 export interface FetchReport {
   file: string;
@@ -20,7 +21,7 @@ export interface FetchReport {
 }
 
 export function hubUrl(repo: string, revision: string, file: string): string {
-  const endpoint = (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '');
+  const endpoint = settings().hubEndpoint.replace(/\/$/, '');
   return `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
@@ -43,7 +44,7 @@ export async function fetchModel(
   if (unpinned.length && opts.requirePins)
     throw new MiroError(`${configFile}: ${unpinned.join(', ')} pin no sha256; --require-pins refuses unpinned downloads`);
   for (const k of unpinned) log(`warning: ${configFile}: ${k} pins no sha256, so any bytes the server sends are accepted`);
-  const token = process.env.HF_TOKEN;
+  const token = settings().hubToken;
   const out: FetchReport[] = [];
   for (const [key, f] of Object.entries(cfg.files)) {
     const target = path.join(cfg.dir, f.path);

@@ -4,6 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { readConfigFile, type ConfigFile } from './config-file.js';
+import { settings } from '../util/settings.js';
 
 export interface ModelFile {
   path: string;
@@ -11,7 +12,7 @@ export interface ModelFile {
 }
 
 export function modelCache(): string {
-  return process.env.MIRO_MODELS ?? path.join(os.homedir(), '.cache', 'miro', 'models');
+  return settings().modelCache ?? path.join(os.homedir(), '.cache', 'miro', 'models');
 }
 
 /** Where a model's files come from and where they live: any model config (scorer, text encoder, VAE). */

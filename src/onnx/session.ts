@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import { MiroError } from '../errors.js';
 import { filePath, type ModelFiles } from './model-files.js';
+import { settings } from '../util/settings.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 
@@ -29,7 +30,7 @@ export async function openSession(
       await onnxRuntime()
     ).InferenceSession.create(file, {
       executionProviders: [cfg.execution_provider],
-      intraOpNumThreads: Number(process.env.MIRO_ORT_THREADS ?? 2),
+      intraOpNumThreads: settings().ortThreads,
     });
   } catch (err) {
     throw new MiroError(`${what} ${cfg.name}: cannot load ${file} (files.${key}): ${(err as Error).message.split('\n')[0]}`);

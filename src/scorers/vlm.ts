@@ -14,6 +14,7 @@ import { defaultRetry, withRetries, type RetryPolicy } from '../util/fetch.js';
 import { cachedRequest, imageContent, postChatCompletion, RequestCache, serverImage } from '../vlm/client.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { Scorer, ScoreInput, ScoreResult } from './types.js';
+import { settings } from '../util/settings.js';
 
 export interface VlmScorerConfig {
   file: string;
@@ -94,7 +95,11 @@ function cacheKey(cfg: VlmScorerConfig, id: string, question: string): string {
 export function loadVlmScorer(file: string): Scorer<ScoreResult> {
   const cfg = loadVlmScorerConfig(file);
   const retry: RetryPolicy = { ...defaultRetry, timeoutMs: cfg.server.timeout_ms, retries: cfg.server.retries };
-  const server = { server: cfg.server.url, apiKey: cfg.server.api_key_env ? process.env[cfg.server.api_key_env] : undefined, retry };
+  const server = {
+    server: cfg.server.url,
+    apiKey: cfg.server.api_key_env ? settings().environment[cfg.server.api_key_env] : undefined,
+    retry,
+  };
   const limit = pLimit(cfg.server.concurrency);
   const ask = async (original: Uint8Array, question: string) => {
     const image = await serverImage(original);

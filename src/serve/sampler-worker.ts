@@ -2,13 +2,17 @@
 // trained model once (TensorFlow.js, and its text encoder and VAE for a latent model) and answers
 // {model dir, prompt, targets, guidance, preset, seed, steps} with a PNG.
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
 import { loadFrozen, sampleImages } from '../model/sampler.js';
 import { guidanceRequest } from '../model/guidance.js';
 import { pixelSize } from '../model/config.js';
 import { encodePng } from '../util/image.js';
+import { configure, type Settings } from '../util/settings.js';
+
+// The settings the CLI read, handed over whole: a worker does not share the main thread's modules.
+configure((workerData as { settings: Settings }).settings);
 
 export interface DialRequest {
   id: number;

@@ -22,6 +22,7 @@ import { sandbox } from '../store/sql-guard.js';
 import { BadRequest, Dataset } from './dataset.js';
 import { rewardSummaries } from './rewards.js';
 import type { DialRequest } from './sampler-worker.js';
+import { settings } from '../util/settings.js';
 
 const STATIC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'static');
 const ASSETS: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
@@ -289,7 +290,7 @@ class Dials {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./sampler-worker-boot.mjs', import.meta.url));
+    const w = new Worker(new URL('./sampler-worker-boot.mjs', import.meta.url), { workerData: { settings: settings() } });
     w.on('message', (m: { id: number; png?: Uint8Array; ms?: number; error?: string }) => {
       const p = this.waiting.get(m.id);
       this.waiting.delete(m.id);

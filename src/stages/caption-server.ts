@@ -13,6 +13,7 @@ import { RequestCache, serverImage } from '../vlm/client.js';
 import { sniffMime } from '../util/image.js';
 import { defaultRetry } from '../util/fetch.js';
 import { sha256 } from '../util/hash.js';
+import { settings } from '../util/settings.js';
 
 export const vlmParams = {
   image: p.optionalColumn({ doc: 'image bytes (captioner openai)' }),
@@ -92,7 +93,7 @@ async function openaiRows(
     temperature: prm.temperature,
     concurrency: prm.concurrency,
     retry: { ...defaultRetry, timeoutMs: prm.timeout_ms, retries: prm.retries },
-    apiKey: prm.api_key_env ? process.env[prm.api_key_env] : undefined,
+    apiKey: prm.api_key_env ? settings().environment[prm.api_key_env] : undefined,
   });
   // --retry-failed asks again for rows whose cached answer was a failure (a reply without tags).
   const cache = await RequestCache.open(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`), {

@@ -26,6 +26,7 @@ import { sampleImages } from '../model/sampler.js';
 import { guidanceRequest } from '../model/guidance.js';
 import { genevalPrompts } from '../synth/geneval.js';
 import { scoreImages, judgeGeneval, mean } from '../eval/judge.js';
+import { settings } from '../util/settings.js';
 
 const params = {
   preset: p.string({ doc: 'model preset in configs/models/ (tiny, small, paper)', default: 'tiny' }),
@@ -240,7 +241,7 @@ export const train = defineStage({
         },
         {
           node: ctx.node,
-          python: prm.python || process.env.MIRO_PYTHON || 'python3',
+          python: prm.python || settings().python,
           nprocPerNode: prm.nproc_per_node,
           external: prm.launch === 'external',
           log: ctx.log,

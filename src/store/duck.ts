@@ -26,6 +26,7 @@ import { StoreError } from '../errors.js';
 import type { Batch, Column, ColumnType, ColumnValues, Value } from './batch.js';
 import { commitFile } from './atomic.js';
 import { sha256File } from '../util/hash.js';
+import { settings } from '../util/settings.js';
 
 const CHUNK_ROWS = 2048;
 
@@ -33,7 +34,7 @@ let instance: Promise<DuckDBInstance> | undefined;
 
 /** DuckDB's worker threads: MIRO_DUCKDB_THREADS, by default 2. */
 export function duckThreads(): number {
-  return Math.max(1, Number(process.env.MIRO_DUCKDB_THREADS ?? 2));
+  return Math.max(1, settings().duckdbThreads);
 }
 
 let spillDirectory: string | undefined;

@@ -21,6 +21,7 @@ import { listCheckpoints, loadCheckpoint, checkpointsDir, type CheckpointState }
 import type { OptimConfig } from './optim.js';
 import type { StreamPlan } from './stream.js';
 import type { TimeSampling } from '../model/flow.js';
+import { settings } from '../util/settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -63,7 +64,7 @@ export interface TorchResult {
 
 /** The interpreter to use, checked for PyTorch before anything is written. */
 export function checkPython(node: string, python: string): void {
-  const r = spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+  const r = spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8', env: { ...settings().environment } });
   if (r.status !== 0)
     throw new StageError(
       node,
@@ -104,7 +105,7 @@ export function readPlan(file: string): TorchPlan {
 }
 
 /** argv for this machine: one process, torchrun on one node, or srun + torchrun across a Slurm allocation. */
-export function launchArgv(python: string, planFile: string, nprocPerNode: number, env = process.env): string[] {
+export function launchArgv(python: string, planFile: string, nprocPerNode: number, env = settings().environment): string[] {
   const nnodes = Number(env.SLURM_NNODES ?? '1');
   const train = ['-m', 'miro_torch.train', planFile];
   // torch 1.13's launcher cannot parse its own default "0" for these on Python 3.11 (IntFlag).
@@ -167,16 +168,17 @@ function paramsOf(tf: Tf, tensors: Map<string, NamedArray>): Params {
 
 async function launch(planFile: string, steps: number, o: TorchLaunch): Promise<void> {
   const argv = launchArgv(o.python, planFile, o.nprocPerNode);
+  const inherited = settings().environment;
   o.log(`launching ${argv.join(' ')}`);
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      ...process.env,
-      PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+      ...inherited,
+      PYTHONPATH: [path.join(ROOT, 'python'), inherited.PYTHONPATH].filter(Boolean).join(path.delimiter),
       MIRO_NODE: process.execPath,
-      OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1',
-      OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1',
+      OMP_NUM_THREADS: inherited.OMP_NUM_THREADS ?? '1',
+      OPENBLAS_NUM_THREADS: inherited.OPENBLAS_NUM_THREADS ?? '1',
     },
   });
   let tail = '';

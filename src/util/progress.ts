@@ -1,6 +1,8 @@
 // Progress per node: shards done/total, rows/s and ETA. On a TTY one line is redrawn;
 // elsewhere (CI, logs) plain lines are printed when a shard finishes.
 
+import { settings } from './settings.js';
+
 export interface ProgressSink {
   log(message: string): void;
   shardDone(node: string, done: number, total: number, rows: number): void;
@@ -38,7 +40,7 @@ export class Progress implements ProgressSink {
   private lastDraw = 0;
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
-    private readonly tty = Boolean(out.isTTY) && !process.env.CI,
+    private readonly tty = Boolean(out.isTTY) && !settings().plainProgress,
     private readonly quiet = false,
   ) {}
 
