@@ -4,10 +4,10 @@
 // trains on normalised latents z_norm = (z - mean) * scale / std per channel; the sampler undoes it.
 
 import type * as Ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { openSession } from '../onnx/session.js';
 import { MiroError } from '../errors.js';
 import { loadVaeConfig, type LatentNormalization, type VaeConfig } from './config.js';
+import { resizeEncoded } from '../util/image.js';
 
 /** One image's latent distribution, each [C, h, w] row-major. */
 export interface LatentDist {
@@ -36,12 +36,7 @@ export class OnnxVae {
   /** Encoded image bytes -> [3, R, R] floats in [-1, 1]: short side resized to R, centre crop, sRGB. */
   async pixels(bytes: Uint8Array): Promise<Float32Array> {
     const R = this.cfg.resolution;
-    const raw = await sharp(bytes)
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(R, R, { fit: 'cover', position: 'centre', kernel: 'linear' })
-      .raw()
-      .toBuffer();
+    const raw = await resizeEncoded(bytes, R, { fit: 'cover', position: 'centre', kernel: 'linear' });
     const plane = R * R;
     const out = new Float32Array(3 * plane);
     for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = raw[p * 3 + c]! / 127.5 - 1;

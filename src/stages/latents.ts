@@ -5,7 +5,6 @@
 
 import path from 'node:path';
 import pLimit from 'p-limit';
-import sharp from 'sharp';
 import { p } from './params.js';
 import { defineStage } from './types.js';
 import { mapRows, type RowResult } from './base.js';
@@ -13,6 +12,7 @@ import { RowError, errorMessage } from '../errors.js';
 import { OnnxVae } from '../frozen/vae.js';
 import { frozenIdentity, loadVaeConfig, type LatentNormalization } from '../frozen/config.js';
 import { encodeFloat16 } from '../util/float16.js';
+import { assertDecodes } from '../util/image.js';
 
 /** What a latents node's manifest records (its prepare() state). */
 export interface LatentsState {
@@ -70,8 +70,7 @@ export const latents = defineStage({
           rows.map((r) =>
             probe(async (): Promise<Uint8Array | RowError> => {
               if (!(r.image instanceof Uint8Array)) return new RowError('no_image', 'image is NULL');
-              return sharp(r.image)
-                .stats()
+              return assertDecodes(r.image)
                 .then(() => r.image as Uint8Array)
                 .catch((err) => new RowError('decode_error', errorMessage(err)));
             }),

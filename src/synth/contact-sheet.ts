@@ -1,7 +1,7 @@
 // A contact sheet: images in a grid, scaled up with nearest-neighbour so small samples stay
 // legible, with a title saying what the sheet shows and, under each tile, its prompt.
 
-import sharp from 'sharp';
+import { composePng, tilePng, type Layer } from '../util/image.js';
 
 export interface SheetOptions {
   columns?: number;
@@ -45,12 +45,7 @@ export async function contactSheet(images: Float32Array[], size: number, opts: S
   const height = titleHeight + rows * cellH;
   const tiles = await Promise.all(
     images.map(async (img, i) => ({
-      input: await sharp(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), {
-        raw: { width: size, height: size, channels: 3 },
-      })
-        .resize(tile, tile, { kernel: 'nearest' })
-        .png()
-        .toBuffer(),
+      input: await tilePng(img, size, tile),
       left: (i % columns) * cellW + 3,
       top: titleHeight + Math.floor(i / columns) * cellH + 3,
     })),
@@ -63,13 +58,10 @@ export async function contactSheet(images: Float32Array[], size: number, opts: S
     const y = titleHeight + Math.floor(i / columns) * cellH + tile + 3 + FONT;
     wrap(label, perLine).forEach((l, k) => text.push(`<text x="${x}" y="${y + k * LINE}">${escapeXml(l)}</text>`));
   });
-  const layers = [...tiles];
+  const layers: Layer[] = [...tiles];
   if (text.length) {
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="${FONT}" fill="#222">${text.join('')}</svg>`;
     layers.unshift({ input: Buffer.from(svg), left: 0, top: 0 });
   }
-  return sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
-    .composite(layers)
-    .png()
-    .toBuffer();
+  return composePng(width, height, layers);
 }

@@ -1,4 +1,6 @@
-// PNG bytes <-> RGB floats (0-255, [H * W * 3]) through sharp.
+// The image codec: the one module that calls sharp (libvips). PNG bytes <-> RGB floats (0-255,
+// [H * W * 3]), resizing, the raw decode the PIL-exact preprocessing starts from, and the PNG
+// compositing contact sheets use.
 
 import sharp from 'sharp';
 
@@ -35,6 +37,85 @@ export async function decodeImage(bytes: Uint8Array): Promise<RGBImage> {
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: Float32Array.from(data) };
+}
+
+/** Throws when libvips cannot decode every pixel of the bytes (a truncated or corrupt file). */
+export async function assertDecodes(bytes: Uint8Array): Promise<void> {
+  await sharp(bytes).stats();
+}
+
+export interface Resize {
+  fit: 'cover';
+  position: 'centre';
+  kernel: 'cubic' | 'linear';
+}
+
+/** Encoded bytes as sRGB without alpha, resized to size x size by libvips: interleaved RGB bytes. */
+export async function resizeEncoded(bytes: Uint8Array, size: number, how: Resize): Promise<Uint8Array> {
+  return sharp(bytes).removeAlpha().toColourspace('srgb').resize(size, size, how).raw().toBuffer();
+}
+
+/** Interleaved RGB bytes resized by libvips, or with `nearest`, scaled up as blocks. */
+export async function resizeRaw(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  size: number,
+  how: Resize | { kernel: 'nearest' },
+): Promise<Uint8Array> {
+  return sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } })
+    .resize(size, size, how)
+    .raw()
+    .toBuffer();
+}
+
+/** Bytes decoded as stored, colour profile ignored, for the PIL-exact path (scorers/onnx/reference.ts). */
+export interface StoredPixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** What libvips reads from a header: the colour space and whether pixels index a palette. */
+export async function storedFormat(bytes: Uint8Array): Promise<{ space: string; isPalette: boolean }> {
+  const m = await sharp(bytes, { ignoreIcc: true, failOn: 'error' }).metadata();
+  return { space: m.space ?? 'srgb', isPalette: Boolean(m.isPalette) };
+}
+
+/**
+ * The channels as stored, 8 bits each, colour profile ignored: CMYK stays CMYK (processing in CMYK
+ * keeps libvips from converting through a profile), anything else as decoded (L, LA, RGB, RGBA).
+ */
+export async function decodeStored(bytes: Uint8Array, cmyk: boolean): Promise<StoredPixels> {
+  const img = sharp(bytes, { ignoreIcc: true, failOn: 'error' });
+  const { data, info } = cmyk
+    ? await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true })
+    : await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+/** A layer of a composed PNG: encoded image bytes (PNG, SVG) at a position. */
+export interface Layer {
+  input: Uint8Array;
+  left: number;
+  top: number;
+}
+
+/** Interleaved RGB floats (0-255) of a size x size image as PNG bytes scaled to tile x tile, as blocks. */
+export async function tilePng(img: Float32Array, size: number, tile: number): Promise<Uint8Array> {
+  return sharp(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), { raw: { width: size, height: size, channels: 3 } })
+    .resize(tile, tile, { kernel: 'nearest' })
+    .png()
+    .toBuffer();
+}
+
+/** Layers drawn in order on a white width x height canvas, as PNG bytes. */
+export async function composePng(width: number, height: number, layers: Layer[]): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+    .composite(layers.map((l) => ({ ...l, input: Buffer.from(l.input.buffer, l.input.byteOffset, l.input.byteLength) })))
+    .png()
+    .toBuffer();
 }
 
 export function grey(img: RGBImage): Float32Array {

@@ -3,12 +3,11 @@
 // claim), scaled to [0, 1], normalised by mean and std, laid out as [3, S, S] (CHW). Batches are
 // prepared while ONNX Runtime scores the previous one.
 
-import type { RGBImage } from '../../util/image.js';
+import { resizeEncoded, resizeRaw, type Resize, type RGBImage } from '../../util/image.js';
 import { openLikePil, referencePixels, type PilImage, type Reference } from './reference.js';
 import { MiroError } from '../../errors.js';
-import sharp from 'sharp';
 
-const RESIZE = { fit: 'cover', position: 'centre', kernel: 'cubic' } as const;
+const RESIZE: Resize = { fit: 'cover', position: 'centre', kernel: 'cubic' };
 
 /** From encoded bytes when given (decoded as PIL decodes them), else from decoded RGB pixels. */
 export async function preprocess(
@@ -29,13 +28,10 @@ export async function preprocess(
 /** The S x S interleaved RGB pixels the reference feeds its model. */
 async function pixels(img: RGBImage, size: number, bytes: Uint8Array | undefined, reference: Reference): Promise<Uint8Array> {
   if (reference === 'libvips') {
-    if (bytes) return sharp(bytes).removeAlpha().toColourspace('srgb').resize(size, size, RESIZE).raw().toBuffer();
+    if (bytes) return resizeEncoded(bytes, size, RESIZE);
     const rgb = Uint8Array.from(img.data, (v) => Math.max(0, Math.min(255, Math.round(v))));
     if (img.width === size && img.height === size) return rgb;
-    return sharp(Buffer.from(rgb.buffer), { raw: { width: img.width, height: img.height, channels: 3 } })
-      .resize(size, size, RESIZE)
-      .raw()
-      .toBuffer();
+    return resizeRaw(rgb, img.width, img.height, size, RESIZE);
   }
   if (bytes) {
     let opened: PilImage;

@@ -13,8 +13,8 @@
 // RGBA through premultiplied alpha, CMYK in four channels; convert('RGB') then drops alpha,
 // expands grey and turns CMYK into RGB by PIL's formula.
 
-import sharp from 'sharp';
 import { pilResize, pilResizeNearest } from './pil-resample.js';
+import { decodeStored, storedFormat } from '../../util/image.js';
 
 // (`libvips`, sharp's fast cover resize with no parity claim, is preprocess.ts's.)
 export const REFERENCES = ['open_clip', 'hf_clip', 'blip', 'hpsv2_eval', 'libvips'] as const;
@@ -72,15 +72,14 @@ const muldiv255 = (a: number, b: number) => {
 
 /** Image bytes as PIL's Image.open gives them (mode and pixels), colour profile ignored. */
 export async function openLikePil(bytes: Uint8Array): Promise<PilImage> {
-  const img = sharp(bytes, { ignoreIcc: true, failOn: 'error' });
   // PNG and JPEG say in their headers what matters here (palette, CMYK); other formats ask libvips.
-  const meta = sniff(bytes) ?? (await img.metadata());
+  const meta = sniff(bytes) ?? (await storedFormat(bytes));
   if (meta.space === 'cmyk') {
-    // Processing in CMYK keeps libvips from converting through a profile: the channels as stored.
-    const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
-    return { mode: 'CMYK', width: info.width, height: info.height, channels: info.channels, data, zero: [255, 255, 255] };
+    const { data, width, height, channels } = await decodeStored(bytes, true);
+    return { mode: 'CMYK', width, height, channels, data, zero: [255, 255, 255] };
   }
-  const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const info = await decodeStored(bytes, false);
+  const data = info.data;
   const ch = info.channels;
   const mode: Mode = meta.isPalette ? 'P' : ch === 1 ? 'L' : ch === 2 ? 'LA' : ch === 4 ? 'RGBA' : 'RGB';
   return { mode, width: info.width, height: info.height, channels: ch, data, zero: mode === 'P' ? paletteZero(bytes) : [0, 0, 0] };
