@@ -2,7 +2,6 @@
 // its `model/`) with a guidance preset, optional custom targets and best-of-N, into a contact sheet.
 
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadTf } from '../model/backend.js';
 import { loadModel } from '../model/io.js';
@@ -12,6 +11,7 @@ import { pixelSize } from '../model/config.js';
 import { contactSheet } from '../synth/contact-sheet.js';
 import { scoreImages } from '../eval/judge.js';
 import { MiroError } from '../errors.js';
+import { NodeLayout } from '../store/layout.js';
 import { collect, int, number } from './args.js';
 
 interface SampleOptions {
@@ -63,7 +63,9 @@ export default function register(program: Command): void {
     .option('--backend <name>', 'TensorFlow.js backend (default: the fastest that loads)')
     .action(async (dir: string, o: SampleOptions) => {
       const { tf } = await loadTf(o.backend, (m) => console.error(m));
-      const modelDir = (await fs.stat(path.join(dir, 'model')).catch(() => null))?.isDirectory() ? path.join(dir, 'model') : dir;
+      // A train node's folder, or its model folder itself.
+      const inNode = new NodeLayout(dir).modelDir();
+      const modelDir = (await fs.stat(inNode).catch(() => null))?.isDirectory() ? inNode : dir;
       const { cfg, params } = await loadModel(tf, modelDir);
       const frozen = await loadFrozen(cfg);
       const P = pixelSize(cfg);

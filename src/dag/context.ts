@@ -3,7 +3,7 @@
 
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Pipeline, NodeSpec } from './pipeline.js';
+import { shardsRead, type Pipeline, type NodeSpec } from './pipeline.js';
 import { ParquetInputs } from './inputs.js';
 import { openViews, populated } from './views.js';
 import { layoutOf, type NodeLayout } from '../store/layout.js';
@@ -24,17 +24,17 @@ export function nodeContext(
 ): NodeContext<Record<string, unknown>> {
   const files = (need: string): string[] => {
     const up = layoutOf(pipeline, need);
-    const shards = spec.stage.mode === 'map' && shard !== null ? [shard] : [...Array(pipeline.nodes.get(need)!.shards).keys()];
-    return shards.map((s) => up.shardFile(s));
+    return shardsRead(spec, pipeline.nodes.get(need)!, shard).map((s) => up.shardFile(s));
   };
   return {
     node: spec.name,
     params: spec.params,
     pipeline: pipeline.settings,
     dir: layout.dir,
+    layout,
     duck: conn,
     needs: spec.needs,
-    inputs: new ParquetInputs(conn, spec, pipeline.nodes, files, retryIds, (n) => layoutOf(pipeline, n).dir),
+    inputs: new ParquetInputs(conn, spec, pipeline.nodes, files, retryIds, (n) => layoutOf(pipeline, n)),
     log: (m) => progress.log(`[${spec.name}] ${m}`),
     openViews: async () => {
       const { conn: c, views } = await openViews(pipeline);

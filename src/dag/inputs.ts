@@ -9,7 +9,7 @@ import { queryBatches, sqlFileList, sqlIdent, sqlString } from '../store/duck.js
 import { joinById, joinedColumn, type JoinedNodes } from '../store/join.js';
 import { StageError } from '../errors.js';
 import { readManifest } from '../store/markers.js';
-import { NodeLayout } from '../store/layout.js';
+import type { NodeLayout } from '../store/layout.js';
 
 export class ParquetInputs implements InputReader {
   constructor(
@@ -18,16 +18,16 @@ export class ParquetInputs implements InputReader {
     private readonly specs: ReadonlyMap<string, NodeSpec>,
     private readonly filesOf: (need: string) => string[],
     private readonly retryIds: readonly string[] | null,
-    private readonly dirOf: (need: string) => string,
+    private readonly layoutOf: (need: string) => NodeLayout,
   ) {}
 
   columns(need: string): string[] {
     return this.nodeSpecOf(need).columns.map((c) => c.name);
   }
 
-  dir(need: string): string {
+  layout(need: string): NodeLayout {
     if (!this.node.needs.includes(need)) throw new StageError(this.node.name, undefined, `reads ${need}, which is not in its needs`);
-    return this.dirOf(need);
+    return this.layoutOf(need);
   }
 
   files(need: string): string[] {
@@ -36,7 +36,7 @@ export class ParquetInputs implements InputReader {
   }
 
   async manifestState(need: string): Promise<unknown> {
-    return (await readManifest(new NodeLayout(this.dir(need))))?.state;
+    return (await readManifest(this.layout(need)))?.state;
   }
 
   joinSql(columns: Record<string, ColumnRef>): string {

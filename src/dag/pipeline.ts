@@ -23,6 +23,14 @@ export interface NodeSpec {
   columns: Column[];
 }
 
+/**
+ * The shards of the upstream node `up` that `spec` reads for one of its shards: the same shard for
+ * a map stage, every shard for a global one, and every shard when it asks for the node as a whole.
+ */
+export function shardsRead(spec: NodeSpec, up: NodeSpec, shard?: number | null): number[] {
+  return spec.stage.mode === 'map' && shard !== undefined && shard !== null ? [shard] : [...Array(up.shards).keys()];
+}
+
 export interface Pipeline {
   file: string;
   text: string;

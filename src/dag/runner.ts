@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import type { Pipeline, NodeSpec } from './pipeline.js';
+import { shardsRead, type Pipeline, type NodeSpec } from './pipeline.js';
 import { layoutOf, shardName } from '../store/layout.js';
 import { planPipeline, inputsHash, shardDamage, type NodePlan } from './planner.js';
 import { runChecks } from './checks.js';
@@ -306,8 +306,7 @@ class NodeRun {
       const upSpec = this.pipeline.nodes.get(need)!;
       const fp = this.plans.get(need)!.fingerprint;
       const markers = await this.upstreamMarkers(need, shard);
-      const shards = this.spec.stage.mode === 'map' && shard !== undefined ? [shard] : [...Array(upSpec.shards).keys()];
-      const missing = shards.filter((s) => markers.get(s)?.fingerprint !== fp);
+      const missing = shardsRead(this.spec, upSpec, shard).filter((s) => markers.get(s)?.fingerprint !== fp);
       if (missing.length) out.push({ need, shards: missing });
     }
     return out;

@@ -205,7 +205,7 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
     const body = (await c.req.json().catch(() => null)) as (Partial<DialRequest> & { node?: string }) | null;
     const spec = body?.node ? pipeline.nodes.get(body.node) : undefined;
     if (!body || !spec || spec.stage.kind !== 'train') return c.json({ error: `node: not a train node of ${pipeline.settings.name}` }, 400);
-    const model = path.join(layoutOf(pipeline, spec.name).dir, 'model');
+    const model = layoutOf(pipeline, spec.name).modelDir();
     if (!existsSync(path.join(model, 'config.json'))) return c.json({ error: `${spec.name} has no trained model yet` }, 404);
     const num = (v: unknown, d: number, lo: number, hi: number) =>
       typeof v === 'number' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : d;
@@ -231,8 +231,10 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
       if (!existsSync(file)) return { html: null, file };
       // Images in the report become routes: a chart of the report folder by name, a contact sheet by node and name.
       const md = (await fs.readFile(file, 'utf8')).replace(/!\[([^\]]*)\]\(([^)]+)\)/g, (_m, alt: string, src: string) => {
-        const rel = path.relative(pipeline.settings.dataRoot, path.resolve(pipeline.settings.reportDir, src)).split(path.sep);
-        const sheet = rel.length === 4 && rel[2] === 'contact' ? `/contact/${rel[1]}/${rel[3]}` : null;
+        const abs = path.resolve(pipeline.settings.reportDir, src);
+        const rel = path.relative(pipeline.settings.dataRoot, abs).split(path.sep);
+        const inContact = rel.length === 4 && path.dirname(abs) === path.resolve(layoutOf(pipeline, rel[1]!).contactDir());
+        const sheet = inContact ? `/contact/${rel[1]}/${rel[3]}` : null;
         return `![${alt}](${sheet ?? `/report/${path.basename(src)}`})`;
       });
       return { html: await renderReport(md), file };
@@ -247,7 +249,7 @@ export async function startServer(pipeline: Pipeline, opts: ServeOptions = {}): 
   app.get('/report/:name', (c) => listed(c, pipeline.settings.reportDir, c.req.param('name')));
   app.get('/contact/:node/:name', (c) => {
     const spec = pipeline.nodes.get(c.req.param('node'));
-    return spec ? listed(c, path.join(layoutOf(pipeline, spec.name).dir, 'contact'), c.req.param('name')) : c.text('not found', 404);
+    return spec ? listed(c, layoutOf(pipeline, spec.name).contactDir(), c.req.param('name')) : c.text('not found', 404);
   });
   app.notFound((c) => c.text('not found', 404));
 

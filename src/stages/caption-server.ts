@@ -96,7 +96,7 @@ async function openaiRows(
     apiKey: prm.api_key_env ? settings().environment[prm.api_key_env] : undefined,
   });
   // --retry-failed asks again for rows whose cached answer was a failure (a reply without tags).
-  const cache = await RequestCache.open(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`), {
+  const cache = await RequestCache.open(path.join(ctx.layout.cacheDir(), `shard-${shardName(ctx.shard)}.jsonl`), {
     retryFailures: ctx.retry !== null,
   });
   const captionRows = async (rows: Row[]): Promise<RowResult[]> => {

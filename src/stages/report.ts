@@ -72,7 +72,7 @@ export const report = defineStage({
       const charts = await trainingCurves(conn, prm.miro_train, prm.baseline_train, dir);
       const sheets: string[] = [];
       for (const node of prm.samples) {
-        const contact = path.join(ctx.inputs.dir(node), 'contact');
+        const contact = ctx.inputs.layout(node).contactDir();
         for (const f of (await fs.readdir(contact).catch(() => [] as string[])).sort()) sheets.push(path.join(contact, f));
       }
       const file = path.join(dir, 'report.md');

@@ -98,7 +98,7 @@ export const sample = defineStage({
     const prompts = await loadPrompts(ctx);
     if (prompts.length === 0) throw new StageError(ctx.node, 0, 'no prompts: set with.prompts_file or with.captions');
     const { tf } = await loadTf(prm.backend, ctx.log);
-    const { cfg, params } = await loadModel(tf, path.join(ctx.inputs.dir(prm.model), 'model'));
+    const { cfg, params } = await loadModel(tf, ctx.inputs.layout(prm.model).modelDir());
     const frozen = await loadFrozen(cfg);
     const P = pixelSize(cfg);
     const seed = ctx.pipeline.seed;
@@ -122,23 +122,22 @@ export const sample = defineStage({
       }
     };
     const writeSheet = async (name: string, title: string, sheet: Float32Array[], labels: string[]) => {
-      const file = path.join(ctx.dir, 'contact', `${name}.png`);
+      const file = path.join(ctx.layout.contactDir(), `${name}.png`);
       await fs.mkdir(path.dirname(file), { recursive: true });
       await fs.writeFile(file, await contactSheet(sheet, P, { columns: 8, scale: Math.max(1, Math.round(128 / P)), title, labels }));
     };
     // Each finished setting is kept in _cache/ until the shard commits, so a run killed while
     // sampling loses at most the setting it was in: the next run reads the finished ones back.
     // The key names the model's weights and everything that decides the samples.
-    const modelHash = await sha256File(path.join(ctx.inputs.dir(prm.model), 'model', 'ema.safetensors'));
+    const modelHash = await sha256File(path.join(ctx.inputs.layout(prm.model).modelDir(), 'ema.safetensors'));
     const cacheOf = (s: (typeof prm.settings)[number]) =>
       path.join(
-        ctx.dir,
-        '_cache',
+        ctx.layout.cacheDir(),
         `sample-${s.name}-${sha256(JSON.stringify({ modelHash, s, prompts: promptsOf(s), n: prm.samples_per_prompt, steps: prm.steps, seed, batch: prm.batch_size })).slice(0, 16)}.parquet`,
       );
     const keep = new Set(prm.settings.map((s) => path.basename(cacheOf(s))));
-    for (const f of await fs.readdir(path.join(ctx.dir, '_cache')).catch(() => [] as string[]))
-      if (/^sample-.*\.parquet$/.test(f) && !keep.has(f)) await fs.rm(path.join(ctx.dir, '_cache', f), { force: true });
+    for (const f of await fs.readdir(ctx.layout.cacheDir()).catch(() => [] as string[]))
+      if (/^sample-.*\.parquet$/.test(f) && !keep.has(f)) await fs.rm(path.join(ctx.layout.cacheDir(), f), { force: true });
     for (const s of prm.settings) {
       const cached = cacheOf(s);
       if (existsSync(cached)) {

@@ -46,7 +46,9 @@ export const score = defineStage({
     const loaded = await loadScorer(ctx.params.scorer);
     // A scorer that asks a server keeps its finished requests beside the node, per shard.
     const scorer = loaded.withCache
-      ? await loaded.withCache(path.join(ctx.dir, '_cache', `shard-${shardName(ctx.shard)}.jsonl`), { retryFailures: ctx.retry !== null })
+      ? await loaded.withCache(path.join(ctx.layout.cacheDir(), `shard-${shardName(ctx.shard)}.jsonl`), {
+          retryFailures: ctx.retry !== null,
+        })
       : { ...loaded, close: async () => {} };
     try {
       yield* scoreRows(ctx, scorer);

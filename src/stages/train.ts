@@ -277,7 +277,7 @@ export const train = defineStage({
         progress,
       });
     await saveModel(
-      path.join(ctx.dir, 'model'),
+      ctx.layout.modelDir(),
       model,
       { ema: result.ema, model: result.params },
       {

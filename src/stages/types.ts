@@ -10,6 +10,7 @@ import type { ProgressDetail } from '../util/progress.js';
 
 export type { Batch, Column, ColumnType, ColumnValues, Value } from '../store/batch.js';
 import type { Batch, Column, Value } from '../store/batch.js';
+import type { NodeLayout } from '../store/layout.js';
 
 /** Pipeline-wide settings a stage may read. */
 export interface PipelineSettings {
@@ -45,8 +46,8 @@ export interface InputReader {
   files(node: string): string[];
   /** Output columns of an upstream node. */
   columns(node: string): string[];
-  /** An upstream node's folder (for files that are not rows, e.g. a trained model). */
-  dir(node: string): string;
+  /** An upstream node's files that are not rows (its trained model, its contact sheets). */
+  layout(node: string): NodeLayout;
   /** What an upstream node's prepare() recorded in its manifest (e.g. the bins node's edges), or undefined. */
   manifestState(node: string): Promise<unknown>;
   /**
@@ -62,6 +63,8 @@ export interface NodeContext<P> {
   pipeline: PipelineSettings;
   /** The node's own folder: `data/<pipeline>/<node>/`, for files that are not rows (checkpoints, charts). */
   dir: string;
+  /** The same folder's named places (model/, contact/, _cache/). */
+  layout: NodeLayout;
   duck: DuckDBConnection;
   inputs: InputReader;
   needs: readonly string[];

@@ -45,6 +45,18 @@ export class NodeLayout {
   lockDir(): string {
     return path.join(this.dir, '_lock');
   }
+  /** `_cache/`: what an interrupted shard or setting keeps so that a resumed run repeats no work. */
+  cacheDir(): string {
+    return path.join(this.dir, '_cache');
+  }
+  /** A train node's trained model (`model.json`, `ema.safetensors`): what sample, `miro sample` and the Dials load. */
+  modelDir(): string {
+    return path.join(this.dir, 'model');
+  }
+  /** A sample node's contact sheets, one `<setting>.png` each. */
+  contactDir(): string {
+    return path.join(this.dir, 'contact');
+  }
 }
 
 /** A node's layout under a pipeline's data root (any object with the pipeline's settings). */
