@@ -124,3 +124,13 @@ export class RowError extends MiroError {
     super(message);
   }
 }
+
+/** What a request to `miro serve` asked for cannot be answered as asked (a bad sort, filter or cursor): a 400. */
+export class BadRequest extends MiroError {
+  override name = 'BadRequest';
+}
+
+/** A source path that is not a regular file (a FIFO, a folder, a device): ingest refuses it. */
+export class NotAFileError extends MiroError {
+  override name = 'NotAFileError';
+}

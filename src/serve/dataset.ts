@@ -10,11 +10,9 @@ import { readManifest, readMarkers } from '../store/markers.js';
 import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
 import { assertExpression } from '../store/sql-guard.js';
 import type { Value } from '../store/batch.js';
-import { MiroError } from '../errors.js';
+import { BadRequest, MiroError } from '../errors.js';
 import { releaseSources, type ReleaseSources } from '../release/plan.js';
 import { releaseSql } from '../release/release.js';
-
-export class BadRequest extends Error {}
 
 /**
  * DuckDB's first line, with every single-quoted literal elided: a conversion error quotes the value

@@ -14,7 +14,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { p } from './params.js';
 import { defineStage, type Value } from './types.js';
-import { MiroError, StageError, errorMessage } from '../errors.js';
+import { MiroError, NotAFileError, StageError, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { queryRows, sqlString } from '../store/duck.js';
 import { fetchBytes, defaultRetry } from '../util/fetch.js';
@@ -268,7 +268,7 @@ export const ingest = defineStage({
               return {
                 id: String(r.id),
                 source,
-                status: isUrl(source) ? 'fetch_error' : err instanceof NotAFile ? 'not_a_file' : 'read_error',
+                status: isUrl(source) ? 'fetch_error' : err instanceof NotAFileError ? 'not_a_file' : 'read_error',
                 error: `${source}: ${errorMessage(err)}`,
               };
             }
@@ -312,12 +312,12 @@ export const ingest = defineStage({
   },
 });
 
-class NotAFile extends Error {}
-
 /** A local file's bytes; a FIFO, socket or device (which could block a read forever) is refused. */
 async function readRegularFile(file: string): Promise<Uint8Array> {
   const st = await fs.stat(file);
   if (!st.isFile())
-    throw new NotAFile(`not a regular file (${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a folder' : 'a device or socket'}); refused`);
+    throw new NotAFileError(
+      `not a regular file (${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a folder' : 'a device or socket'}); refused`,
+    );
   return fs.readFile(file);
 }
