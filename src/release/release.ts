@@ -11,11 +11,11 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Pipeline } from '../dag/pipeline.js';
 import { planPipeline } from '../dag/planner.js';
-import { layoutOf } from '../store/layout.js';
+import { layoutOf, nodeFilesSql } from '../store/layout.js';
 import { assertExpression } from '../store/sql-guard.js';
 import { FileLock } from '../store/lock.js';
 import { redactDeep, redactUrl } from '../util/fetch.js';
-import { connect, queryRows, sqlFileList, sqlString, writeParquet } from '../store/duck.js';
+import { connect, queryRows, sqlString, writeParquet } from '../store/duck.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { readManifest } from '../store/markers.js';
 import { releaseSources, type ReleaseSources } from './plan.js';
@@ -60,7 +60,7 @@ export function imageExtensionSql(bytes: string): string {
 
 /** The release's rows, as SQL over the committed shards: one row per sample, joined by id. */
 export function releaseSql(pipeline: Pipeline, s: ReleaseSources, images: 'embed' | 'path'): string {
-  const files = (node: string) => sqlFileList(layoutOf(pipeline, node).shardFiles(pipeline.nodes.get(node)!.shards));
+  const files = (node: string) => nodeFilesSql(pipeline, node);
   const joins: string[] = [];
   const cols: string[] = ['src.id AS id'];
   const failed: string[] = ["src.status IS NOT NULL AND src.status <> 'ok'"];
@@ -186,7 +186,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
       const imgs = await queryRows(
         conn,
-        `SELECT r.image AS file, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${sqlFileList(layoutOf(pipeline, sources.source.name).shardFiles(sources.source.shards))}) src USING (id) ORDER BY r.id`,
+        `SELECT r.image AS file, src."${sources.image.column}" AS bytes FROM release_rows r JOIN read_parquet(${nodeFilesSql(pipeline, sources.source.name)}) src USING (id) ORDER BY r.id`,
       );
       const index = { path: [] as string[], sha256: [] as string[], bytes: [] as number[] };
       for (const r of imgs) {

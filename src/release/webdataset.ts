@@ -8,9 +8,9 @@
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from '../dag/pipeline.js';
-import { layoutOf } from '../store/layout.js';
+import { layoutOf, nodeFilesSql } from '../store/layout.js';
 import { readManifest } from '../store/markers.js';
-import { queryBatches, sqlFileList } from '../store/duck.js';
+import { queryBatches } from '../store/duck.js';
 import type { ColumnRef } from '../stages/types.js';
 import type { FileRecord } from '../store/release-manifest.js';
 import { sha256File } from '../util/hash.js';
@@ -92,7 +92,7 @@ export async function writeWebdataset(
   shardRows: number,
 ): Promise<FileRecord[]> {
   const ex = await extras(pipeline, s);
-  const files = (node: string) => sqlFileList(layoutOf(pipeline, node).shardFiles(pipeline.nodes.get(node)!.shards));
+  const files = (node: string) => nodeFilesSql(pipeline, node);
   const joins = ex.map((e, i) => `LEFT JOIN read_parquet(${files(e.node)}) x${i} ON x${i}.id = r.id AND x${i}.status = 'ok'`).join(' ');
   const cols = ex.map((e, i) => `x${i}."${e.column}" AS "x${i}"`).join(', ');
   const synthetic = new Map(

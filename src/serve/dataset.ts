@@ -5,9 +5,9 @@
 
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pipeline } from '../dag/pipeline.js';
-import { layoutOf } from '../store/layout.js';
+import { layoutOf, nodeFilesSql } from '../store/layout.js';
 import { readManifest, readMarkers } from '../store/markers.js';
-import { queryRows, sqlFileList, sqlIdent } from '../store/duck.js';
+import { queryRows, sqlIdent } from '../store/duck.js';
 import { assertExpression } from '../store/sql-guard.js';
 import type { Value } from '../store/batch.js';
 import { BadRequest, MiroError } from '../errors.js';
@@ -172,7 +172,7 @@ export class Dataset {
   }
 
   private files(node: string): string {
-    return sqlFileList(layoutOf(this.pipeline, node).shardFiles(this.pipeline.nodes.get(node)!.shards));
+    return nodeFilesSql(this.pipeline, node);
   }
 
   private async query(sql: string, params?: (string | number | boolean | null)[]): Promise<Record<string, Value>[]> {

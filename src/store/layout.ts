@@ -2,6 +2,7 @@
 // the node's tables, manifest, locks and failures in `_`-prefixed names beside them.
 
 import path from 'node:path';
+import { sqlFileList } from './duck.js';
 
 export const shardName = (shard: number): string => String(shard).padStart(5, '0');
 
@@ -57,6 +58,17 @@ export class NodeLayout {
   contactDir(): string {
     return path.join(this.dir, 'contact');
   }
+}
+
+/**
+ * Every shard file of a node as a SQL list for read_parquet(): what a release, the webdataset
+ * writer and the explorer read once the node is complete.
+ */
+export function nodeFilesSql(
+  pipeline: { settings: { dataRoot: string; name: string }; nodes: ReadonlyMap<string, { shards: number }> },
+  node: string,
+): string {
+  return sqlFileList(layoutOf(pipeline, node).shardFiles(pipeline.nodes.get(node)!.shards));
 }
 
 /** A node's layout under a pipeline's data root (any object with the pipeline's settings). */
