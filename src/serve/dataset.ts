@@ -177,7 +177,10 @@ export class Dataset {
 
   private async query(sql: string, params?: (string | number | boolean | null)[]): Promise<Record<string, Value>[]> {
     try {
-      return await queryRows(this.conn, sql, params);
+      const rows = await queryRows(this.conn, sql, params);
+      // JSON has no integers past 2^53: the page gets such a value (a BIGINT id, a count) as its exact digits.
+      for (const r of rows) for (const [k, v] of Object.entries(r)) if (typeof v === 'bigint') r[k] = String(v);
+      return rows;
     } catch (err) {
       throw new MiroError(scrubbed((err as Error).message));
     }

@@ -206,10 +206,13 @@ export async function writeParquetQuery(
   }
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Converts a DuckDB value to the plain JS value stages see. */
 export function fromDuck(v: DuckDBValue): Value {
   if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
-  if (typeof v === 'bigint') return Number(v);
+  // BIGINT and HUGEINT stay exact: a Number where it holds the value, a BigInt past 2^53.
+  if (typeof v === 'bigint') return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
   if (v instanceof DuckDBBlobValue) return v.bytes;
   if (v instanceof DuckDBListValue) return v.items.map((x) => Number(x));
   return String(v);
