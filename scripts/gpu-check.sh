@@ -5,7 +5,7 @@
 #      states, one GPU, bf16 autocast: steps/s, images/s, peak GPU memory (about 3 minutes);
 #   2. the same under torchrun on every GPU (DDP over NCCL), when there is more than one;
 #   3. the `tiny` demo preset on one GPU, for the learnability study's speed there;
-#   4. with DEMO_PLAN=<data>/demo/<train node>/torch/plan.json (a demo run with the node's
+#   4. with DEMO_PLAN=<data>/demo/<train node>/_torch/plan.json (a demo run with the node's
 #      `engine: torch, launch: external`, its data root carried along): the demo world trained by
 #      the torch engine on the GPU. Its checkpoints and evaluation snapshots land beside the plan;
 #      copy them back and `miro run` the pipeline again to judge them (mini-GenEval per step).

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, runCli, tmpDir } from './helpers.ts';
 import { loadPipeline } from '../src/dag/pipeline.ts';
@@ -13,7 +14,7 @@ import { formatMarkdown } from '../src/util/table.ts';
 import { listReports } from '../src/report/sql-reports.ts';
 import { queryRows } from '../src/store/duck.ts';
 
-test('the CI-sized demo runs end to end; its report is complete and every claim number comes from the Parquet', async () => {
+test('the CI-sized demo runs end to end; its report is complete and every claim number comes from the Parquet', async (t) => {
   const data = tmpDir();
   const env = { MIRO_DATA_ROOT: data };
   const first = await runCli(['run', 'pipelines/ci.yaml'], { env });
@@ -30,12 +31,39 @@ test('the CI-sized demo runs end to end; its report is complete and every claim 
   for (const f of ['dataset.md', 'training_loss.png', 'training_evals.png', 'bin_populations.png'])
     assert.ok(existsSync(path.join(reportDir, f)), f);
   assert.equal(readdirSync(reportDir).filter((f) => f.startsWith('hist_')).length, 7);
-  assert.ok(existsSync(path.join(data, 'ci/sample_miro/contact/w7.png')));
+  assert.ok(existsSync(path.join(data, 'ci/sample_miro/_contact/w7.png')));
+  // Every node folder reads as its rows alone: Parquet parts at the top, everything else under `_` names
+  // (which pyarrow.dataset, pandas and Spark skip).
+  const nodes = readdirSync(path.join(data, 'ci')).filter((n) => !n.startsWith('_'));
+  assert.equal(nodes.length, 21);
+  for (const n of nodes)
+    for (const e of readdirSync(path.join(data, 'ci', n)))
+      assert.match(e, /^(part-\d{5}\.parquet|_.*)$/, `${n}/${e} is neither a part nor a _ name: Parquet readers would trip on it`);
+  const pyarrow = spawnSync('python3', ['-c', 'import pyarrow.dataset'], { encoding: 'utf8' });
+  let pyarrowRows: Record<string, number> | null = null;
+  if (pyarrow.status === 0) {
+    const counts = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import json, sys, pyarrow.dataset as ds; print(json.dumps({n: ds.dataset(f"{sys.argv[1]}/{n}", format="parquet").count_rows() for n in sys.argv[2:]}))',
+        path.join(data, 'ci'),
+        ...nodes,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(counts.status, 0, counts.stderr);
+    pyarrowRows = JSON.parse(counts.stdout) as Record<string, number>;
+  } else t.diagnostic('pyarrow is not importable by python3 here: node folders were checked by name only');
   assert.match(readFileSync(path.join(reportDir, 'dataset.md'), 'utf8'), /## Reward distributions/);
 
   // Recompute every claim from the committed Parquet and find its exact table in the report.
   const pipeline = loadPipeline(path.join(ROOT, 'pipelines/ci.yaml'), { dataRoot: data });
   const { conn } = await openViews(pipeline);
+  for (const [n, count] of Object.entries(pyarrowRows ?? {})) {
+    const [r] = await queryRows(conn, `SELECT count(*) AS n FROM "${n}"`);
+    assert.equal(count, Number(r!.n), `pyarrow.dataset(${n}) reads ${count} rows, the node has ${r!.n}`);
+  }
   const claims = await runClaims(conn, {
     evaluations: '"evaluate"',
     miro_train: '"train_miro"',

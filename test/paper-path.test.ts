@@ -196,17 +196,17 @@ test('text_embed -> latents -> train (paper-tiny) -> sample: hand-checked tensor
   assert.equal(cfg.frozen.vae.config, path.resolve(frozen.vae));
   assert.equal(cfg.frozen.text_encoder.config, path.resolve(frozen.textEncoder));
   assert.deepEqual(cfg.frozen.vae.normalization, VAE_NORM);
-  const state = JSON.parse(readFileSync(path.join(clean, 'pp/train/checkpoints/step-0000012/state.json'), 'utf8'));
+  const state = JSON.parse(readFileSync(path.join(clean, 'pp/train/_checkpoints/step-0000012/state.json'), 'utf8'));
   assert.ok(state.backend, 'the checkpoint records its backend');
 
   // A kill after the step-6 checkpoint resumes to the same curve and weights.
   const only = ['synth', 'caption', 'score_colourfulness', 'score_objects', 'bins', 'embed_real', 'embed_long', 'latents', 'train'];
-  const b = await killAtCheckpointAndResume(file, killed, only, 'pp/train/checkpoints/step-0000006/state.json', 'pp/train');
+  const b = await killAtCheckpointAndResume(file, killed, only, 'pp/train/_checkpoints/step-0000006/state.json', 'pp/train');
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /resumed from .*step-00000(06|09)/);
   const curve = (root: string) => sql(`SELECT step, loss, grad_norm FROM read_parquet('${root}/pp/train/*.parquet') ORDER BY step`);
   assert.deepEqual(await curve(killed), await curve(clean));
-  const ema = (root: string) => readFileSync(path.join(root, 'pp/train/model/ema.safetensors'));
+  const ema = (root: string) => readFileSync(path.join(root, 'pp/train/_model/ema.safetensors'));
   assert.ok(ema(clean).equals(ema(killed)), 'final EMA weights differ after resume');
 
   // The sample node's PNGs are 32 x 32 (the VAE's resolution) and equal sampling here through the VAE.
@@ -262,14 +262,14 @@ test(
 
     // The first batch as each engine builds it, from the plan without latent_std (so no noise is
     // drawn and the latents are the normalised means): the same ids, latents, text states, masks, targets.
-    const planFile = path.join(root, 'pp/train/torch/plan.json');
+    const planFile = path.join(root, 'pp/train/_torch/plan.json');
     const plain = JSON.parse(readFileSync(planFile, 'utf8'));
     delete plain.data.columns.latent_std;
-    const noStd = path.join(root, 'pp/train/torch/plan-no-std.json');
+    const noStd = path.join(root, 'pp/train/_torch/plan-no-std.json');
     writeFileSync(noStd, JSON.stringify(plain));
     const plan = readPlan(noStd);
     const conn = await connect();
-    const cfg = JSON.parse(readFileSync(path.join(root, 'pp/train/model/config.json'), 'utf8'));
+    const cfg = JSON.parse(readFileSync(path.join(root, 'pp/train/_model/config.json'), 'utf8'));
     const loader = new ShardLoader(conn, {
       plan: plan.data,
       rewards: ['colourfulness', 'objects'],

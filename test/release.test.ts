@@ -215,10 +215,10 @@ nodes:
   assert.equal(res.code, 0, res.stderr);
   const nodeDir = path.join(dir, 'data/fromrel/train');
   for (const step of ['step-0000001', 'step-0000002']) {
-    const state = JSON.parse(readFileSync(path.join(nodeDir, 'checkpoints', step, 'state.json'), 'utf8'));
+    const state = JSON.parse(readFileSync(path.join(nodeDir, '_checkpoints', step, 'state.json'), 'utf8'));
     assert.deepEqual(state.data_source, { kind: 'release', hash });
   }
-  const cfg = JSON.parse(readFileSync(path.join(nodeDir, 'model/config.json'), 'utf8'));
+  const cfg = JSON.parse(readFileSync(path.join(nodeDir, '_model/config.json'), 'utf8'));
   assert.equal(cfg.metadata.data_sha256, hash);
   assert.deepEqual(cfg.rewards, ['colourfulness', 'sharpness', 'contrast', 'cleanliness', 'objects', 'counting', 'position']);
 });

@@ -115,7 +115,7 @@ test(
       assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
       assert.ok(a.size >= 8 * 4, `${a.size} Parquet files`); // eight nodes of 4 shards, and the bin_edges table
       for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from the single-process run`);
-      const ema = (r: string) => fs.readFile(path.join(r, 'sl/train/model/ema.safetensors'));
+      const ema = (r: string) => fs.readFile(path.join(r, 'sl/train/_model/ema.safetensors'));
       assert.ok((await ema(single)).equals(await ema(root)), 'trained weights differ');
       const status = await runCli(['status', file], { env: { MIRO_DATA_ROOT: root } });
       assert.equal(status.code, 0, status.stdout);
@@ -183,7 +183,7 @@ test(
     const root = path.join(dir, 'slurm');
     const first = await runCli(['run', file], { env: { MIRO_DATA_ROOT: root } });
     assert.notEqual(first.code, 0);
-    const plan = path.join(root, 'st/train/torch/plan.json');
+    const plan = path.join(root, 'st/train/_torch/plan.json');
     assert.ok(first.stderr.includes(`sbatch deploy/slurm/train-torch.sbatch ${plan}`), first.stderr);
 
     const cluster = await startSlurm(path.join(dir, 'cluster'));
@@ -204,7 +204,7 @@ test(
           env,
         })
         .trim();
-      const ckpt = path.join(root, 'st/train/checkpoints/step-0000008');
+      const ckpt = path.join(root, 'st/train/_checkpoints/step-0000008');
       const deadline = Date.now() + 180_000;
       while (!existsSync(ckpt) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.ok(existsSync(ckpt), 'no checkpoint at step 8');
@@ -229,7 +229,7 @@ test(
       const done = await runCli(['run', file], { env: { MIRO_DATA_ROOT: root } });
       assert.equal(done.code, 0, done.stderr);
       assert.doesNotMatch(done.stderr, /launching/);
-      const ema = (r: string) => fs.readFile(path.join(r, 'st/train/model/ema.safetensors'));
+      const ema = (r: string) => fs.readFile(path.join(r, 'st/train/_model/ema.safetensors'));
       assert.ok((await ema(local)).equals(await ema(root)), 'the requeued Slurm run ended with other weights than the uninterrupted one');
     } finally {
       await cluster.stop();

@@ -89,7 +89,7 @@ test(
 
     // 1. The stream: TypeScript's loader and Python's Stream give the same ids, batch by batch,
     // across two epochs; two ranks read disjoint shards that cover the epoch.
-    const planFile = path.join(clean, 'te/train/torch/plan.json');
+    const planFile = path.join(clean, 'te/train/_torch/plan.json');
     const plan = readPlan(planFile);
     assert.equal(plan.data.units.length, 4);
     for (const u of plan.data.units)
@@ -125,7 +125,7 @@ print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])
     // The plan's paths are relative to its folder: a data root copied elsewhere (a GPU machine) reads the same.
     const moved = path.join(dir, 'moved');
     cpSync(clean, moved, { recursive: true });
-    const movedPlan = path.join(moved, 'te/train/torch/plan.json');
+    const movedPlan = path.join(moved, 'te/train/_torch/plan.json');
     for (const f of readPlan(movedPlan).data.units.flatMap((u) => Object.values(u).flat())) assert.ok(f.startsWith(moved), f);
     assert.deepEqual(JSON.parse(python(['-c', script, movedPlan])), tsIds);
     assert.ok(new Set(tsIds.flat()).size > 100, 'the stream ran through more than one epoch of distinct rows');
@@ -138,7 +138,7 @@ print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])
 
     // 2. Killed at a checkpoint, resumed: the same loss curve and the same final weights.
     const killed = path.join(dir, 'killed');
-    const b = await killAtCheckpointAndResume(file, killed, NODES, 'te/train/checkpoints/step-0000006/state.json', 'te/train');
+    const b = await killAtCheckpointAndResume(file, killed, NODES, 'te/train/_checkpoints/step-0000006/state.json', 'te/train');
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /resumed from .*step-00000(06|09)/);
     const curve = (root: string) =>
@@ -148,9 +148,9 @@ print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])
     assert.deepEqual(cb, ca);
     assert.ok(ca.every((r) => Number.isFinite(r.loss)));
     assert.equal(ca.filter((r) => r.eval_geneval !== null).length, 2, 'evaluations at steps 6 and 12');
-    const ema = (root: string) => readFileSync(path.join(root, 'te/train/model/ema.safetensors'));
+    const ema = (root: string) => readFileSync(path.join(root, 'te/train/_model/ema.safetensors'));
     assert.ok(ema(clean).equals(ema(killed)), 'final EMA weights differ after resume');
-    const state = JSON.parse(readFileSync(path.join(clean, 'te/train/checkpoints/step-0000012/state.json'), 'utf8'));
+    const state = JSON.parse(readFileSync(path.join(clean, 'te/train/_checkpoints/step-0000012/state.json'), 'utf8'));
     assert.equal(state.engine, 'torch');
 
     // 3. The sample stage drew the TypeScript sampler's images; the torch sampler draws the same to 1e-4.
@@ -220,7 +220,7 @@ test('engine torch: two gloo ranks under torchrun train the node, each on its ow
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /torch\.distributed\.run --standalone --nproc_per_node 2/);
   assert.match(r.stderr, /2 rank\(s\) on cpu, 4 examples each/);
-  const state = JSON.parse(readFileSync(path.join(root, 'te/train/checkpoints/step-0000012/state.json'), 'utf8'));
+  const state = JSON.parse(readFileSync(path.join(root, 'te/train/_checkpoints/step-0000012/state.json'), 'utf8'));
   assert.equal(state.world, 2);
   assert.equal(state.cursors.length, 2);
   const rows = await sql(

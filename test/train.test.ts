@@ -55,7 +55,7 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
     file,
     killed,
     ['synth', 'caption', 'score_colourfulness', 'score_objects', 'bins', 'train'],
-    'tr/train/checkpoints/step-0000006/state.json',
+    'tr/train/_checkpoints/step-0000006/state.json',
     'tr/train',
   );
   assert.equal(b.code, 0, b.stderr);
@@ -66,12 +66,12 @@ test('kill-and-resume training reproduces the uninterrupted loss curve and weigh
   const [ca, cb] = [await curve(clean), await curve(killed)];
   assert.equal(ca.length, 12);
   assert.deepEqual(cb, ca);
-  const ema = (root: string) => readFileSync(path.join(root, 'tr/train/model/ema.safetensors'));
+  const ema = (root: string) => readFileSync(path.join(root, 'tr/train/_model/ema.safetensors'));
   assert.ok(ema(clean).equals(ema(killed)), 'final EMA weights differ after resume');
 
   // The sample stage's images equal sampling here from the last checkpoint's EMA weights.
   const { tf } = await loadTf('wasm');
-  const loaded = await loadCheckpoint(path.join(clean, 'tr/train/checkpoints/step-0000012'));
+  const loaded = await loadCheckpoint(path.join(clean, 'tr/train/_checkpoints/step-0000012'));
   const cfg = loaded.state.config as ModelConfig;
   const params = new Map([...loaded.tensors.ema].map(([k, t]) => [k, tf.variable(tf.tensor(t.data, t.shape), false)]));
   const rows = await sql(`SELECT prompt, image, seed, noise_index FROM read_parquet('${clean}/tr/sample/*.parquet') ORDER BY noise_index`);

@@ -8,7 +8,7 @@
 The `train` node (engine: torch) writes PLAN.json: the model config, the initial weights, the
 optimiser, and the data stream (python/miro_torch/stream.py: input shards, columns, order). Each
 rank reads its own shards; the global batch is split evenly over the ranks. Checkpoints are the
-TypeScript trainer's: <dir>/checkpoints/step-N/{model,ema,adam_m,adam_v}.safetensors and
+TypeScript trainer's: <dir>/_checkpoints/step-N/{model,ema,adam_m,adam_v}.safetensors and
 state.json (step, every rank's stream cursor, metrics), written whole or not at all, so a killed or
 requeued job resumes where its last checkpoint left it and either engine can read them. At each
 evaluation step rank 0 writes the EMA weights to <dir>/torch/eval/; the node evaluates them with
@@ -36,12 +36,19 @@ def log(msg):
     print(f'[torch] {msg}', file=sys.stderr, flush=True)
 
 
+def checkpoints_dir(node_dir):
+    """`_checkpoints/` (skipped by Parquet readers), or `checkpoints/` where an older version wrote only that
+    (as src/store/layout.ts)."""
+    now, old = os.path.join(node_dir, '_checkpoints'), os.path.join(node_dir, 'checkpoints')
+    return old if os.path.isdir(old) and not os.path.isdir(now) else now
+
+
 def step_dir(node_dir, step):
-    return os.path.join(node_dir, 'checkpoints', f'step-{step:07d}')
+    return os.path.join(checkpoints_dir(node_dir), f'step-{step:07d}')
 
 
 def list_checkpoints(node_dir):
-    d = os.path.join(node_dir, 'checkpoints')
+    d = checkpoints_dir(node_dir)
     names = os.listdir(d) if os.path.isdir(d) else []
     return sorted(int(n[5:]) for n in names if n.startswith('step-') and n[5:].isdigit())
 
@@ -135,7 +142,7 @@ def main(plan_file):
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if cuda else None)
-    eval_dir = os.path.join(node_dir, 'torch', 'eval')
+    eval_dir = os.path.join(node_dir, '_torch', 'eval')
     os.makedirs(eval_dir, exist_ok=True)
     autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     total, t_start = plan['steps'], time.time()

@@ -13,7 +13,7 @@ export default function register(program: Command): void {
   program
     .command('stream-rows', { hidden: true })
     .description("one window of a training plan's rows as NDJSON (for the torch engine where pyarrow is missing)")
-    .argument('<plan>', "a train node's torch/plan.json")
+    .argument('<plan>', "a train node's _torch/plan.json")
     .requiredOption('--units <list>', 'comma-separated unit indices')
     .action(async (file: string, o: { units: string }) => {
       const plan = readPlan(file).data;

@@ -49,7 +49,7 @@ export const sample = defineStage({
   doc: 'Samples from a trained model under named guidance settings.',
   mode: 'global',
   ownProcess: true,
-  outputs: ['contact'],
+  outputs: ['_contact', 'contact'], // and the folder an older version named without the _
   params: {
     model: p.string({ doc: 'the train node whose model to sample' }),
     prompts_file: p.string({ doc: 'JSONL of prompts ({id, prompt, tag}), e.g. configs/geneval-mini.jsonl', default: '' }),

@@ -83,7 +83,7 @@ const params = {
   nproc_per_node: p.int({ doc: 'engine torch: ranks on each machine (one per GPU)', min: 1, default: 1 }),
   device: p.enum(['auto', 'cpu'] as const, { doc: 'engine torch: auto takes the GPUs where there are any', default: 'auto' }),
   launch: p.enum(['auto', 'external'] as const, {
-    doc: 'engine torch: auto launches torchrun here (srun + torchrun inside a multi-node Slurm job); external writes torch/plan.json for deploy/slurm/train-torch.sbatch and finishes once its last checkpoint is there',
+    doc: 'engine torch: auto launches torchrun here (srun + torchrun inside a multi-node Slurm job); external writes _torch/plan.json for deploy/slurm/train-torch.sbatch and finishes once its last checkpoint is there',
     default: 'auto',
   }),
 };
@@ -101,7 +101,7 @@ export const train = defineStage({
   doc: 'Trains the MIRO network with flow matching; rows are per-step metrics.',
   mode: 'global',
   ownProcess: true,
-  outputs: ['checkpoints', 'model'],
+  outputs: ['_checkpoints', '_model', '_torch', 'checkpoints', 'model', 'torch'], // and the folders an older version named without the _
   params,
   needs: { min: 0 },
   rowsCanFail: false,

@@ -1,6 +1,7 @@
 // Where a node's files live: data/<pipeline>/<node>/part-<shard>.parquet, committed by _done/<shard>.json;
 // the node's tables, manifest, locks and failures in `_`-prefixed names beside them.
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { sqlFileList } from './duck.js';
 
@@ -50,13 +51,26 @@ export class NodeLayout {
   cacheDir(): string {
     return path.join(this.dir, '_cache');
   }
-  /** A train node's trained model (`model.json`, `ema.safetensors`): what sample, `miro sample` and the Dials load. */
+  // Files that are not rows live in `_`-prefixed folders, which pyarrow.dataset, pandas and Spark
+  // skip, so the node's folder reads as its rows alone. Folders an older version wrote without the
+  // `_` (model/, checkpoints/, contact/) are still read where the new one is absent.
+
+  /** A train node's trained model (`config.json`, `ema.safetensors`): what sample, `miro sample` and the Dials load. */
   modelDir(): string {
-    return path.join(this.dir, 'model');
+    return this.ownFolder('_model', 'model');
+  }
+  /** A train node's checkpoints, one `step-<n>/` each. */
+  checkpointsDir(): string {
+    return this.ownFolder('_checkpoints', 'checkpoints');
   }
   /** A sample node's contact sheets, one `<setting>.png` each. */
   contactDir(): string {
-    return path.join(this.dir, 'contact');
+    return this.ownFolder('_contact', 'contact');
+  }
+  private ownFolder(name: string, legacy: string): string {
+    const now = path.join(this.dir, name);
+    const old = path.join(this.dir, legacy);
+    return !existsSync(now) && existsSync(old) ? old : now;
   }
 }
 

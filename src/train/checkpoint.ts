@@ -1,4 +1,4 @@
-// Checkpoints: a folder per step, `checkpoints/step-<n>/`, holding model, EMA and optimiser
+// Checkpoints: a folder per step, `_checkpoints/step-<n>/`, holding model, EMA and optimiser
 // tensors as safetensors plus `state.json` (step, data cursor, RNG state, resolved config,
 // metrics so far). Written into a temporary folder, synced, then renamed: a checkpoint exists
 // whole or not at all. Loading never executes anything from the files.
@@ -9,6 +9,7 @@ import type { Variable } from '@tensorflow/tfjs';
 import { encodeSafetensors, readSafetensors, type NamedArray } from '../util/safetensors.js';
 import { fsyncDir, fsyncFile } from '../store/atomic.js';
 import { StoreError } from '../errors.js';
+import { NodeLayout } from '../store/layout.js';
 import type { StreamCursor } from './stream.js';
 
 export interface CheckpointState {
@@ -23,7 +24,7 @@ export interface CheckpointState {
   backend?: string;
 }
 
-export const checkpointsDir = (nodeDir: string) => path.join(nodeDir, 'checkpoints');
+export const checkpointsDir = (nodeDir: string) => new NodeLayout(nodeDir).checkpointsDir();
 const stepDir = (nodeDir: string, step: number) => path.join(checkpointsDir(nodeDir), `step-${String(step).padStart(7, '0')}`);
 
 async function arraysOf(vars: Map<string, Variable>): Promise<Map<string, NamedArray>> {

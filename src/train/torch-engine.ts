@@ -1,6 +1,6 @@
 // `engine: torch`: the train node hands training to PyTorch's own distributed engine
 // (python/miro_torch/train.py under torchrun) and keeps everything around it: the node writes
-// torch/plan.json (model config, initial weights, optimiser, the data stream of stream.ts),
+// _torch/plan.json (model config, initial weights, optimiser, the data stream of stream.ts),
 // launches one process or torchrun (or srun + torchrun across the nodes of a Slurm allocation),
 // then reads back the checkpoints the trainer wrote in this project's own format. A plan left by
 // a job that already finished (a cluster without Node.js ran it: deploy/slurm/train-torch.sbatch)
@@ -76,7 +76,7 @@ export function checkPython(node: string, python: string): void {
 }
 
 export async function writePlan(tf: Tf, plan: Omit<TorchPlan, 'init'>): Promise<string> {
-  const dir = path.join(plan.dir, 'torch');
+  const dir = path.join(plan.dir, '_torch');
   await fs.mkdir(dir, { recursive: true });
   // The TensorFlow.js engine's own initial weights, so both engines start from the same point.
   const init = path.join(dir, 'init.safetensors');
@@ -142,7 +142,7 @@ export async function trainWithTorch(tf: Tf, plan: Omit<TorchPlan, 'init'>, o: T
       `the torch trainer exited without its final checkpoint (step ${plan.steps}) in ${checkpointsDir(plan.dir)}`,
     );
   const ckpt = await loadCheckpoint(path.join(checkpointsDir(plan.dir), `step-${String(last).padStart(7, '0')}`));
-  const evalDir = path.join(plan.dir, 'torch', 'eval');
+  const evalDir = path.join(plan.dir, '_torch', 'eval');
   const snaps = (await fs.readdir(evalDir).catch(() => [] as string[]))
     .map((f) => ({ f, m: /^step-(\d+)\.safetensors$/.exec(f) }))
     .filter((x): x is { f: string; m: RegExpExecArray } => x.m !== null)
