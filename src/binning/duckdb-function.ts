@@ -4,7 +4,8 @@
 // once for several rewards, one call bins up to `perCall` rewards and packs their bins into one
 // double: `bits` bits a reward, well inside the 53 bits a double holds exactly. SQL unpacks it.
 
-import { DuckDBDoubleVector, DuckDBScalarFunction, DOUBLE, type DuckDBConnection, type DuckDBVector } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBDoubleVector, DuckDBScalarFunction, DuckDBVector } from '@duckdb/node-api';
+import { loaded } from '../store/duck.js';
 import { sha256 } from '../util/hash.js';
 import { EdgeSearch } from './search.js';
 
@@ -40,6 +41,7 @@ export function binColumns(conn: DuckDBConnection, searches: EdgeSearch[], score
 }
 
 function packedBinsFunction(name: string, searches: EdgeSearch[], bits: number, nullCode: number): DuckDBScalarFunction {
+  const { DuckDBScalarFunction, DOUBLE } = loaded(); // the connection it is registered on has loaded DuckDB
   return DuckDBScalarFunction.create({
     name,
     returnType: DOUBLE,
@@ -64,6 +66,6 @@ function packedBinsFunction(name: string, searches: EdgeSearch[], bits: number, 
 }
 
 function doubles(v: DuckDBVector, name: string): DuckDBDoubleVector {
-  if (!(v instanceof DuckDBDoubleVector)) throw new Error(`${name}: expected a DOUBLE vector, got ${v.type.toString()}`);
+  if (!(v instanceof loaded().DuckDBDoubleVector)) throw new Error(`${name}: expected a DOUBLE vector, got ${v.type.toString()}`);
   return v;
 }

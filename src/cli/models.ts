@@ -1,7 +1,6 @@
 // `miro models fetch CONFIG...`: model files by repository and revision, sha256-verified.
 
 import type { Command } from 'commander';
-import { fetchModel } from '../onnx/fetch.js';
 
 export default function register(program: Command): void {
   const models = program.command('models').description('model files for reward-model and encoder configs');
@@ -11,6 +10,7 @@ export default function register(program: Command): void {
     .argument('<configs...>', 'configs/scorers/NAME.yaml or configs/encoders/NAME.yaml')
     .option('--require-pins', 'refuse files whose sha256 the config does not pin')
     .action(async (configs: string[], o: { requirePins?: boolean }) => {
+      const { fetchModel } = await import('../onnx/fetch.js');
       for (const c of configs) {
         const files = await fetchModel(c, (m) => console.error(m), { requirePins: o.requirePins });
         for (const f of files)

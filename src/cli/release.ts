@@ -2,8 +2,6 @@
 
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { openPipeline } from './pipeline.js';
-import { cutRelease } from '../release/release.js';
 import { int, collect } from './args.js';
 import { MiroError, UsageError } from '../errors.js';
 import { HUB_LICENSES } from '../release/licenses.js';
@@ -42,6 +40,8 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: ReleaseOptions) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { cutRelease } = await import('../release/release.js');
       if (!o.license)
         throw new MiroError(
           'give --license: the license of the released images and captions, as an SPDX id (e.g. cc-by-4.0) or other:<name>; --license unset leaves it for later, marked in the card',

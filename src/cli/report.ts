@@ -2,9 +2,6 @@
 
 import type { Command } from 'commander';
 import { collect } from './args.js';
-import { openPipeline } from './pipeline.js';
-import { openViews, populated } from '../dag/views.js';
-import { writeDataReport } from '../report/data-report.js';
 
 export default function register(program: Command): void {
   program
@@ -15,6 +12,9 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: { out?: string; dataRoot?: string; set?: string[] }) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { openViews, populated } = await import('../dag/views.js');
+      const { writeDataReport } = await import('../report/data-report.js');
       const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const { conn, views } = await openViews(pipeline);
       try {

@@ -3,8 +3,6 @@
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import type { ChildRunOptions } from '../dag/child.js';
-import { openPipeline } from './pipeline.js';
-import { runPipeline } from '../dag/runner.js';
 import { MiroError, UsageError } from '../errors.js';
 import { suggestion } from '../util/suggest.js';
 import { collect, int } from './args.js';
@@ -64,6 +62,8 @@ export default function register(program: Command): void {
     // A parent run hands a child process its options whole (src/dag/child.ts); not for people.
     .addOption(new Option('--child-options <json>').hideHelp())
     .action(async (file: string, o: RunOptions) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { runPipeline } = await import('../dag/runner.js');
       if (o.childOptions) {
         const child = JSON.parse(o.childOptions) as ChildRunOptions;
         await runPipeline(openPipeline(file, { dataRoot: child.dataRoot, set: child.set }), child.run);

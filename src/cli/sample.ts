@@ -3,13 +3,7 @@
 
 import { promises as fs } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { loadTf } from '../model/backend.js';
-import { loadModel } from '../model/io.js';
-import { sampleImages, loadFrozen } from '../model/sampler.js';
 import { guidanceRequest, PRESETS_HELP } from '../model/guidance.js';
-import { pixelSize } from '../model/config.js';
-import { contactSheet } from '../synth/contact-sheet.js';
-import { scoreImages } from '../eval/judge.js';
 import { MiroError } from '../errors.js';
 import { NodeLayout } from '../store/layout.js';
 import { collect, int, number } from './args.js';
@@ -62,6 +56,12 @@ export default function register(program: Command): void {
     .option('--out <file>', 'contact sheet PNG to write', 'samples.png')
     .option('--backend <name>', 'TensorFlow.js backend (default: the fastest that loads)')
     .action(async (dir: string, o: SampleOptions) => {
+      const { pixelSize } = await import('../model/config.js');
+      const { loadTf } = await import('../model/backend.js');
+      const { loadModel } = await import('../model/io.js');
+      const { sampleImages, loadFrozen } = await import('../model/sampler.js');
+      const { contactSheet } = await import('../synth/contact-sheet.js');
+      const { scoreImages } = await import('../eval/judge.js');
       const { tf } = await loadTf(o.backend, (m) => console.error(m));
       // A train node's folder, or its model folder itself.
       const inNode = new NodeLayout(dir).modelDir();

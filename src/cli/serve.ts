@@ -1,8 +1,6 @@
 // `miro serve PIPELINE`: a local web server to look at the data, the run and the reward dials.
 
 import type { Command } from 'commander';
-import { openPipeline } from './pipeline.js';
-import { startServer } from '../serve/server.js';
 import { int, collect } from './args.js';
 
 export default function register(program: Command): void {
@@ -15,6 +13,8 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: { port: number; host: string; dataRoot?: string; set?: string[] }) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { startServer } = await import('../serve/server.js');
       const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const server = await startServer(pipeline, { port: o.port, host: o.host, log: (m) => console.error(m) });
       console.log(server.url);

@@ -9,12 +9,8 @@ import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { openPipeline } from './pipeline.js';
-import { openViews } from '../dag/views.js';
-import { queryRows } from '../store/duck.js';
 import { commitFile } from '../store/atomic.js';
-import { exportQuery, recastColumns, type ExportFormat } from '../store/export.js';
-import { assertReadOnlyStatement, sandbox } from '../store/sql-guard.js';
+import type { ExportFormat } from '../store/export.js';
 import { MiroError, UsageError } from '../errors.js';
 import { formatTable } from '../util/table.js';
 import { collect } from './args.js';
@@ -47,6 +43,11 @@ export default function register(program: Command): void {
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .option('--unsafe', 'lift the sandbox: any statement, any file (for your own scripts only)')
     .action(async (file: string, query: string | undefined, o: SqlOptions) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { openViews } = await import('../dag/views.js');
+      const { queryRows } = await import('../store/duck.js');
+      const { exportQuery } = await import('../store/export.js');
+      const { assertReadOnlyStatement, sandbox } = await import('../store/sql-guard.js');
       if (!query && !o.file) throw new MiroError('give a query, or -f FILE.sql');
       if (query && o.file) throw new MiroError('give a query or -f FILE.sql, not both');
       if (o.format === 'parquet' && !o.out) throw new UsageError('--format parquet writes a file: give --out FILE.parquet');
@@ -103,6 +104,7 @@ export default function register(program: Command): void {
 }
 
 /** The query with 64- and 128-bit integers as text, so the table shows them exactly (JavaScript numbers would round them). */
-function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
+async function exactIntegers(conn: DuckDBConnection, query: string): Promise<string> {
+  const { recastColumns } = await import('../store/export.js');
   return recastColumns(conn, query, /^(U?BIGINT|U?HUGEINT|DECIMAL)/, (c) => `${c}::VARCHAR`);
 }

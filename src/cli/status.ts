@@ -4,8 +4,6 @@
 
 import type { Command } from 'commander';
 import { collect } from './args.js';
-import { openPipeline } from './pipeline.js';
-import { nodeStatuses } from '../dag/status.js';
 import { formatTable } from '../util/table.js';
 import { setExitCode } from './exit.js';
 
@@ -21,6 +19,8 @@ export default function register(program: Command): void {
     .option('--data-root <dir>', 'where the pipeline wrote its data')
     .option('--set <key=value>', 'override a pipeline key, e.g. nodes.train_miro.with.steps=100 (repeatable; values read as YAML)', collect)
     .action(async (file: string, o: { json?: boolean; verify: boolean; dataRoot?: string; set?: string[] }) => {
+      const { openPipeline } = await import('./pipeline.js');
+      const { nodeStatuses } = await import('../dag/status.js');
       const pipeline = openPipeline(file, { dataRoot: o.dataRoot, set: o.set });
       const nodes = await nodeStatuses(pipeline, { verify: o.verify });
       if (o.json) console.log(JSON.stringify(nodes, null, 1));

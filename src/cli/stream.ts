@@ -4,9 +4,6 @@
 // instead. Rows come unfiltered and unordered: held-out split and order stay the engine's (stream.py).
 
 import type { Command } from 'commander';
-import { connect, queryBatches } from '../store/duck.js';
-import { windowSql } from '../train/stream.js';
-import { readPlan } from '../train/torch-engine.js';
 import { UsageError } from '../errors.js';
 
 export default function register(program: Command): void {
@@ -16,6 +13,9 @@ export default function register(program: Command): void {
     .argument('<plan>', "a train node's _torch/plan.json")
     .requiredOption('--units <list>', 'comma-separated unit indices')
     .action(async (file: string, o: { units: string }) => {
+      const { connect, queryBatches } = await import('../store/duck.js');
+      const { windowSql } = await import('../train/stream.js');
+      const { readPlan } = await import('../train/torch-engine.js');
       const plan = readPlan(file).data;
       const units = o.units.split(',').map(Number);
       if (units.some((u) => !Number.isInteger(u) || u < 0 || u >= plan.units.length))

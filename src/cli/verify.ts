@@ -3,7 +3,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { verifyRelease } from '../release/verify.js';
 import { MiroError } from '../errors.js';
 import { setExitCode } from './exit.js';
 
@@ -13,6 +12,7 @@ export default function register(program: Command): void {
     .description('re-hash every file of a release, check its rows, schema, ids and targets (exit 1 on any difference)')
     .argument('<release>', 'a release folder (holds release.json)')
     .action(async (dir: string) => {
+      const { verifyRelease } = await import('../release/verify.js');
       if (!existsSync(path.join(dir, 'release.json')))
         throw new MiroError(`${dir}: not a release (no release.json${existsSync(dir) ? '' : '; the folder does not exist'})`);
       const { manifest, problems } = await verifyRelease(dir);

@@ -17,7 +17,9 @@ export class Dials {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./sampler-worker-boot.mjs', import.meta.url), { workerData: { settings: settings() } });
+    // Compiled (dist/), the worker is plain JavaScript; from source it registers the TypeScript loader first.
+    const entry = import.meta.url.endsWith('.ts') ? './sampler-worker-boot.mjs' : './sampler-worker.js';
+    const w = new Worker(new URL(entry, import.meta.url), { workerData: { settings: settings() } });
     w.on('message', (m: { id: number; png?: Uint8Array; ms?: number; error?: string }) => {
       const p = this.waiting.get(m.id);
       this.waiting.delete(m.id);

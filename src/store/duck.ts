@@ -3,32 +3,30 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import {
-  DuckDBInstance,
-  DuckDBDataChunk,
-  DuckDBConnection,
-  DuckDBBlobValue,
-  DuckDBListValue,
-  blobValue,
-  listValue,
-  BLOB,
-  BOOLEAN,
-  BIGINT,
-  DOUBLE,
-  FLOAT,
-  INTEGER,
-  VARCHAR,
-  LIST,
-  type DuckDBType,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+import type * as Duck from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { StoreError } from '../errors.js';
 import type { Batch, Column, ColumnType, ColumnValues, Value } from './batch.js';
 import { commitFile } from './atomic.js';
 import { sha256File } from '../util/hash.js';
 import { settings } from '../util/settings.js';
+import { sqlIdent, sqlString } from './sql-text.js';
 
 const CHUNK_ROWS = 2048;
+
+let api: typeof Duck | undefined;
+
+/** @duckdb/node-api, loaded by the first connection: its native library costs a command that needs no SQL (status, --help) a few tenths of a second. */
+async function duckdb(): Promise<typeof Duck> {
+  api ??= await import('@duckdb/node-api');
+  return api;
+}
+
+/** The loaded client, for code that only runs once a connection exists (values, chunks, scalar functions). */
+export function loaded(): typeof Duck {
+  if (!api) throw new StoreError('DuckDB was used before a connection was opened');
+  return api;
+}
 
 let instance: Promise<DuckDBInstance> | undefined;
 
@@ -54,7 +52,7 @@ function instanceOptions(): Record<string, string> {
 
 /** The process-wide DuckDB instance (in memory; Parquet files are the storage). */
 export function duckInstance(): Promise<DuckDBInstance> {
-  instance ??= DuckDBInstance.create(':memory:', instanceOptions());
+  instance ??= duckdb().then((d) => d.DuckDBInstance.create(':memory:', instanceOptions()));
   return instance;
 }
 
@@ -71,45 +69,32 @@ const owners = new WeakMap<DuckDBConnection, DuckDBInstance>();
  * connection of the process.
  */
 export async function connectIsolated(): Promise<DuckDBConnection> {
-  const own = await DuckDBInstance.create(':memory:', instanceOptions());
+  const own = await (await duckdb()).DuckDBInstance.create(':memory:', instanceOptions());
   const conn = await own.connect();
   owners.set(conn, own);
   return conn;
 }
 
-export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
+export { sqlDouble, sqlFileList, sqlIdent, sqlString } from './sql-text.js';
 
-/**
- * A double as a SQL literal that round-trips exactly. A string cast, because DuckDB reads a bare
- * `0.37356134990519035` as a DECIMAL, whose cast to DOUBLE can land one unit in the last place off.
- */
-export function sqlDouble(x: number): string {
-  return `'${Number.isNaN(x) ? 'NaN' : x === Infinity ? 'Infinity' : x === -Infinity ? '-Infinity' : x.toPrecision(17)}'::DOUBLE`;
+function duckType(type: ColumnType): DuckDBType {
+  const d = loaded();
+  const types: Record<ColumnType, DuckDBType> = {
+    VARCHAR: d.VARCHAR,
+    DOUBLE: d.DOUBLE,
+    FLOAT: d.FLOAT,
+    INTEGER: d.INTEGER,
+    BIGINT: d.BIGINT,
+    BOOLEAN: d.BOOLEAN,
+    BLOB: d.BLOB,
+    'FLOAT[]': d.LIST(d.FLOAT),
+    'DOUBLE[]': d.LIST(d.DOUBLE),
+  };
+  return types[type];
 }
-
-export function sqlIdent(s: string): string {
-  return `"${s.replaceAll('"', '""')}"`;
-}
-
-export function sqlFileList(files: readonly string[]): string {
-  return `[${files.map(sqlString).join(', ')}]`;
-}
-
-const duckTypes: Record<ColumnType, DuckDBType> = {
-  VARCHAR,
-  DOUBLE,
-  FLOAT,
-  INTEGER,
-  BIGINT,
-  BOOLEAN,
-  BLOB,
-  'FLOAT[]': LIST(FLOAT),
-  'DOUBLE[]': LIST(DOUBLE),
-};
 
 function toDuck(type: ColumnType, values: ColumnValues): readonly DuckDBValue[] {
+  const { blobValue, listValue } = loaded();
   if (type === 'BLOB') return (values as readonly Value[]).map((v) => (v == null ? null : blobValue(v as Uint8Array)));
   if (type === 'FLOAT[]' || type === 'DOUBLE[]') {
     return (values as readonly Value[]).map((v) => (v == null ? null : listValue(Array.from(v as ArrayLike<number>))));
@@ -152,7 +137,7 @@ export async function writeParquet(
   try {
     await conn.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ')})`);
     const appender = await conn.createAppender(table, 'main', 'temp');
-    const types = columns.map((c) => duckTypes[c.type]);
+    const types = columns.map((c) => duckType(c.type));
     for await (const batch of batches) {
       for (const c of columns) {
         const v = batch.columns[c.name];
@@ -162,7 +147,7 @@ export async function writeParquet(
       }
       for (let start = 0; start < batch.rows; start += CHUNK_ROWS) {
         const n = Math.min(CHUNK_ROWS, batch.rows - start);
-        const chunk = DuckDBDataChunk.create(types, n);
+        const chunk = loaded().DuckDBDataChunk.create(types, n);
         columns.forEach((c, i) => {
           const v = batch.columns[c.name]!;
           const part = 'subarray' in v ? v.subarray(start, start + n) : v.slice(start, start + n);
@@ -213,6 +198,7 @@ export function fromDuck(v: DuckDBValue): Value {
   if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
   // BIGINT and HUGEINT stay exact: a Number where it holds the value, a BigInt past 2^53.
   if (typeof v === 'bigint') return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
+  const { DuckDBBlobValue, DuckDBListValue } = loaded();
   if (v instanceof DuckDBBlobValue) return v.bytes;
   if (v instanceof DuckDBListValue) return v.items.map((x) => Number(x));
   return String(v);

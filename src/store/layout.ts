@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { sqlFileList } from './duck.js';
+import { sqlFileList } from './sql-text.js';
 
 export const shardName = (shard: number): string => String(shard).padStart(5, '0');
 

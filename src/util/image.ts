@@ -2,7 +2,15 @@
 // [H * W * 3]), resizing, the raw decode the PIL-exact preprocessing starts from, and the PNG
 // compositing contact sheets use.
 
-import sharp from 'sharp';
+import type Sharp from 'sharp';
+
+let codec: typeof Sharp | undefined;
+
+/** sharp, loaded by the first image it handles: libvips costs a command that touches no image (status, --help) a few tenths of a second. */
+async function vips(): Promise<typeof Sharp> {
+  codec ??= (await import('sharp')).default;
+  return codec;
+}
 
 export interface RGBImage {
   width: number;
@@ -13,7 +21,9 @@ export interface RGBImage {
 
 export async function encodePng(data: Float32Array, width: number, height: number): Promise<Uint8Array> {
   const bytes = Uint8ClampedArray.from(data, (v) => Math.round(v));
-  const png = await sharp(Buffer.from(bytes.buffer), { raw: { width, height, channels: 3 } })
+  const png = await (
+    await vips()
+  )(Buffer.from(bytes.buffer), { raw: { width, height, channels: 3 } })
     .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
     .toBuffer();
   return new Uint8Array(png);
@@ -26,12 +36,14 @@ export async function encodePng(data: Float32Array, width: number, height: numbe
 export const MAX_IMAGE_PIXELS = 40_000_000;
 
 export async function decodeImage(bytes: Uint8Array): Promise<RGBImage> {
-  const { width = 0, height = 0 } = await sharp(bytes).metadata();
+  const { width = 0, height = 0 } = await (await vips())(bytes).metadata();
   if (width * height > MAX_IMAGE_PIXELS)
     throw new Error(
       `the image is ${width}x${height} = ${(width * height).toLocaleString('en')} pixels, above the limit of ${MAX_IMAGE_PIXELS.toLocaleString('en')}: resize it before scoring`,
     );
-  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS })
+  const { data, info } = await (
+    await vips()
+  )(bytes, { limitInputPixels: MAX_IMAGE_PIXELS })
     .removeAlpha()
     .toColourspace('srgb')
     .raw()
@@ -41,7 +53,7 @@ export async function decodeImage(bytes: Uint8Array): Promise<RGBImage> {
 
 /** Throws when libvips cannot decode every pixel of the bytes (a truncated or corrupt file). */
 export async function assertDecodes(bytes: Uint8Array): Promise<void> {
-  await sharp(bytes).stats();
+  await (await vips())(bytes).stats();
 }
 
 export interface Resize {
@@ -52,7 +64,7 @@ export interface Resize {
 
 /** Encoded bytes as sRGB without alpha, resized to size x size by libvips: interleaved RGB bytes. */
 export async function resizeEncoded(bytes: Uint8Array, size: number, how: Resize): Promise<Uint8Array> {
-  return sharp(bytes).removeAlpha().toColourspace('srgb').resize(size, size, how).raw().toBuffer();
+  return (await vips())(bytes).removeAlpha().toColourspace('srgb').resize(size, size, how).raw().toBuffer();
 }
 
 /** Interleaved RGB bytes resized by libvips, or with `nearest`, scaled up as blocks. */
@@ -63,7 +75,7 @@ export async function resizeRaw(
   size: number,
   how: Resize | { kernel: 'nearest' },
 ): Promise<Uint8Array> {
-  return sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } })
+  return (await vips())(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } })
     .resize(size, size, how)
     .raw()
     .toBuffer();
@@ -79,7 +91,7 @@ export interface StoredPixels {
 
 /** What libvips reads from a header: the colour space and whether pixels index a palette. */
 export async function storedFormat(bytes: Uint8Array): Promise<{ space: string; isPalette: boolean }> {
-  const m = await sharp(bytes, { ignoreIcc: true, failOn: 'error' }).metadata();
+  const m = await (await vips())(bytes, { ignoreIcc: true, failOn: 'error' }).metadata();
   return { space: m.space ?? 'srgb', isPalette: Boolean(m.isPalette) };
 }
 
@@ -88,7 +100,7 @@ export async function storedFormat(bytes: Uint8Array): Promise<{ space: string; 
  * keeps libvips from converting through a profile), anything else as decoded (L, LA, RGB, RGBA).
  */
 export async function decodeStored(bytes: Uint8Array, cmyk: boolean): Promise<StoredPixels> {
-  const img = sharp(bytes, { ignoreIcc: true, failOn: 'error' });
+  const img = (await vips())(bytes, { ignoreIcc: true, failOn: 'error' });
   const { data, info } = cmyk
     ? await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true })
     : await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
@@ -104,7 +116,9 @@ export interface Layer {
 
 /** Interleaved RGB floats (0-255) of a size x size image as PNG bytes scaled to tile x tile, as blocks. */
 export async function tilePng(img: Float32Array, size: number, tile: number): Promise<Uint8Array> {
-  return sharp(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), { raw: { width: size, height: size, channels: 3 } })
+  return (await vips())(Buffer.from(Uint8ClampedArray.from(img, (v) => Math.round(v)).buffer), {
+    raw: { width: size, height: size, channels: 3 },
+  })
     .resize(tile, tile, { kernel: 'nearest' })
     .png()
     .toBuffer();
@@ -112,7 +126,7 @@ export async function tilePng(img: Float32Array, size: number, tile: number): Pr
 
 /** Layers drawn in order on a white width x height canvas, as PNG bytes. */
 export async function composePng(width: number, height: number, layers: Layer[]): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+  return (await vips())({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite(layers.map((l) => ({ ...l, input: Buffer.from(l.input.buffer, l.input.byteOffset, l.input.byteLength) })))
     .png()
     .toBuffer();

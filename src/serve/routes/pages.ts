@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
 
-const STATIC = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'static');
+// The same folder from src/serve/routes and from its build in dist/serve/routes.
+const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/serve/static');
 const ASSETS: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
