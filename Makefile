@@ -18,7 +18,13 @@ $(NODE_MODULES_STAMP): package-lock.json package.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-pipeline: $(NODE_MODULES_STAMP)
+# The compiled CLI (npm ci builds it through `prepare`); rebuilt when a source file is newer, so a
+# pulled change runs compiled too (bin/miro.js runs src/ through tsx while dist/ is stale).
+DIST_STAMP := dist/.built
+$(DIST_STAMP): $(NODE_MODULES_STAMP) $(shell find src -type f) tsconfig.json tsconfig.build.json
+	npm run --silent prepare
+
+pipeline: $(DIST_STAMP)
 	node bin/miro.js run $(PIPELINE)
 
 typecheck: $(NODE_MODULES_STAMP)
@@ -33,14 +39,14 @@ lint: $(NODE_MODULES_STAMP)
 format: $(NODE_MODULES_STAMP)
 	npx prettier --write $(FORMATTED)
 
-test: $(NODE_MODULES_STAMP) typecheck lint
+test: $(DIST_STAMP) typecheck lint
 	node --import tsx --test --test-concurrency=2 --test-reporter=spec test/*.test.ts
 
-bench: $(NODE_MODULES_STAMP)
+bench: $(DIST_STAMP)
 	@for b in bench/*.ts; do [ "$$b" = bench/util.ts ] && continue; echo "# $$b"; node --import tsx $$b || exit 1; done
 
 onnxruntime-cuda: $(NODE_MODULES_STAMP)
 	node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12
 
 clean:
-	rm -rf data bench/out
+	rm -rf data bench/out dist
