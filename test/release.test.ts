@@ -75,6 +75,22 @@ test('two runs from scratch with the same seed give byte-identical releases, and
   assert.equal(meta.dataset_info[0].splits[0].num_examples, 300);
   const rows = await sql(`SELECT count(*) AS n FROM read_parquet('${a}/data/*.parquet')`);
   assert.equal(rows[0]!.n, 300);
+  // Images load as images in Hugging Face datasets: the {bytes, path} struct, and the huggingface
+  // features in the Parquet schema metadata (what load_dataset("parquet", ...) reads).
+  assert.equal(JSON.parse(fa.get('release.json')!.toString()).format, 'miro-release/2');
+  const [img] = await sql(
+    `SELECT typeof(image) AS t, image.path AS p, hex(image.bytes[1:4]) AS magic FROM read_parquet('${a}/data/train-00000-of-00003.parquet') ORDER BY id LIMIT 1`,
+  );
+  assert.equal(img!.t, 'STRUCT(bytes BLOB, path VARCHAR)');
+  assert.match(String(img!.p), /^[\w-]+\.png$/);
+  assert.equal(img!.magic, '89504E47');
+  const [kv] = await sql(
+    `SELECT decode(value) AS v FROM parquet_kv_metadata('${a}/data/train-00000-of-00003.parquet') WHERE decode(key) = 'huggingface'`,
+  );
+  const hf = JSON.parse(String(kv!.v)) as { info: { features: Record<string, { _type: string; dtype?: string }> } };
+  assert.deepEqual(hf.info.features.image, { _type: 'Image' });
+  assert.deepEqual(hf.info.features.colourfulness_bin, { dtype: 'int32', _type: 'Value' });
+  assert.deepEqual(hf.info.features.caption, { dtype: 'string', _type: 'Value' });
 
   // Damage b four ways; verify names each.
   const data0 = path.join(b, 'data/train-00000-of-00003.parquet');

@@ -126,7 +126,8 @@ def pyarrow_reader(plan):
                     row = rows.get(row_id)
                     if row is not None:
                         for as_, ref in refs:
-                            row[as_] = t[ref['column']][i] if status is None or status[i] == 'ok' else None
+                            v = t[ref['column']][i] if status is None or status[i] == 'ok' else None
+                            row[as_] = v[ref['field']] if v is not None and ref.get('field') else v  # a struct's field (a release's image bytes)
             out.update(rows)
         return list(out.values())
 

@@ -173,14 +173,21 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
     const shards = Math.max(1, Math.ceil(rows / shardRows));
     const files: FileRecord[] = [];
     if (format === 'webdataset') files.push(...(await writeWebdataset(conn, pipeline, sources, tmp, rows, shardRows)));
-    else
+    else {
+      // Embedded images are the struct of bytes and path that Hugging Face `datasets` reads as an
+      // Image, and the schema metadata says so (with every other column's feature), so
+      // load_dataset("parquet", ...) gives images, not bytes.
+      const select = `SELECT * EXCLUDE (rn)${images === 'embed' ? ` REPLACE (struct_pack(bytes := image, path := id || '.' || ${imageExtensionSql('image')}) AS image)` : ''} FROM release_rows`;
+      const features = hfFeatures(await queryRows(conn, `SELECT column_name AS name, column_type AS type FROM (DESCRIBE ${select})`));
+      const metadata = sqlString(JSON.stringify({ info: { features } }));
       for (let i = 0; i < shards; i++) {
         const rel = `data/train-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.parquet`;
         await conn.run(
-          `COPY (SELECT * EXCLUDE (rn) FROM release_rows WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP})`,
+          `COPY (${select} WHERE rn >= ${i * shardRows} AND rn < ${(i + 1) * shardRows} ORDER BY id) TO ${sqlString(path.join(tmp, rel))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${RELEASE_ROW_GROUP}, KV_METADATA {huggingface: ${metadata}})`,
         );
         files.push(await describeFile(conn, tmp, rel));
       }
+    }
     if (images === 'path') {
       // Each image under the name the rows give it (its real extension), hashed into images.parquet.
       await fs.mkdir(path.join(tmp, 'images'), { recursive: true });
@@ -217,7 +224,7 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
     const duckdb = String((await queryRows(conn, 'SELECT version() AS v'))[0]!.v);
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
     const manifest: ReleaseManifest = {
-      format: 'miro-release/1',
+      format: format === 'parquet' && images === 'embed' ? 'miro-release/2' : 'miro-release/1',
       name: path.basename(opts.out.replace(/\/$/, '')),
       tool: { name: pkg.name, version: pkg.version, node: process.version, duckdb, git_commit: gitCommit() },
       pipeline: {
@@ -277,6 +284,25 @@ async function removeAbandonedTemporaries(out: string): Promise<void> {
     }
     if (!alive) await fs.rm(path.join(dir, name), { recursive: true, force: true });
   }
+}
+
+/** Hugging Face `datasets` features for a release's columns: the image struct as an Image, the rest as Values. */
+export function hfFeatures(schema: Record<string, unknown>[]): Record<string, unknown> {
+  const VALUES: Record<string, string> = {
+    VARCHAR: 'string',
+    DOUBLE: 'float64',
+    FLOAT: 'float32',
+    INTEGER: 'int32',
+    BIGINT: 'int64',
+    BOOLEAN: 'bool',
+  };
+  return Object.fromEntries(
+    schema.map((c) => {
+      const type = String(c.type);
+      if (type.startsWith('STRUCT(bytes BLOB')) return [String(c.name), { _type: 'Image' }];
+      return [String(c.name), { dtype: VALUES[type] ?? 'string', _type: 'Value' }];
+    }),
+  );
 }
 
 export async function describeFile(conn: Awaited<ReturnType<typeof connect>>, root: string, rel: string): Promise<FileRecord> {

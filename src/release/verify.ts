@@ -28,7 +28,8 @@ export async function verifyRelease(dir: string): Promise<{ manifest: ReleaseMan
   } catch (err) {
     return { manifest: null, problems: [`release.json: unreadable (${(err as Error).message})`] };
   }
-  if (manifest.format !== 'miro-release/1') problems.push(`release.json: unknown format ${JSON.stringify(manifest.format)}`);
+  if (manifest.format !== 'miro-release/1' && manifest.format !== 'miro-release/2')
+    problems.push(`release.json: unknown format ${JSON.stringify(manifest.format)}`);
 
   const listed = new Set(manifest.files.map((f) => f.path));
   const present: string[] = [];

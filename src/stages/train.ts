@@ -316,12 +316,12 @@ function releasePlan(dir: string, rewards: string[], prm: StreamSettings): Strea
     throw new MiroError(`release ${dir} is webdataset tar shards (for the official trainer); train from a Parquet release`);
   if (m.images !== 'embed') throw new MiroError(`release ${dir} keeps images as paths; cut it with --images embed to train from it`);
   const files = m.files.filter((f) => f.path.startsWith('data/')).map((f) => path.join(dir, f.path));
-  const col = (column: string): StreamColumn => ({ node: 'release', column, status: false });
+  const col = (column: string, field?: string): StreamColumn => ({ node: 'release', column, status: false, ...(field ? { field } : {}) });
   return {
     ...streamSettings(prm),
     driver: 'image',
     columns: {
-      image: col('image'),
+      image: m.format === 'miro-release/2' ? col('image', 'bytes') : col('image'), // 2: the {bytes, path} struct
       caption_real: col('caption'),
       caption_synthetic: col('caption_long'),
       ...Object.fromEntries(rewards.map((r) => [`target_${r}`, col(`${r}_target`)])),

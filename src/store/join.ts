@@ -2,7 +2,7 @@
 // rows, never by position. Node inputs (dag/inputs.ts) and the training stream's windows
 // (train/stream.ts) both build their SQL from it.
 
-import { sqlFileList, sqlIdent } from './duck.js';
+import { sqlFileList, sqlIdent, sqlString } from './sql-text.js';
 
 export interface JoinedNodes {
   /** node -> its table alias (t0 is the first node's). */
@@ -22,8 +22,8 @@ export function joinById(nodes: readonly string[], filesOf: (node: string) => re
 }
 
 /** `<alias>.<column> AS <as>`; NULL where a node with a status column did not succeed for the row. */
-export function joinedColumn(join: JoinedNodes, node: string, column: string, as: string, hasStatus: boolean): string {
+export function joinedColumn(join: JoinedNodes, node: string, column: string, as: string, hasStatus: boolean, field?: string): string {
   const t = join.alias.get(node)!;
-  const col = `${t}.${sqlIdent(column)}`;
+  const col = field === undefined ? `${t}.${sqlIdent(column)}` : `struct_extract(${t}.${sqlIdent(column)}, ${sqlString(field)})`;
   return `${hasStatus ? `CASE WHEN ${t}.status = 'ok' THEN ${col} END` : col} AS ${sqlIdent(as)}`;
 }

@@ -18,7 +18,11 @@ export interface FileRecord {
 }
 
 export interface ReleaseManifest {
-  format: 'miro-release/1';
+  /**
+   * 1: the image column is bytes (or, with --images path, a path); 2 (Parquet with embedded images):
+   * it is the struct {bytes, path} that Hugging Face `datasets` reads as an Image.
+   */
+  format: 'miro-release/1' | 'miro-release/2';
   name: string;
   tool: { name: string; version: string; node: string; duckdb: string; git_commit: string | null };
   pipeline: {

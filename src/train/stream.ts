@@ -21,6 +21,8 @@ export interface StreamColumn {
   column: string;
   /** The node has a status column: the value counts only where status = 'ok'. */
   status: boolean;
+  /** The value is this field of a struct column (a release's image: {bytes, path}). */
+  field?: string;
 }
 
 export interface StreamPlan {
@@ -85,7 +87,7 @@ export function windowSql(plan: StreamPlan, units: Iterable<number>, only?: stri
   const nodes = [driverNode, ...new Set(cols.map(([, c]) => c.node).filter((n) => n !== driverNode))];
   const picked = [...units];
   const join = joinById(nodes, (node) => [...new Set(picked.flatMap((u) => plan.units[u]![node] ?? []))]);
-  const values = cols.map(([as, c]) => joinedColumn(join, c.node, c.column, as, c.status));
+  const values = cols.map(([as, c]) => joinedColumn(join, c.node, c.column, as, c.status, c.field));
   return `SELECT t0.id AS id${values.map((v) => `, ${v}`).join('')} FROM ${join.from}`;
 }
 
