@@ -4,6 +4,9 @@
 // from another host whose heartbeat is older than the lease (a rank requeued elsewhere after its
 // node died), and one still empty or unreadable after a grace period (a full disk, or a kill
 // between creating and writing it). A live one is never taken: it is an error that names its owner.
+// Why not proper-lockfile: its staleness is one mtime rule for every lock, while a rank here is a
+// process on one of many hosts: on its own host a dead pid frees its lock at once, from another
+// host only a lease that ran out does, and the lock file says who holds it for `miro status`.
 
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,9 @@
 // HTTP with a timeout per attempt and retries with exponential backoff and jitter on
 // timeouts, resets, 429 (honouring Retry-After) and 5xx. Other statuses fail at once.
+// Why not p-retry: the retry decision and the wait come from the response (Retry-After, the status
+// class), and every failure must end as one of the typed errors of errors.ts with its URL, status
+// and cause, which a row records as its error class; p-retry's wrapper would sit around the same
+// code rather than replace it.
 
 import { ModelServerError, ServerHTTPError, ServerNetworkError, ServerTimeoutError } from '../errors.js';
 

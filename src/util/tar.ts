@@ -1,6 +1,9 @@
 // POSIX ustar archives, as webdataset shards are: a 512-byte header per member, its data padded to
 // 512 bytes, two zero blocks at the end. Headers are deterministic (mode 0644, owner 0, mtime 0), so
 // the same members give the same bytes. The reader lists members for `miro verify` and tests.
+// Why not tar-stream: a release must be byte-identical across runs, so every header field is fixed
+// here (tar-stream fills mtime, and uid/gid from options per entry), and the writer fsyncs the shard
+// before it is hashed into release.json; both are a few lines over 512-byte blocks.
 
 import { promises as fs } from 'node:fs';
 
