@@ -2,6 +2,7 @@
 // most 2048 rows (the appender's fast path) and out as columns.
 
 import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as Duck from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBValue } from '@duckdb/node-api';
@@ -22,9 +23,13 @@ async function duckdb(): Promise<typeof Duck> {
   return api;
 }
 
-/** The loaded client, for code that only runs once a connection exists (values, chunks, scalar functions). */
+/**
+ * The client, for code that only runs once a connection exists (values, chunks, scalar functions).
+ * A connection opened elsewhere (a caller's own DuckDBInstance) may come first: the package is
+ * CommonJS, so require() gives the same module, classes included, synchronously.
+ */
 export function loaded(): typeof Duck {
-  if (!api) throw new StoreError('DuckDB was used before a connection was opened');
+  api ??= createRequire(import.meta.url)('@duckdb/node-api') as typeof Duck;
   return api;
 }
 
