@@ -191,7 +191,7 @@ test('text_embed -> latents -> train (paper-tiny) -> sample: hand-checked tensor
   assert.equal(textManifest.state.dtype, 'float16');
 
   // The trained model records the frozen models and the normalisation it trained with.
-  const modelDir = path.join(clean, 'pp/train/model');
+  const modelDir = path.join(clean, 'pp/train/_model');
   const cfg = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
   assert.equal(cfg.frozen.vae.config, path.resolve(frozen.vae));
   assert.equal(cfg.frozen.text_encoder.config, path.resolve(frozen.textEncoder));

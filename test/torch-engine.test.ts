@@ -155,7 +155,7 @@ print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])
 
     // 3. The sample stage drew the TypeScript sampler's images; the torch sampler draws the same to 1e-4.
     const { tf } = await loadTf('wasm');
-    const { cfg, params } = await loadModel(tf, path.join(clean, 'te/train/model'));
+    const { cfg, params } = await loadModel(tf, path.join(clean, 'te/train/_model'));
     const rows = await sql(
       `SELECT prompt, image, seed, noise_index FROM read_parquet('${clean}/te/sample/*.parquet') ORDER BY noise_index`,
     );
@@ -176,7 +176,7 @@ print(json.dumps([key(pyarrow_reader(plan)([u])) == key(node_reader(sys.argv[1])
     const reqFile = path.join(dir, 'request.json');
     writeFileSync(reqFile, JSON.stringify({ ...req, negative_caption: req.negativeCaption }));
     const out = path.join(dir, 'torch-samples.safetensors');
-    python(['-m', 'miro_torch.sample', path.join(clean, 'te/train/model'), reqFile, out]);
+    python(['-m', 'miro_torch.sample', path.join(clean, 'te/train/_model'), reqFile, out]);
     const torchImages = (await readSafetensors(out)).tensors.get('images')!.data;
     let worst = 0;
     images.forEach((img, i) => img.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - torchImages[i * img.length + k]!) / 127.5))));
