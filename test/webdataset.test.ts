@@ -92,7 +92,7 @@ nodes:
     );
 
     // What every sample must hold, from the Parquet release and the nodes' own Parquet.
-    const rows = await sql(`SELECT * FROM read_parquet('${pq}/data/*.parquet') ORDER BY id`);
+    const rows = await sql(`SELECT * REPLACE (image.bytes AS image) FROM read_parquet('${pq}/data/*.parquet') ORDER BY id`); // the {bytes, path} struct
     const data = path.join(dir, 'data/wd');
     const blobs = await sql(
       `SELECT l.id, hex(l.latent_mean) AS mean, hex(l.latent_std) AS std, hex(r.embedding) AS real, r.tokens AS real_tokens, hex(s.embedding) AS syn, s.tokens AS syn_tokens
