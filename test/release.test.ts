@@ -46,6 +46,7 @@ test('two runs from scratch with the same seed give byte-identical releases, and
     'data/train-00000-of-00003.parquet',
     'data/train-00001-of-00003.parquet',
     'data/train-00002-of-00003.parquet',
+    'examples.png',
     'release.json',
   ]);
   for (const [k, v] of fa) {
@@ -58,6 +59,9 @@ test('two runs from scratch with the same seed give byte-identical releases, and
   const ok = await runCli(['verify', a]);
   assert.equal(ok.code, 0, ok.stderr);
   const card = fa.get('README.md')!.toString();
+  // The card shows a grid of 16 released images, beside the data and hashed in release.json.
+  assert.match(card, /!\[16 of the released images\]\(examples\.png\)/);
+  assert.equal(fa.get('examples.png')!.subarray(1, 4).toString(), 'PNG');
   // The card's front matter, read as YAML: what the Hub viewer and datasets.load_dataset read.
   const meta = parseYaml(card.split('---\n')[1]!) as Record<string, any>;
   assert.equal(meta.license, 'cc-by-4.0');

@@ -40,7 +40,7 @@ test("the README's own-images walkthrough runs as written", async () => {
   const all = outputs.join('\n');
   assert.match(all, /done: 6 node\(s\) ran/);
   assert.match(all, /broken\.jpg .*decode_error/);
-  assert.match(all, /releases\/my-images: ok \(2 files, 9 rows/);
+  assert.match(all, /releases\/my-images: ok \(3 files, 9 rows/);
   assert.ok(existsSync(path.join(dir, 'data/my-images/bins/_done/00000.json')), 'data lands under ./data');
   assert.ok(existsSync(path.join(dir, 'releases/my-images/release.json')));
 });

@@ -123,7 +123,13 @@ rows (seed ${m.bin_edges.calibration.seed}); they are stored in \`bin_edges.parq
 config) and \`release.json\`, and must not be recomputed. \`release.json\` records every node's
 parameters and fingerprint and the sha256 of every file${m.images === 'path' ? ` (the images' in \`images.parquet\`)` : ''}.
 
-Rows: ${m.counts.rows}. Excluded because scoring failed: ${m.counts.excluded_failed}. Excluded by
+${
+  m.files.some((f) => f.path === 'examples.png')
+    ? `![${m.files.find((f) => f.path === 'examples.png')!.rows} of the released images](examples.png)
+
+`
+    : ''
+}Rows: ${m.counts.rows}. Excluded because scoring failed: ${m.counts.excluded_failed}. Excluded by
 the filter ${m.filter.where ? `\`${m.filter.where}\`` : '(none)'}: ${m.counts.excluded_by_where}.
 
 ## Reward distributions

@@ -24,6 +24,8 @@ import type { BinState } from '../store/markers.js';
 import { MiroError } from '../errors.js';
 import { datasetCard } from './card.js';
 import { writeWebdataset } from './webdataset.js';
+import { resizeEncoded } from '../util/image.js';
+import { contactSheet } from '../synth/contact-sheet.js';
 
 export const RELEASE_ROW_GROUP = 4096;
 
@@ -215,6 +217,11 @@ async function cut(pipeline: Pipeline, opts: ReleaseOptions): Promise<ReleaseMan
       );
       files.push(await describeFile(conn, tmp, IMAGE_INDEX));
     }
+    const examples = await writeExampleGrid(conn, pipeline, sources, path.join(tmp, EXAMPLES));
+    if (examples) {
+      const file = path.join(tmp, EXAMPLES);
+      files.push({ path: EXAMPLES, sha256: await sha256File(file), bytes: (await fs.stat(file)).size, rows: examples, schema: [] });
+    }
     const edgesRel = 'bin_edges.parquet';
     await conn.run(
       `COPY (SELECT * FROM read_parquet(${sqlString(path.join(layoutOf(pipeline, sources.bins.name).dir, binManifest!.tables.bin_edges!.file))}) ORDER BY reward, bin) TO ${sqlString(path.join(tmp, edgesRel))} (FORMAT parquet, COMPRESSION zstd)`,
@@ -284,6 +291,38 @@ async function removeAbandonedTemporaries(out: string): Promise<void> {
     }
     if (!alive) await fs.rm(path.join(dir, name), { recursive: true, force: true });
   }
+}
+
+/** The card's image grid: a few released images, as a PNG beside the data. */
+export const EXAMPLES = 'examples.png';
+const EXAMPLE_COUNT = 16;
+const EXAMPLE_SIZE = 64;
+
+/**
+ * Up to 16 of the released images (the first by md5 of their ids, so the same release gives the
+ * same grid), each resized to 64 x 64 (cover), in a grid without text (fonts differ between
+ * machines; the bytes must not). Returns how many it drew: 0 when no image decodes.
+ */
+async function writeExampleGrid(
+  conn: Awaited<ReturnType<typeof connect>>,
+  pipeline: Pipeline,
+  s: ReleaseSources,
+  file: string,
+): Promise<number> {
+  const rows = await queryRows(
+    conn,
+    `SELECT src."${s.image.column}" AS bytes FROM (SELECT id FROM release_rows ORDER BY md5(id), id LIMIT ${EXAMPLE_COUNT}) r
+     JOIN read_parquet(${nodeFilesSql(pipeline, s.source.name)}) src USING (id) ORDER BY md5(r.id), r.id`,
+  );
+  const tiles: Float32Array[] = [];
+  for (const r of rows) {
+    if (!(r.bytes instanceof Uint8Array)) continue;
+    const rgb = await resizeEncoded(r.bytes, EXAMPLE_SIZE, { fit: 'cover', position: 'centre', kernel: 'cubic' }).catch(() => null);
+    if (rgb) tiles.push(Float32Array.from(rgb));
+  }
+  if (!tiles.length) return 0;
+  await fs.writeFile(file, await contactSheet(tiles, EXAMPLE_SIZE, { columns: Math.min(8, tiles.length), scale: 2 }));
+  return tiles.length;
 }
 
 /** Hugging Face `datasets` features for a release's columns: the image struct as an Image, the rest as Values. */
