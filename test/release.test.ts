@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
 import { binnedPipelineYaml, runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
@@ -33,7 +34,7 @@ async function cutCiRelease(root: string, out: string): Promise<void> {
   assert.equal(rel.code, 0, rel.stderr);
 }
 
-test('two runs from scratch with the same seed give byte-identical releases, and verify catches damage', async () => {
+test('two runs from scratch with the same seed give byte-identical releases, and verify catches damage', async (t) => {
   const dir = tmpDir();
   const [a, b] = [path.join(dir, 'rel-a'), path.join(dir, 'rel-b')];
   await cutCiRelease(path.join(dir, 'run-a'), a);
@@ -95,6 +96,26 @@ test('two runs from scratch with the same seed give byte-identical releases, and
   assert.deepEqual(hf.info.features.image, { _type: 'Image' });
   assert.deepEqual(hf.info.features.colourfulness_bin, { dtype: 'int32', _type: 'Value' });
   assert.deepEqual(hf.info.features.caption, { dtype: 'string', _type: 'Value' });
+  // Where Hugging Face datasets is importable (with Pillow), load_dataset("parquet") gives PIL images.
+  const python = ['/usr/bin/python3', 'python3'].find(
+    (p) => spawnSync(p, ['-c', 'import datasets, PIL'], { encoding: 'utf8' }).status === 0,
+  );
+  if (python) {
+    const load = spawnSync(
+      python,
+      [
+        '-c',
+        `import datasets, json, sys
+ds = datasets.load_dataset('parquet', data_files=sys.argv[1] + '/data/*.parquet', split='train')
+im = ds[0]['image']
+print(json.dumps([type(ds.features['image']).__name__, type(im).__module__, im.size[0], len(ds)]))`,
+        a,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(load.status, 0, load.stderr);
+    assert.deepEqual(JSON.parse(load.stdout.trim().split('\n').at(-1)!), ['Image', 'PIL.PngImagePlugin', 32, 300]);
+  } else t.diagnostic('Hugging Face datasets is not importable here: the image features were checked in the Parquet metadata only');
 
   // Damage b four ways; verify names each.
   const data0 = path.join(b, 'data/train-00000-of-00003.parquet');
