@@ -9,7 +9,19 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
-import { binnedPipelineYaml, runCli, tmpDir, writePipeline, writeImageFolder, snapshot, sql } from './helpers.ts';
+import {
+  binnedPipelineYaml,
+  runCli,
+  tmpDir,
+  writePipeline,
+  writeImageFolder,
+  snapshot,
+  sql,
+  ROOT,
+  TORCH_PYTHON,
+  NO_TORCH,
+} from './helpers.ts';
+import { readSafetensors } from '../src/util/safetensors.ts';
 
 const DATA_NODES = [
   'synth',
@@ -236,7 +248,7 @@ test('--license is required (or explicitly unset); --images path keeps real exte
   assert.match(bad.stderr, new RegExp(`${String(index[1]!.path).replace('.', '\\.')}: \\d+ bytes, sha256 .*images\\.parquet says`));
 });
 
-test('training from a release records the release manifest hash in every checkpoint and the model', async () => {
+test('training from a release records the release manifest hash in every checkpoint and the model; miro_data reads both from Python', async (t) => {
   const dir = tmpDir();
   const rel = path.join(dir, 'rel');
   await cutCiRelease(path.join(dir, 'run'), rel);
@@ -262,6 +274,48 @@ nodes:
   const cfg = JSON.parse(readFileSync(path.join(nodeDir, '_model/config.json'), 'utf8'));
   assert.equal(cfg.metadata.data_sha256, hash);
   assert.deepEqual(cfg.rewards, ['colourfulness', 'sharpness', 'contrast', 'cleanliness', 'objects', 'counting', 'position']);
+
+  // The same run and release from Python (python/miro_data): the model in PyTorch with every EMA
+  // tensor, the node's committed parts, and, where pyarrow is importable, the rows.
+  if (!TORCH_PYTHON) return t.diagnostic(NO_TORCH);
+  const ema = await readSafetensors(path.join(nodeDir, '_model/ema.safetensors'));
+  const weights = [...ema.tensors.values()].reduce((n, x) => n + x.data.length, 0);
+  const py = spawnSync(
+    TORCH_PYTHON,
+    [
+      '-c',
+      `import json, sys
+from miro_data import committed_parts, load_model, read_node, read_release, MiroDataError
+model, cfg = load_model(sys.argv[1])
+out = {'params': sum(p.numel() for p in model.parameters()), 'rewards': cfg['rewards'], 'parts': [p.split('/')[-1] for p in committed_parts(sys.argv[1])]}
+try:
+    out['node_rows'] = read_node(sys.argv[1]).num_rows
+    out['release_rows'] = read_release(sys.argv[2], columns=['id']).num_rows
+except MiroDataError as err:
+    out['no_pyarrow'] = str(err)
+print(json.dumps(out))`,
+      nodeDir,
+      rel,
+    ],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        PYTHONPATH: [path.join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(':'),
+        OPENBLAS_NUM_THREADS: '1',
+      },
+    },
+  );
+  assert.equal(py.status, 0, py.stderr);
+  const got = JSON.parse(py.stdout.trim().split('\n').at(-1)!);
+  assert.equal(got.params, weights);
+  assert.deepEqual(got.rewards, cfg.rewards);
+  assert.deepEqual(got.parts, ['part-00000.parquet']);
+  if (got.no_pyarrow) t.diagnostic(`miro_data read no Parquet: ${got.no_pyarrow}`);
+  else {
+    assert.equal(got.node_rows, 2); // one metrics row per step
+    assert.equal(got.release_rows, 300);
+  }
 });
 
 test('a release whose every score sits exactly on a bin edge verifies (one bucketize, exact edge literals)', async () => {
