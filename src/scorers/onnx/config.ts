@@ -3,22 +3,15 @@
 // name the config file and key.
 
 import { readConfigFile } from '../../onnx/config-file.js';
-import { readModelFiles, type ModelFile } from '../../onnx/model-files.js';
+import { readModelFiles, type ModelFiles } from '../../onnx/model-files.js';
 import type { ExecutionProvider } from '../../onnx/session.js';
 import { REFERENCES, type Reference } from './reference.js';
 
 export type ScorerKind = 'clip' | 'clip-mlp' | 'blip-reward' | 'vqa';
 
-export interface OnnxScorerConfig {
-  file: string;
-  name: string;
+/** A reward model: where its files are (ModelFiles: `model_dir`, else <cache>/<repo>/<revision>), and how it scores. */
+export interface OnnxScorerConfig extends ModelFiles {
   kind: ScorerKind;
-  hub: { repo: string; revision: string } | null;
-  /** Folder holding the files: `model_dir` from the config, else <cache>/<repo>/<revision>. */
-  dir: string;
-  files: Record<string, ModelFile>;
-  /** The export command that writes the files, when no repository publishes them. */
-  export: string | null;
   image: {
     size: number;
     mean: [number, number, number];
