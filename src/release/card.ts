@@ -18,6 +18,17 @@ const HF_TYPES: Record<string, string> = {
   BOOLEAN: 'bool',
 };
 
+/** Hugging Face `datasets` features for a release's columns: the image struct as an Image, the rest as Values. */
+export function hfFeatures(schema: Record<string, unknown>[]): Record<string, unknown> {
+  return Object.fromEntries(
+    schema.map((c) => {
+      const type = String(c.type);
+      if (type.startsWith('STRUCT(bytes BLOB')) return [String(c.name), { _type: 'Image' }];
+      return [String(c.name), { dtype: HF_TYPES[type] ?? 'string', _type: 'Value' }];
+    }),
+  );
+}
+
 /** The Hub's size buckets. */
 export function sizeCategory(n: number): string {
   const buckets: [number, string][] = [

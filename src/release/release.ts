@@ -22,7 +22,7 @@ import { releaseSources, type ReleaseSources } from './plan.js';
 import { IMAGE_INDEX, type FileRecord, type ReleaseManifest } from '../store/release-manifest.js';
 import type { BinState } from '../store/markers.js';
 import { MiroError } from '../errors.js';
-import { datasetCard } from './card.js';
+import { datasetCard, hfFeatures } from './card.js';
 import { writeWebdataset } from './webdataset.js';
 import { resizeEncoded } from '../util/image.js';
 import { contactSheet } from '../synth/contact-sheet.js';
@@ -323,25 +323,6 @@ async function writeExampleGrid(
   if (!tiles.length) return 0;
   await fs.writeFile(file, await contactSheet(tiles, EXAMPLE_SIZE, { columns: Math.min(8, tiles.length), scale: 2 }));
   return tiles.length;
-}
-
-/** Hugging Face `datasets` features for a release's columns: the image struct as an Image, the rest as Values. */
-export function hfFeatures(schema: Record<string, unknown>[]): Record<string, unknown> {
-  const VALUES: Record<string, string> = {
-    VARCHAR: 'string',
-    DOUBLE: 'float64',
-    FLOAT: 'float32',
-    INTEGER: 'int32',
-    BIGINT: 'int64',
-    BOOLEAN: 'bool',
-  };
-  return Object.fromEntries(
-    schema.map((c) => {
-      const type = String(c.type);
-      if (type.startsWith('STRUCT(bytes BLOB')) return [String(c.name), { _type: 'Image' }];
-      return [String(c.name), { dtype: VALUES[type] ?? 'string', _type: 'Value' }];
-    }),
-  );
 }
 
 export async function describeFile(conn: Awaited<ReturnType<typeof connect>>, root: string, rel: string): Promise<FileRecord> {
